@@ -1,0 +1,65 @@
+// swift-tools-version: 6.0
+// PI0-Swift: π0 (pi0) vision-language-action policy inference in Swift.
+// Targets depend downwards only (see docs/ARCHITECTURE.md):
+//   PI0Tensor ← PI0CPU(CPI0Kernels) ← PI0 ← PI0Runtime ← PI0Server ← pi0
+//   SafeTensors, SentencePiece, ImageIO, MessagePack are standalone.
+import PackageDescription
+
+let package = Package(
+    name: "PI0Swift",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "PI0", targets: ["PI0"]),
+        .library(name: "PI0Runtime", targets: ["PI0Runtime"]),
+        .library(name: "PI0Server", targets: ["PI0Server"]),
+        .library(name: "SafeTensors", targets: ["SafeTensors"]),
+        .library(name: "SentencePiece", targets: ["SentencePiece"]),
+        .library(name: "MessagePack", targets: ["MessagePack"]),
+        .executable(name: "pi0", targets: ["pi0"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+    ],
+    targets: [
+        // Storage, dtypes and the backend interface.
+        .target(name: "PI0Tensor"),
+        // SIMD micro-kernels with function-level target attributes (runtime CPU dispatch, no unsafeFlags).
+        .target(name: "CPI0Kernels"),
+        // The fast CPU backend.
+        .target(name: "PI0CPU", dependencies: ["PI0Tensor", "CPI0Kernels"]),
+        .target(name: "SafeTensors"),
+        .target(name: "SentencePiece"),
+        .target(name: "ImageIO"),
+        .target(name: "MessagePack"),
+        // The model: configs, checkpoint mapping, SigLIP, Gemma, PaliGemmaWithExpert, PI0.
+        .target(name: "PI0", dependencies: ["PI0Tensor", "PI0CPU", "SafeTensors"]),
+        // The policy: observations, preprocessing, normalisation, tokenizer, checkpoint discovery.
+        .target(name: "PI0Runtime", dependencies: ["PI0", "SafeTensors", "SentencePiece", "ImageIO"]),
+        // openpi-compatible websocket policy server.
+        .target(name: "PI0Server", dependencies: [
+            "PI0Runtime", "MessagePack",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "pi0", dependencies: [
+            "PI0", "PI0Runtime", "PI0Server", "SafeTensors", "SentencePiece", "ImageIO",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor"]),
+        .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
+        .testTarget(name: "PI0Tests", dependencies: ["PI0", "SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PI0RuntimeTests", dependencies: ["PI0Runtime", "PI0", "SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MessagePackTests", dependencies: ["MessagePack"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PI0ServerTests", dependencies: ["PI0Server", "MessagePack"]),
+    ]
+)

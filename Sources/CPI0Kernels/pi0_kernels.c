@@ -1,0 +1,1 @@
+#include "pi0_kernels.h"
