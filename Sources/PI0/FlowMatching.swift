@@ -1,0 +1,42 @@
+// Flow matching (PI0_SPEC.md §5.1, §6). π0's convention: t = 1 is pure noise and t = 0 the actions;
+// x_t = t·noise + (1 − t)·actions, the network predicts u = noise − actions, and sampling integrates
+// dx/dt = v from t = 1 to t = 0 with Euler steps of dt = −1/steps.
+import Foundation
+
+public enum FlowMatching {
+    /// Sinusoidal time embedding of width `dim`, computed in float64 as LeRobot's
+    /// `create_sinusoidal_pos_embedding`, then cast to float32: [sin(a_0…a_{h−1}), cos(a_0…a_{h−1})] with
+    /// a_j = t·2π/period_j, period_j = min·(max/min)^(j/(h−1)), h = dim/2.
+    public static func timeEmbeddingF64(t: Float, dim: Int, minPeriod: Double, maxPeriod: Double) -> [Double] {
+        let half = dim / 2
+        let time = Double(t)   // the float32 tensor is promoted, e.g. 0.3 enters as 0.30000001192…
+        var sines = [Double](), cosines = [Double]()
+        for j in 0..<half {
+            let fraction = half > 1 ? Double(j) / Double(half - 1) : 0   // torch.linspace(0, 1, half)
+            let period = minPeriod * Foundation.pow(maxPeriod / minPeriod, fraction)
+            let scaling = 1.0 / period * 2 * Double.pi
+            let a = scaling * time
+            sines.append(Foundation.sin(a)); cosines.append(Foundation.cos(a))
+        }
+        return sines + cosines
+    }
+
+    public static func timeEmbedding(t: Float, dim: Int, minPeriod: Double, maxPeriod: Double) -> [Float] {
+        timeEmbeddingF64(t: t, dim: dim, minPeriod: minPeriod, maxPeriod: maxPeriod).map { Float($0) }
+    }
+
+    /// The time of Euler step k: 1 + k·dt in double, then float32 (LeRobot builds a float32 tensor).
+    public static func time(step k: Int, steps: Int) -> Float {
+        let dt = -1.0 / Double(steps)
+        return Float(1.0 + Double(k) * dt)
+    }
+
+    /// x ← x + dt·v in float32 (dt rounded to float32 as PyTorch does for a Python scalar).
+    public static func eulerUpdate(_ x: UnsafeMutablePointer<Float>, velocity v: UnsafePointer<Float>, count: Int, steps: Int) {
+        let dt = Float(-1.0 / Double(steps))
+        for i in 0..<count {
+            let d = dt * v[i]
+            x[i] = x[i] + d
+        }
+    }
+}

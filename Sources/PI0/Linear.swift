@@ -1,0 +1,50 @@
+// A linear layer bound to a backend: y = x·Wᵀ + b, optionally rounding its output to bf16
+// (a bf16 `nn.Linear` in PyTorch accumulates in float32 and rounds the result once).
+import PI0Tensor
+
+struct Linear: @unchecked Sendable {
+    let prepared: PreparedLinear
+    let backend: ComputeBackend
+    let roundToBF16: Bool
+
+    var inFeatures: Int { prepared.inFeatures }
+    var outFeatures: Int { prepared.outFeatures }
+
+    init(prepared: PreparedLinear, backend: ComputeBackend, roundToBF16: Bool) {
+        self.prepared = prepared; self.backend = backend; self.roundToBF16 = roundToBF16
+    }
+
+    /// Loads `name.weight` (+ `name.bias`) from `scope`; in bf16 mode (`bf16Weights`) the weight is
+    /// rounded to bf16 first, as LeRobot's `.to(torch.bfloat16)` would do to a float32 checkpoint.
+    init(_ scope: WeightScope, _ name: String, out: Int, in inFeatures: Int, bias: Bool,
+         backend: ComputeBackend, bf16: Bool, hint: String = "") throws {
+        var (w, b) = try scope.linear(name, out: out, in: inFeatures, bias: bias, hint: hint)
+        if bf16, w.dtype == .float32 {
+            w = WeightTensor(name: w.name, shape: w.shape, floats: w.floats().map(BFloat16.round), dtype: .bfloat16)
+        }
+        if let bb = b, bb.dtype != .float32 { b = bb.toFloat32() }
+        prepared = try backend.prepareLinear(w, bias: b)
+        self.backend = backend
+        self.roundToBF16 = bf16
+    }
+
+    /// x: [rows, in] (stride ldx) -> y: [rows, out] (stride ldy).
+    func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
+        let ldy = ldy ?? outFeatures
+        backend.linear(prepared, x: x, rows: rows, ldx: ldx ?? inFeatures, y: y, ldy: ldy)
+        if roundToBF16 {
+            for r in 0..<rows { BFloat16.round(y + r * ldy, count: outFeatures) }
+        }
+    }
+}
+
+/// Reusable scratch tensor that grows on demand (no allocation once warm).
+final class Scratch: @unchecked Sendable {
+    private var tensor: Tensor?
+    func get(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if let t = tensor, t.capacity >= count { return t.data }
+        let t = Tensor(shape: [max(count, 1)])
+        tensor = t
+        return t.data
+    }
+}

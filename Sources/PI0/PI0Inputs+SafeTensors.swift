@@ -1,0 +1,58 @@
+// Reading `sample_actions` arguments from a safetensors file named as in the fixtures'
+// `inputs.safetensors`: image_0…, img_mask_0…, lang_tokens, lang_masks, state, noise (optional).
+import SafeTensors
+
+extension PI0Inputs {
+    public static func load(from file: SafeTensorsFile, dims: ModelDims, config: PI0Config) throws -> PI0Inputs {
+        func need(_ name: String) throws -> SafeTensorInfo {
+            guard file.contains(name) else {
+                throw PI0InputError.invalid(input: name, reason: "missing from \(file.path)")
+            }
+            return try file.info(name)
+        }
+        let tokensInfo = try need("lang_tokens")
+        guard tokensInfo.shape.count == 2 else {
+            throw PI0InputError.invalid(input: "lang_tokens", reason: "expected [B, L], got \(tokensInfo.shape)")
+        }
+        let batch = tokensInfo.shape[0], l = tokensInfo.shape[1]
+        let masksInfo = try need("lang_masks")
+        guard masksInfo.shape == [batch, l] else {
+            throw PI0InputError.invalid(input: "lang_masks", reason: "expected [\(batch), \(l)], got \(masksInfo.shape)")
+        }
+        let tokens = try file.int64s("lang_tokens").map(Int.init)
+        let masks = try file.bools("lang_masks")
+        var images: [[Float]] = [], imageMasks: [[Bool]] = []
+        let side = dims.vision.imageSize
+        var c = 0
+        while file.contains("image_\(c)") {
+            let info = try file.info("image_\(c)")
+            guard info.shape == [batch, 3, side, side] else {
+                throw PI0InputError.invalid(input: "image_\(c)", reason: "expected [\(batch), 3, \(side), \(side)], got \(info.shape)")
+            }
+            images.append(try file.floats("image_\(c)"))
+            let m = try need("img_mask_\(c)")
+            guard m.shape == [batch] else {
+                throw PI0InputError.invalid(input: "img_mask_\(c)", reason: "expected [\(batch)], got \(m.shape)")
+            }
+            imageMasks.append(try file.bools("img_mask_\(c)"))
+            c += 1
+        }
+        if c == 0 { _ = try need("image_0") }
+        let stateInfo = try need("state")
+        guard stateInfo.shape == [batch, config.maxStateDim] else {
+            throw PI0InputError.invalid(input: "state", reason: "expected [\(batch), \(config.maxStateDim)], got \(stateInfo.shape)")
+        }
+        var noise: [Float]? = nil
+        if file.contains("noise") {
+            let n = try file.info("noise")
+            guard n.shape == [batch, config.chunkSize, config.maxActionDim] else {
+                throw PI0InputError.invalid(input: "noise", reason: "expected [\(batch), \(config.chunkSize), \(config.maxActionDim)], got \(n.shape)")
+            }
+            noise = try file.floats("noise")
+        }
+        return PI0Inputs(batch: batch, images: images, imageMasks: imageMasks,
+                         langTokens: (0..<batch).map { Array(tokens[($0 * l)..<(($0 + 1) * l)]) },
+                         langMasks: (0..<batch).map { Array(masks[($0 * l)..<(($0 + 1) * l)]) },
+                         state: try file.floats("state"), noise: noise)
+    }
+}

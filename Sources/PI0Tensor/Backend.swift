@@ -1,0 +1,79 @@
+// The interface between the model and whatever executes it.
+//
+// The model (target PI0) is written once against `ComputeBackend`. A backend owns the expensive
+// kernels (linear layers with weights packed once, attention); the elementwise operations have plain
+// CPU implementations in `CPUOps` that CPU backends share through the protocol extension below.
+// Notation: M rows, K input features, N output features, T queries, S keys, H heads, D head dim.
+
+/// A linear layer's weights prepared (packed) by a backend: y = x·Wᵀ + b with W stored [N, K].
+public protocol PreparedLinear: AnyObject, Sendable {
+    var outFeatures: Int { get }
+    var inFeatures: Int { get }
+    /// Bytes held by the prepared form (packed copy), for memory reports.
+    var byteCount: Int { get }
+}
+
+/// Scaled dot-product attention over one batch row, all heads at once.
+///
+/// Queries `q`: T tokens, each `heads × headDim` floats (head h at offset h·headDim), token stride
+/// `qStride`. Keys/values: S tokens, each `kvHeads × headDim` floats, token strides `kStride`/`vStride`;
+/// query head h reads kv head `h / (heads / kvHeads)` (MQA when kvHeads = 1). Optional additive mask
+/// [T, S] (row stride `maskStride`), added after scaling, as LeRobot/transformers' eager attention does.
+/// Output: T tokens × heads·headDim at stride `outStride`.
+public struct AttentionArgs: @unchecked Sendable {
+    public var q: UnsafePointer<Float>, qStride: Int
+    public var k: UnsafePointer<Float>, kStride: Int
+    public var v: UnsafePointer<Float>, vStride: Int
+    public var mask: UnsafePointer<Float>?, maskStride: Int
+    public var out: UnsafeMutablePointer<Float>, outStride: Int
+    public var queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int
+    public var scale: Float
+    /// bf16 data path: scores (q·kᵀ) and probabilities are rounded to bf16 and so is the output,
+    /// as a bf16 eager attention in PyTorch does (PI0_SPEC.md §7).
+    public var roundToBF16: Bool
+
+    public init(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
+                v: UnsafePointer<Float>, vStride: Int, mask: UnsafePointer<Float>?, maskStride: Int,
+                out: UnsafeMutablePointer<Float>, outStride: Int, queries: Int, keys: Int,
+                heads: Int, kvHeads: Int, headDim: Int, scale: Float, roundToBF16: Bool) {
+        self.q = q; self.qStride = qStride; self.k = k; self.kStride = kStride
+        self.v = v; self.vStride = vStride; self.mask = mask; self.maskStride = maskStride
+        self.out = out; self.outStride = outStride; self.queries = queries; self.keys = keys
+        self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim
+        self.scale = scale; self.roundToBF16 = roundToBF16
+    }
+}
+
+public protocol ComputeBackend: AnyObject, Sendable {
+    /// Human-readable name, e.g. "reference" or "cpu (avx2+fma, 2 threads)".
+    var name: String { get }
+    /// Packs W [N, K] (and bias [N]) once, at load.
+    func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?) throws -> PreparedLinear
+    /// y[m, n] = Σ_k x[m, k]·W[n, k] + b[n] for m < rows. Row strides `ldx`, `ldy` in floats.
+    func linear(_ w: PreparedLinear, x: UnsafePointer<Float>, rows: Int, ldx: Int,
+                y: UnsafeMutablePointer<Float>, ldy: Int)
+    func attention(_ a: AttentionArgs)
+}
+
+/// Errors a backend raises when it cannot run.
+public enum BackendError: Error, CustomStringConvertible, Equatable {
+    case unavailable(backend: String, reason: String)
+    case unsupportedWeight(name: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unavailable(b, r): return "backend \(b) is unavailable: \(r)"
+        case let .unsupportedWeight(n, r): return "weight \(n) cannot be prepared: \(r)"
+        }
+    }
+}
+
+extension ComputeBackend {
+    /// Convenience: x and y as whole tensors [rows, K] -> [rows, N].
+    public func linear(_ w: PreparedLinear, _ x: Tensor, into y: Tensor) {
+        let rows = x.count / w.inFeatures
+        precondition(x.count == rows * w.inFeatures && y.capacity >= rows * w.outFeatures,
+                     "linear: x \(x.shape) does not fit \(w.inFeatures)->\(w.outFeatures)")
+        linear(w, x: x.data, rows: rows, ldx: w.inFeatures, y: y.data, ldy: w.outFeatures)
+    }
+}

@@ -1,0 +1,108 @@
+// End-to-end parity against LeRobot golden cases (Tests/PI0Tests/Fixtures, copied from
+// shared/fixtures/pi0 plus extra cases made with tools/reference). Every intermediate in
+// outputs.safetensors that we record is compared; per-token tensors only on valid (unpadded) rows.
+import Foundation
+import XCTest
+@testable import PI0
+import PI0Tensor
+import SafeTensors
+
+/// Tolerances from the fixtures' README: float32 PCC ≥ 0.99999 and rel-L2 ≤ 2e-5 on every tensor;
+/// bf16 PCC ≥ 0.999 and rel-L2 ≤ 1e-2 on the actions (intermediates: bf16 rounding noise, checked loosely).
+struct Tolerance { let minPCC: Double; let maxRelL2: Double }
+
+enum Fixtures {
+    static var root: String { Bundle.module.resourcePath! + "/Fixtures" }
+    static func path(_ name: String) -> String { root + "/" + name }
+    static var cases: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+            .filter { FileManager.default.fileExists(atPath: root + "/" + $0 + "/outputs.safetensors") }.sorted()
+    }
+}
+
+/// Which elements of a reference tensor are on valid rows.
+func validMask(name: String, shape: [Int], inputs: PI0Inputs, prefixPad: [[Bool]]) -> [Bool]? {
+    let count = shape.reduce(1, *)
+    func perRow(batchAxis: Int, tokenAxis: Int, valid: (Int, Int) -> Bool) -> [Bool] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        for i in stride(from: shape.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * shape[i + 1] }
+        return (0..<count).map { i in valid((i / strides[batchAxis]) % shape[batchAxis], (i / strides[tokenAxis]) % shape[tokenAxis]) }
+    }
+    let prefixNames = ["prefix_embs", "vlm_layer0_in", "vlm_layer0_out", "prefix_out"]
+    if prefixNames.contains(name) { return perRow(batchAxis: 0, tokenAxis: 1) { prefixPad[$0][$1] } }
+    if name.hasPrefix("kv_all_") { return perRow(batchAxis: 1, tokenAxis: 3) { prefixPad[$0][$1] } }
+    if name.hasPrefix("kv_") { return perRow(batchAxis: 0, tokenAxis: 2) { prefixPad[$0][$1] } }
+    if name == "lang_emb" { return perRow(batchAxis: 0, tokenAxis: 1) { inputs.langMasks[$0][$1] } }
+    if name.hasPrefix("siglip_layer0") { return perRow(batchAxis: 0, tokenAxis: 1) { b, _ in inputs.imageMasks[0][b] } }
+    if let r = name.range(of: "_cam") {
+        let c = Int(name[r.upperBound...])!
+        return perRow(batchAxis: 0, tokenAxis: 1) { b, _ in inputs.imageMasks[c][b] }
+    }
+    return nil
+}
+
+final class FixtureParityTests: XCTestCase {
+    /// Runs one case through the model and returns (result per compared tensor, actions result).
+    func runCase(_ name: String, backend: ComputeBackend = ReferenceBackend(), precision: Precision? = nil)
+        throws -> [ParityResult] {
+        let dir = Fixtures.path(name)
+        let ckpt = try Checkpoint(directory: dir)
+        let model = try PI0Model(checkpoint: ckpt, precision: precision, backend: backend)
+        let inputsFile = try SafeTensorsFile(path: dir + "/inputs.safetensors")
+        let inputs = try PI0Inputs.load(from: inputsFile, dims: ckpt.dims, config: ckpt.config)
+        let outputs = try SafeTensorsFile(path: dir + "/outputs.safetensors")
+        let steps = outputs.contains("timesteps") ? try outputs.info("timesteps").shape[0] : nil
+        let trace = IntermediateRecorder()
+        let actions = try model.sampleActions(inputs, steps: steps, trace: trace)
+        XCTAssertEqual(actions.shape, try outputs.info("actions").shape)
+        let prefixPad: [[Bool]] = {
+            guard case .bool(let flat)? = trace["prefix_pad_masks"]?.values else { return [] }
+            let p = flat.count / inputs.batch
+            return (0..<inputs.batch).map { Array(flat[($0 * p)..<(($0 + 1) * p)]) }
+        }()
+        var results: [ParityResult] = []
+        for entry in trace.entries where outputs.contains(entry.name) {
+            let info = try outputs.info(entry.name)
+            XCTAssertEqual(entry.shape, info.shape, "\(name)/\(entry.name): shape")
+            guard entry.shape == info.shape else { continue }
+            switch entry.values {
+            case .float32(let ours):
+                let include = validMask(name: entry.name, shape: info.shape, inputs: inputs, prefixPad: prefixPad)
+                results.append(ParityResult(name: entry.name, actual: ours, expected: try outputs.floats(entry.name), include: include))
+            case .int64(let ours):
+                XCTAssertEqual(ours, try outputs.int64s(entry.name), "\(name)/\(entry.name)")
+            case .bool(let ours):
+                XCTAssertEqual(ours, try outputs.bools(entry.name), "\(name)/\(entry.name)")
+            }
+        }
+        return results
+    }
+
+    func check(_ results: [ParityResult], case name: String, tolerance: (String) -> Tolerance?) {
+        XCTAssertTrue(results.contains { $0.name == "actions" }, "\(name): actions not compared")
+        for r in results {
+            guard let tol = tolerance(r.name) else { continue }
+            XCTAssertTrue(r.passes(minPCC: tol.minPCC, maxRelL2: tol.maxRelL2),
+                          "\(name) \(r) (needs pcc ≥ \(tol.minPCC), relL2 ≤ \(tol.maxRelL2))")
+        }
+    }
+
+    func isBF16Case(_ name: String) throws -> Bool {
+        try Checkpoint(directory: Fixtures.path(name)).config.precision == .bfloat16
+    }
+
+    func testEveryFixtureCaseMatchesLeRobot() throws {
+        let cases = Fixtures.cases
+        XCTAssertGreaterThanOrEqual(cases.count, 2, "fixture cases missing from the test bundle")
+        for name in cases {
+            let results = try runCase(name)
+            let bf16 = try isBF16Case(name)
+            check(results, case: name) { tensor in
+                if !bf16 { return Tolerance(minPCC: 0.99999, maxRelL2: 2e-5) }
+                if tensor == "actions" { return Tolerance(minPCC: 0.999, maxRelL2: 1e-2) }
+                return Tolerance(minPCC: 0.99, maxRelL2: 5e-2)
+            }
+            if ProcessInfo.processInfo.environment["PI0_PARITY_VERBOSE"] != nil { results.forEach { print(name, $0) } }
+        }
+    }
+}
