@@ -50,7 +50,7 @@ let package = Package(
             "PI0", "PI0Runtime", "PI0Server", "SafeTensors", "SentencePiece", "ImageIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], resources: [.copy("Resources/DemoCheckpoint")]),
 
         .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor"]),
         .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor"]),

@@ -1,0 +1,98 @@
+// `pi0 demo`: the main job on an embedded default that needs no download.
+import ArgumentParser
+import Foundation
+import PI0
+import PI0Tensor
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run π0 end to end on the bundled small random-weight checkpoint (no download needed).")
+
+    @Option(help: "Checkpoint folder to use instead of the bundled random one.") var checkpoint: String?
+    @Option(help: "Euler steps (default: the config's).") var steps: Int?
+    @OptionGroup var backendOptions: BackendOptions
+
+    func run() throws {
+        let dir = try checkpoint ?? DemoAssets.checkpointDirectory()
+        let bundled = checkpoint == nil
+        let clockStart = Date()
+        let ckpt = try Checkpoint(directory: dir)
+        let model = try PI0Model(checkpoint: ckpt, backend: try backendOptions.make())
+        let loadSeconds = Date().timeIntervalSince(clockStart)
+        let d = ckpt.dims, c = ckpt.config
+        print(bundled ? "π0 demo — bundled checkpoint with RANDOM weights: the actions are meaningless, the pipeline is real."
+                      : "π0 demo — checkpoint \(dir)")
+        print(String(format: "loaded      %@ in %.2f s (%@, %@ backend)", (dir as NSString).lastPathComponent, loadSeconds,
+                     model.precision.rawValue, model.backend.name))
+        print("model       SigLIP \(d.vision.imageSize)px/\(d.vision.patchSize) (\(d.vision.layers) layers, width \(d.vision.hidden)) → "
+              + "Gemma VLM (\(d.vlm.depth)×\(d.vlm.width)) + action expert (\(d.expert.depth)×\(d.expert.width)), "
+              + "chunk \(c.chunkSize), \(steps ?? c.numInferenceSteps) steps")
+        let cams = max(c.cameraNames.count, 1)
+        let side = d.vision.imageSize
+        let images = (0..<cams).map { DemoAssets.syntheticFrame(side: side, variant: $0) }
+        let (tokens, mask) = DemoAssets.promptTokens(length: c.tokenizerMaxLength, vocab: d.vlm.vocabSize)
+        var state = [Float](repeating: 0, count: c.maxStateDim)
+        for i in 0..<min(c.stateDim ?? 14, c.maxStateDim) { state[i] = Float(sin(Double(i) * 0.7)) * 0.5 }
+        let inputs = PI0Inputs(batch: 1, images: images, imageMasks: [[Bool]](repeating: [true], count: cams),
+                               langTokens: [tokens], langMasks: [mask], state: state, noise: nil)
+        print("inputs      \(cams) camera(s) \(c.cameraNames.joined(separator: ", ")) (synthetic frames), "
+              + "\(mask.filter { $0 }.count) prompt tokens, state \(c.stateDim ?? c.maxStateDim)-d")
+        let timings = StageTimings()
+        let actions = try model.sampleActions(inputs, steps: steps, seed: 7, timings: timings)
+        let stepTimes = timings.stages.filter { $0.name.hasPrefix("denoise") }.map(\.seconds)
+        print(String(format: "timings     vision %.1f ms · prefix %.1f ms · denoise %d × %.1f ms · total %.1f ms",
+                     1000 * (timings.seconds("vision") ?? 0), 1000 * (timings.seconds("prefix") ?? 0), stepTimes.count,
+                     1000 * stepTimes.reduce(0, +) / Double(max(stepTimes.count, 1)), 1000 * timings.total))
+        ActionChunkView.print(actions: actions.array, horizon: c.chunkSize, width: c.maxActionDim,
+                              shownDims: c.actionDim ?? min(14, c.maxActionDim))
+    }
+}
+
+enum DemoAssets {
+    static func checkpointDirectory() throws -> String {
+        guard let url = Bundle.module.url(forResource: "DemoCheckpoint", withExtension: nil) else {
+            throw CLIError("the bundled demo checkpoint is missing next to the executable; pass --checkpoint DIR")
+        }
+        return url.path
+    }
+
+    /// A simple table-top scene in [-1, 1], CHW: a grey table, a red cube and a blue bowl.
+    static func syntheticFrame(side: Int, variant: Int) -> [Float] {
+        var img = [Float](repeating: 0, count: 3 * side * side)
+        for y in 0..<side { for x in 0..<side {
+            let u = Double(x) / Double(side), v = Double(y) / Double(side)
+            var rgb = v > 0.45 ? (0.55, 0.45, 0.35) : (0.75, 0.8, 0.85)        // table / wall
+            let cube = (0.3 + 0.1 * Double(variant), 0.6)
+            if abs(u - cube.0) < 0.07 && abs(v - cube.1) < 0.07 { rgb = (0.85, 0.1, 0.1) }
+            if (u - 0.7) * (u - 0.7) + (v - 0.65) * (v - 0.65) < 0.012 { rgb = (0.1, 0.2, 0.85) }
+            let vals = [rgb.0, rgb.1, rgb.2]
+            for ch in 0..<3 { img[ch * side * side + y * side + x] = Float(vals[ch] * 2 - 1) }
+        } }
+        return img
+    }
+
+    /// Placeholder prompt tokens (BOS, ids, newline 108, padding) — the random model has no tokenizer.
+    static func promptTokens(length: Int, vocab: Int) -> ([Int], [Bool]) {
+        let ids = [2, 439, 871, 419, 501, 621, 951, 166, 442, 748, 419, 668, 587, 108].map { $0 % vocab }
+        let n = min(ids.count, length)
+        return (Array(ids.prefix(n)) + [Int](repeating: 0, count: length - n),
+                [Bool](repeating: true, count: n) + [Bool](repeating: false, count: length - n))
+    }
+}
+
+/// A compact text view of an action chunk: per dimension, a sparkline over the horizon and the range.
+enum ActionChunkView {
+    static func print(actions: [Float], horizon: Int, width: Int, shownDims: Int) {
+        let bars = Array("▁▂▃▄▅▆▇█")
+        Swift.print("actions     [\(horizon) steps × \(width) dims], first \(shownDims) dims shown (sparkline over the chunk, min … max):")
+        for dim in 0..<shownDims {
+            let series = (0..<horizon).map { actions[$0 * width + dim] }
+            let lo = series.min()!, hi = series.max()!
+            let line = String(series.map { v in bars[hi > lo ? min(7, Int((v - lo) / (hi - lo) * 7.999)) : 3] })
+            Swift.print(String(format: "  dim %2d  %@  %+.3f … %+.3f", dim, line, lo, hi))
+        }
+        let first = (0..<min(shownDims, 8)).map { String(format: "%+.3f", actions[$0]) }.joined(separator: " ")
+        Swift.print("  first action: \(first)\(shownDims > 8 ? " …" : "")")
+    }
+}

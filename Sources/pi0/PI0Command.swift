@@ -1,0 +1,23 @@
+// The `pi0` command line: run, inspect, demo, bench, serve, tokenize, write-random-checkpoint.
+import ArgumentParser
+import Foundation
+
+@main
+struct PI0Command: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pi0",
+        abstract: "π0 (pi0) vision-language-action policy inference in Swift.",
+        subcommands: [DemoCommand.self, RunCommand.self, InspectCommand.self],
+        defaultSubcommand: nil)
+}
+
+/// Prints to standard error (progress, warnings) without disturbing standard output.
+func note(_ s: String) {
+    FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
+}
+
+/// Errors are reported as one line naming what is wrong, with exit code 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
