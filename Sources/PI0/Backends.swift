@@ -8,4 +8,10 @@ public enum Backends {
         // Until the packed-kernel backend lands, the reference backend does the work.
         ReferenceBackend()
     }
+
+    /// The measured float32 FMA peak of the machine for the backend's thread count, if known.
+    public static func measuredPeakGFLOPs(backend: ComputeBackend) -> Double? { nil }
+
+    /// Worker threads a backend uses.
+    public static func threadCount(_ backend: ComputeBackend) -> Int { 1 }
 }

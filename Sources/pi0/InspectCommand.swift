@@ -24,8 +24,8 @@ struct InspectCommand: ParsableCommand {
                      d.vision.imageSize, d.vision.imageSize, d.vision.hidden, d.vision.layers, d.vision.heads,
                      d.vision.intermediate, d.vision.patchSize, d.vision.tokensPerImage))
         for (n, g) in [("vlm", d.vlm), ("expert", d.expert)] {
-            print(String(format: "%-11@ Gemma width %d, %d layers, mlp %d, %d heads × %d, %d kv heads, vocab %d",
-                         n as NSString, g.width, g.depth, g.mlpDim, g.heads, g.headDim, g.kvHeads, g.vocabSize))
+            print(n.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: "Gemma width %d, %d layers, mlp %d, %d heads × %d, %d kv heads, vocab %d",
+                         g.width, g.depth, g.mlpDim, g.heads, g.headDim, g.kvHeads, g.vocabSize))
         }
         let file = ckpt.safetensors
         var byDType: [String: (count: Int, params: Int)] = [:]

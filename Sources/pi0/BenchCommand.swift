@@ -1,0 +1,113 @@
+// `pi0 bench`: per-stage timings, GFLOP/s, peak memory and load time on a (full-size) checkpoint.
+import ArgumentParser
+import Foundation
+import PI0
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark π0 inference: vision, prefix, each denoise step and total (median/min/max), GFLOP/s, peak RSS.",
+        discussion: "Protocol: batch 1, 48 language tokens of which 20 valid, the config's chunk, 10 steps unless --steps. "
+            + "Write a full-size checkpoint first with `pi0 write-random-checkpoint DIR`.")
+
+    @Option(help: "Checkpoint folder.") var checkpoint: String
+    @Option(help: "Number of cameras (1-3).") var cameras: Int = 1
+    @Option(help: "Timed runs after one warm-up run.") var runs: Int = 3
+    @Option(help: "Euler steps.") var steps: Int = 10
+    @Option(help: "float32 or bfloat16 (default: the config's dtype).") var precision: String?
+    @Option(help: "Machine peak in GFLOP/s for the % of peak column (default: measured FMA peak of the cpu backend).")
+    var peakGflops: Double?
+    @Flag(help: "Print one JSON object instead of a table.") var json = false
+    @OptionGroup var backendOptions: BackendOptions
+
+    func run() throws {
+        guard (1...8).contains(cameras) else { throw ValidationError("--cameras must be between 1 and 8") }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        let prec = try precision.map { p -> Precision in
+            guard let v = Precision(rawValue: p) else { throw ValidationError("--precision must be float32 or bfloat16") }
+            return v
+        }
+        note("loading \(checkpoint) …")
+        let t0 = Date()
+        let ckpt = try Checkpoint(directory: checkpoint)
+        let backend = try backendOptions.make()
+        let model = try PI0Model(checkpoint: ckpt, precision: prec, backend: backend)
+        let loadSeconds = Date().timeIntervalSince(t0)
+        note(String(format: "loaded in %.1f s (%@, %@)", loadSeconds, model.precision.rawValue, backend.name))
+        let inputs = BenchInputs.make(dims: ckpt.dims, config: ckpt.config, cameras: cameras)
+        var samples: [String: [Double]] = [:]
+        var order: [String] = []
+        var firstInference = 0.0
+        for r in 0...runs {
+            note(r == 0 ? "warm-up run …" : "run \(r)/\(runs) …")
+            let timings = StageTimings()
+            _ = try model.sampleActions(inputs, steps: steps, seed: UInt64(r), timings: timings)
+            if r == 0 { firstInference = timings.total; continue }
+            for s in timings.stages {
+                if samples[s.name] == nil { order.append(s.name) }
+                samples[s.name, default: []].append(s.seconds)
+            }
+            samples["total", default: []].append(timings.total)
+        }
+        order.append("total")
+        let f = ckpt.dims.flops(cameras: cameras, langTokens: 48, chunk: ckpt.config.chunkSize, maxActionDim: ckpt.config.maxActionDim)
+        func flops(_ stage: String) -> Double {
+            if stage == "vision" { return f.visionPerImage * Double(cameras) }
+            if stage == "prefix" { return f.prefix }
+            if stage.hasPrefix("denoise") { return f.denoiseStep }
+            return f.visionPerImage * Double(cameras) + f.prefix + f.denoiseStep * Double(steps)
+        }
+        let peak = peakGflops ?? Backends.measuredPeakGFLOPs(backend: backend)
+        let rss = BenchInputs.peakRSSBytes()
+        var stages: [String: Any] = [:]
+        var rows: [String] = []
+        for name in order {
+            let xs = samples[name]!.sorted()
+            let median = xs[xs.count / 2], gf = flops(name) / median / 1e9
+            var entry: [String: Any] = ["median_s": median, "min_s": xs.first!, "max_s": xs.last!, "gflops": flops(name) / 1e9,
+                                        "gflop_per_s": gf]
+            if let peak { entry["percent_of_peak"] = 100 * gf / peak }
+            stages[name] = entry
+            rows.append(name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %9.1f %9.1f %9.1f %9.1f %8.1f %@", median * 1000, xs.first! * 1000,
+                               xs.last! * 1000, flops(name) / 1e9, gf, peak.map { String(format: "%6.1f%%", 100 * gf / $0) } ?? "-"))
+        }
+        if json {
+            var obj: [String: Any] = ["stages": stages, "total": stages["total"]!, "peak_rss_bytes": rss, "load_s": loadSeconds,
+                                      "time_to_first_action_s": loadSeconds + firstInference, "threads": Backends.threadCount(backend),
+                                      "backend": backend.name, "precision": model.precision.rawValue, "cameras": cameras,
+                                      "steps": steps, "runs": runs]
+            if let peak { obj["peak_gflop_per_s"] = peak }
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("π0 bench: \(cameras) camera(s), \(steps) steps, \(runs) runs, \(model.precision.rawValue), \(backend.name)")
+            print("stage             median ms    min ms    max ms    GFLOP  GFLOP/s  % peak")
+            rows.forEach { print($0) }
+            print(String(format: "peak RSS %.2f GB · load %.1f s · time to first action %.1f s · threads %d%@",
+                         Double(rss) / 1e9, loadSeconds, loadSeconds + firstInference, Backends.threadCount(backend),
+                         peak.map { String(format: " · peak %.0f GFLOP/s", $0) } ?? ""))
+        }
+    }
+}
+
+enum BenchInputs {
+    static func make(dims: ModelDims, config: PI0Config, cameras: Int) -> PI0Inputs {
+        let side = dims.vision.imageSize
+        let noise = GaussianNoise.sample(count: cameras * 3 * side * side, seed: 99)
+        let images = (0..<cameras).map { c in Array(noise[(c * 3 * side * side)..<((c + 1) * 3 * side * side)]).map { max(-1, min(1, $0 * 0.5)) } }
+        let valid = 20, length = 48
+        let tokens = (0..<length).map { $0 < valid ? 2 + ($0 * 7919) % (dims.vlm.vocabSize - 2) : 0 }
+        return PI0Inputs(batch: 1, images: images, imageMasks: [[Bool]](repeating: [true], count: cameras),
+                         langTokens: [tokens], langMasks: [(0..<length).map { $0 < valid }],
+                         state: GaussianNoise.sample(count: config.maxStateDim, seed: 5))
+    }
+
+    static func peakRSSBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int(usage.ru_maxrss) * 1024   // kilobytes on Linux
+    }
+}
