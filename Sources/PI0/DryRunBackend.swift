@@ -10,7 +10,7 @@ public final class DryRunBackend: ComputeBackend, @unchecked Sendable {
     }
     public init() {}
     public var name: String { "dry-run" }
-    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?) throws -> PreparedLinear {
+    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
         ShapeOnly(weight.shape[0], weight.shape.dropFirst().reduce(1, *))
     }
     public func linear(_ w: PreparedLinear, x: UnsafePointer<Float>, rows: Int, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {

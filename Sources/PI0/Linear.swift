@@ -23,7 +23,7 @@ struct Linear: @unchecked Sendable {
             w = WeightTensor(name: w.name, shape: w.shape, floats: w.floats().map(BFloat16.round), dtype: .bfloat16)
         }
         if let bb = b, bb.dtype != .float32 { b = bb.toFloat32() }
-        prepared = try backend.prepareLinear(w, bias: b)
+        prepared = try backend.prepareLinear(w, bias: b, inputsAreBF16: bf16)
         self.backend = backend
         self.roundToBF16 = bf16
     }

@@ -47,8 +47,9 @@ public struct AttentionArgs: @unchecked Sendable {
 public protocol ComputeBackend: AnyObject, Sendable {
     /// Human-readable name, e.g. "reference" or "cpu (avx2+fma, 2 threads)".
     var name: String { get }
-    /// Packs W [N, K] (and bias [N]) once, at load.
-    func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?) throws -> PreparedLinear
+    /// Packs W [N, K] (and bias [N]) once, at load. `inputsAreBF16`: the caller guarantees every input
+    /// row is bf16-representable (bf16 mode), so bf16×bf16 products (e.g. `vdpbf16ps`) are exact.
+    func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear
     /// y[m, n] = Σ_k x[m, k]·W[n, k] + b[n] for m < rows. Row strides `ldx`, `ldy` in floats.
     func linear(_ w: PreparedLinear, x: UnsafePointer<Float>, rows: Int, ldx: Int,
                 y: UnsafeMutablePointer<Float>, ldy: Int)
@@ -69,6 +70,10 @@ public enum BackendError: Error, CustomStringConvertible, Equatable {
 }
 
 extension ComputeBackend {
+    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?) throws -> PreparedLinear {
+        try prepareLinear(weight, bias: bias, inputsAreBF16: false)
+    }
+
     /// Convenience: x and y as whole tensors [rows, K] -> [rows, N].
     public func linear(_ w: PreparedLinear, _ x: Tensor, into y: Tensor) {
         let rows = x.count / w.inFeatures

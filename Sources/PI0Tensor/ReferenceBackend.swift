@@ -25,7 +25,7 @@ public final class ReferenceBackend: ComputeBackend, @unchecked Sendable {
     public init() {}
     public var name: String { "reference" }
 
-    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?) throws -> PreparedLinear {
+    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
         try PlainLinear(weight, bias: bias)
     }
 
