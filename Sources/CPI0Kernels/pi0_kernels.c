@@ -1,1 +1,297 @@
+// Run-time dispatch, weight packing, the blocked GEMM driver and the portable (scalar) tile.
+// The x86 SIMD tiles live in pi0_tiles_x86.c.
 #include "pi0_kernels.h"
+#include "pi0_internal.h"
+#include <math.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------------------------
+// CPU features
+
+#if defined(__x86_64__)
+// __builtin_cpu_supports also checks that the OS saves the wider register state (XCR0), via libgcc /
+// compiler-rt's cpu model initialiser.
+static int has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static int has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+}
+static int has_avx512bf16(void) {
+    __builtin_cpu_init();
+    return has_avx512() && __builtin_cpu_supports("avx512bf16");
+}
+#endif
+
+int pi0k_path_supported(int path) {
+    switch (path) {
+    case PI0K_PATH_SCALAR: return 1;
+#if defined(__x86_64__)
+    case PI0K_PATH_AVX2: return has_avx2_fma();
+    case PI0K_PATH_AVX512: return has_avx512();
+    case PI0K_PATH_AVX512BF16: return has_avx512bf16();
+#endif
+    default: return 0;
+    }
+}
+
+const char *pi0k_cpu_summary(void) {
+#if defined(__x86_64__)
+    if (has_avx512bf16()) return "avx512f+bw+vl+bf16";
+    if (has_avx512()) return "avx512f+bw+vl";
+    if (has_avx2_fma()) return "avx2+fma";
+    return "x86_64 (no avx2)";
+#elif defined(__aarch64__)
+    return "arm64 (portable kernels)";
+#else
+    return "portable";
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Portable tile: MR = 4, NR = 16. Plain loops the compiler can vectorise (NEON on arm64, SSE on x86).
+
+enum { SC_MR = 4, SC_NR = 16 };
+
+static inline void scalar_tile(const int bf16, size_t kc, const void *xv, size_t ldx, size_t mr,
+                               const void *b, float *c, size_t ldc, size_t nr, int first, int last,
+                               float alpha, const float *bias) {
+    float acc[SC_MR][SC_NR];
+    const float *xr[SC_MR];
+    for (size_t r = 0; r < SC_MR; r++) xr[r] = (const float *)xv + (r < mr ? r : mr - 1) * ldx;
+    for (size_t r = 0; r < SC_MR; r++)
+        for (size_t j = 0; j < SC_NR; j++)
+            acc[r][j] = (first || r >= mr || j >= nr) ? 0.0f : c[r * ldc + j];
+    for (size_t kk = 0; kk < kc; kk++) {
+        float bv[SC_NR];
+        if (bf16) {
+            const uint16_t *bh = (const uint16_t *)b + kk * SC_NR;
+            for (size_t j = 0; j < SC_NR; j++) {
+                uint32_t u = (uint32_t)bh[j] << 16;
+                memcpy(&bv[j], &u, 4);
+            }
+        } else {
+            memcpy(bv, (const float *)b + kk * SC_NR, sizeof bv);
+        }
+        for (size_t r = 0; r < SC_MR; r++) {
+            const float a = xr[r][kk];
+            for (size_t j = 0; j < SC_NR; j++) acc[r][j] += a * bv[j];
+        }
+    }
+    if (last) {
+        for (size_t r = 0; r < SC_MR; r++)
+            for (size_t j = 0; j < SC_NR; j++) {
+                float v = acc[r][j];
+                if (alpha != 1.0f) v *= alpha;
+                if (bias) v += bias[j];
+                acc[r][j] = v;
+            }
+    }
+    for (size_t r = 0; r < mr; r++)
+        for (size_t j = 0; j < nr; j++) c[r * ldc + j] = acc[r][j];
+}
+
+static void scalar_tile_f32(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+                            size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
+    scalar_tile(0, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+}
+static void scalar_tile_bf16(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+                             size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
+    scalar_tile(1, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Path table. KC: the B micro-panel block (KC x NR) stays in L1 while it is reused across row tiles
+// (AVX2: 256 x 16 x 4 B = 16 KiB of a 32 KiB L1d).
+
+static const pi0k_path_desc *path_desc(int path) {
+    static const pi0k_path_desc scalar = {SC_MR, SC_NR, 256, scalar_tile_f32, scalar_tile_bf16, 4, 1};
+#if defined(__x86_64__)
+    static const pi0k_path_desc avx2 = {6, 16, 256, pi0k_tile_avx2_f32, pi0k_tile_avx2_bf16, 4, 1};
+    static const pi0k_path_desc avx512 = {12, 32, 256, pi0k_tile_avx512_f32, pi0k_tile_avx512_bf16, 4, 1};
+    static const pi0k_path_desc avx512bf16 = {12, 32, 256, NULL, pi0k_tile_avx512bf16_dot, 2, 2};
+    switch (path) {
+    case PI0K_PATH_AVX2: return &avx2;
+    case PI0K_PATH_AVX512: return &avx512;
+    case PI0K_PATH_AVX512BF16: return &avx512bf16;
+    default: break;
+    }
+#endif
+    return &scalar;
+}
+
+size_t pi0k_panel_width(int path) { return path_desc(path)->nr; }
+size_t pi0k_row_tile(int path) { return path_desc(path)->mr; }
+
+static size_t padded_k(const pi0k_path_desc *d, size_t k) { return (k + d->k_align - 1) / d->k_align * d->k_align; }
+
+size_t pi0k_packed_count(int path, int elem, size_t n, size_t k) {
+    (void)elem;
+    const pi0k_path_desc *d = path_desc(path);
+    size_t panels = (n + d->nr - 1) / d->nr;
+    return panels * d->nr * padded_k(d, k);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Packing. Layout for fp32 and widened-bf16 paths: panel p holds columns [p*NR, p*NR+NR) as
+// dst[p*NR*k + kk*NR + j] = W[p*NR + j, kk]. For the vdpbf16ps path K is padded to even and pairs are
+// interleaved: dst[p*NR*kp + (kk/2)*2*NR + j*2 + (kk&1)] = W[p*NR + j, kk].
+
+void pi0k_pack_f32(int path, const float *w, size_t ldw, size_t n, size_t k, float *dst) {
+    const pi0k_path_desc *d = path_desc(path);
+    const size_t nr = d->nr, panels = (n + nr - 1) / nr;
+    for (size_t p = 0; p < panels; p++) {
+        float *pd = dst + p * nr * k;
+        for (size_t j = 0; j < nr; j++) {
+            const size_t col = p * nr + j;
+            if (col < n) {
+                const float *src = w + col * ldw;
+                for (size_t kk = 0; kk < k; kk++) pd[kk * nr + j] = src[kk];
+            } else {
+                for (size_t kk = 0; kk < k; kk++) pd[kk * nr + j] = 0.0f;
+            }
+        }
+    }
+}
+
+void pi0k_pack_f32_kn(int path, const float *b, size_t ldb, size_t k, size_t n, float *dst) {
+    const pi0k_path_desc *d = path_desc(path);
+    const size_t nr = d->nr, panels = (n + nr - 1) / nr;
+    for (size_t p = 0; p < panels; p++) {
+        float *pd = dst + p * nr * k;
+        const size_t c0 = p * nr, cols = n - c0 < nr ? n - c0 : nr;
+        for (size_t kk = 0; kk < k; kk++) {
+            memcpy(pd + kk * nr, b + kk * ldb + c0, cols * sizeof(float));
+            for (size_t j = cols; j < nr; j++) pd[kk * nr + j] = 0.0f;
+        }
+    }
+}
+
+void pi0k_pack_bf16(int path, const uint16_t *w, size_t ldw, size_t n, size_t k, uint16_t *dst) {
+    const pi0k_path_desc *d = path_desc(path);
+    const size_t nr = d->nr, panels = (n + nr - 1) / nr;
+    if (d->k_align == 2) {
+        const size_t kp = padded_k(d, k);
+        for (size_t p = 0; p < panels; p++) {
+            uint16_t *pd = dst + p * nr * kp;
+            for (size_t j = 0; j < nr; j++) {
+                const size_t col = p * nr + j;
+                for (size_t kk = 0; kk < kp; kk++)
+                    pd[(kk / 2) * 2 * nr + j * 2 + (kk & 1)] = (col < n && kk < k) ? w[col * ldw + kk] : 0;
+            }
+        }
+        return;
+    }
+    for (size_t p = 0; p < panels; p++) {
+        uint16_t *pd = dst + p * nr * k;
+        for (size_t j = 0; j < nr; j++) {
+            const size_t col = p * nr + j;
+            for (size_t kk = 0; kk < k; kk++) pd[kk * nr + j] = col < n ? w[col * ldw + kk] : 0;
+        }
+    }
+}
+
+static uint16_t f32_to_bf16_rne(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); // quiet NaN stays NaN
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16_t *dst, size_t kpad) {
+    for (size_t i = 0; i < m; i++) {
+        for (size_t kk = 0; kk < k; kk++) dst[i * kpad + kk] = f32_to_bf16_rne(x[i * ldx + kk]);
+        for (size_t kk = k; kk < kpad; kk++) dst[i * kpad + kk] = 0;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The blocked driver: K blocks outermost (so a KC x NR micro-panel is reused by every row tile while it
+// sits in L1), then row blocks of MC rows (so the x block stays in L2), then panels, then row tiles.
+// Per output element the sequence of operations is fixed by (k, KC) only, never by m0/m1/p0/p1.
+
+enum { MC_ROWS = 96 };
+
+void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1, const void *packed,
+               size_t n, size_t k, float alpha, const float *bias, float *y, size_t ldy, size_t p0,
+               size_t p1) {
+    const pi0k_path_desc *d = path_desc(path);
+    const size_t nr = d->nr, kp = padded_k(d, k);
+    const size_t panels = (n + nr - 1) / nr;
+    if (p1 > panels) p1 = panels;
+    if (m0 >= m1 || p0 >= p1) return;
+    if (k == 0) { // empty sum: y = bias or 0
+        for (size_t i = m0; i < m1; i++)
+            for (size_t col = p0 * nr; col < n && col < p1 * nr; col++) y[i * ldy + col] = bias ? bias[col] : 0.0f;
+        return;
+    }
+    pi0k_tile_fn tile = elem == PI0K_ELEM_BF16 ? d->tile_bf16 : d->tile_f32;
+    if (!tile) return;
+    const size_t esz = elem == PI0K_ELEM_BF16 ? 2 : 4, xsz = d->x_elem_size;
+    const size_t mr_tile = d->mr;
+    float bias_pad[64];
+    for (size_t kb = 0; kb < kp; kb += d->kc) {
+        const size_t kc = kp - kb < d->kc ? kp - kb : d->kc;
+        const int first = kb == 0, last = kb + kc == kp;
+        for (size_t mb = m0; mb < m1; mb += MC_ROWS) {
+            const size_t mend = mb + MC_ROWS < m1 ? mb + MC_ROWS : m1;
+            for (size_t p = p0; p < p1; p++) {
+                const size_t n0 = p * nr, ncols = n - n0 < nr ? n - n0 : nr;
+                const char *bp = (const char *)packed + (p * nr * kp + kb * nr) * esz;
+                const float *bb = NULL;
+                if (last && bias) {
+                    for (size_t j = 0; j < nr; j++) bias_pad[j] = j < ncols ? bias[n0 + j] : 0.0f;
+                    bb = bias_pad;
+                }
+                for (size_t i = mb; i < mend; i += mr_tile) {
+                    const size_t mr = mend - i < mr_tile ? mend - i : mr_tile;
+                    tile(kc, (const char *)x + (i * ldx + kb) * xsz, ldx, mr, bp, y + i * ldy + n0, ldy, ncols,
+                         first, last, alpha, bb);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Softmax rows with an additive mask (fp32; max-subtracted; exp from libm or the AVX2 polynomial).
+
+void pi0k_softmax_rows(float *s, size_t rows, size_t cols, size_t lds, const float *mask, size_t ldmask,
+                       size_t rows_per_mask_row) {
+    if (rows_per_mask_row == 0) rows_per_mask_row = 1;
+#if defined(__x86_64__)
+    const int avx2 = has_avx2_fma();
+#endif
+    for (size_t r = 0; r < rows; r++) {
+        float *row = s + r * lds;
+        const float *mrow = mask ? mask + (r / rows_per_mask_row) * ldmask : NULL;
+#if defined(__x86_64__)
+        if (avx2) { pi0k_softmax_row_avx2(row, cols, mrow); continue; }
+#endif
+        float mx = -INFINITY;
+        for (size_t j = 0; j < cols; j++) {
+            if (mrow) row[j] += mrow[j];
+            if (row[j] > mx) mx = row[j];
+        }
+        float sum = 0.0f;
+        for (size_t j = 0; j < cols; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        const float inv = 1.0f / sum;
+        for (size_t j = 0; j < cols; j++) row[j] *= inv;
+    }
+}
+
+float pi0k_peak_fma(int path, uint64_t iters) {
+#if defined(__x86_64__)
+    if (path == PI0K_PATH_AVX2 && has_avx2_fma()) return pi0k_peak_fma_avx2(iters);
+    if (path == PI0K_PATH_AVX512 && has_avx512()) return pi0k_peak_fma_avx512(iters);
+#endif
+    (void)path; (void)iters;
+    return 0.0f;
+}

@@ -1,3 +1,72 @@
+// CPI0Kernels: SIMD micro-kernels for π0's CPU backend.
+//
+// Every x86 SIMD function carries a function-level `__attribute__((target(...)))`, so the target builds
+// with no compiler flags (no unsafeFlags) and on arm64; the path is chosen at run time from the CPU's
+// features (see pi0k_cpu_*). The Swift module PI0CPU wraps this API; nothing else should call it.
+//
+// GEMM convention: y[m, n] = alpha * sum_k x[m, k] * W[n, k] (+ bias[n]), W stored [N, K] (out, in) as in a
+// PyTorch nn.Linear checkpoint. W is packed once into panels of NR columns (pi0k_pack_*); fp32 accumulation.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Kernel paths. The packed layout depends on the path, so a packed weight remembers its path.
+typedef enum {
+    PI0K_PATH_SCALAR = 0,      ///< portable C, auto-vectorised; NR = 16, MR = 4
+    PI0K_PATH_AVX2 = 1,        ///< AVX2 + FMA; 6 x 16 tile, NR = 16
+    PI0K_PATH_AVX512 = 2,      ///< AVX-512 F/BW/VL; 12 x 32 tile, NR = 32 (bf16 weights widened in-kernel)
+    PI0K_PATH_AVX512BF16 = 3,  ///< vdpbf16ps: bf16 weights AND activations rounded to bf16 (opt-in only)
+} pi0k_path;
+
+/// Weight element types of a packed weight.
+typedef enum { PI0K_ELEM_F32 = 0, PI0K_ELEM_BF16 = 1 } pi0k_elem;
+
+/// 1 when the running CPU (and OS) supports the path's instructions, else 0. Always 1 for SCALAR.
+int pi0k_path_supported(int path);
+/// Short description of the CPU's relevant features, e.g. "avx2+fma" (static storage).
+const char *pi0k_cpu_summary(void);
+
+/// Panel width NR (columns per panel) of a path.
+size_t pi0k_panel_width(int path);
+/// Row tile MR of a path (for splitting work across threads in whole tiles).
+size_t pi0k_row_tile(int path);
+/// Number of elements (floats for F32, uint16 for BF16) of a packed [n, k] weight.
+size_t pi0k_packed_count(int path, int elem, size_t n, size_t k);
+
+/// Pack W[n, k] (row stride ldw) for `path`. dst must hold pi0k_packed_count elements, 64-byte aligned.
+/// Columns past n are zero-filled. For PI0K_PATH_AVX512BF16 only pi0k_pack_bf16 is valid.
+void pi0k_pack_f32(int path, const float *w, size_t ldw, size_t n, size_t k, float *dst);
+void pi0k_pack_bf16(int path, const uint16_t *w, size_t ldw, size_t n, size_t k, uint16_t *dst);
+/// Pack B[k, n] (row-major, row stride ldb) into the same panel layout as W = Bᵀ (used for P·V).
+void pi0k_pack_f32_kn(int path, const float *b, size_t ldb, size_t k, size_t n, float *dst);
+
+/// Round fp32 rows to bf16 (round to nearest even), zero-padding each row to an even length kpad.
+/// Used only by PI0K_PATH_AVX512BF16, whose x operand is bf16: x[m, k] (ldx) -> dst[m, kpad] (row stride kpad).
+void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16_t *dst, size_t kpad);
+
+/// The GEMM over rows [m0, m1) and panels [p0, p1) (columns [p0*NR, min(p1*NR, n))).
+/// x: fp32 [*, k] with row stride ldx (for AVX512BF16: uint16 bf16 rows from pi0k_round_rows_bf16,
+/// ldx = kpad). packed: from pi0k_pack_* with the same path/elem/n/k. bias may be NULL.
+/// Each output element is computed by the same instruction sequence whatever the ranges, so any split of
+/// rows/panels across threads gives bit-identical results.
+void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1,
+               const void *packed, size_t n, size_t k, float alpha, const float *bias,
+               float *y, size_t ldy, size_t p0, size_t p1);
+
+/// Rows of scores s[r, 0..<cols] (row stride lds): s += mask row (if mask != NULL; mask row for score row
+/// r is mask + (r / rows_per_mask_row) * ldmask), then softmax in place in fp32 (max-subtracted).
+void pi0k_softmax_rows(float *s, size_t rows, size_t cols, size_t lds,
+                       const float *mask, size_t ldmask, size_t rows_per_mask_row);
+
+/// Measured-peak helper: runs `iters` iterations of 12 independent 8-wide FMAs (AVX2) or 16-wide (AVX-512)
+/// chains; returns a value that depends on all of them. flops = iters * 12 * width * 2. Returns 0 and does
+/// nothing when the path is not supported. path: PI0K_PATH_AVX2 or PI0K_PATH_AVX512.
+float pi0k_peak_fma(int path, uint64_t iters);
+
+#ifdef __cplusplus
+}
+#endif

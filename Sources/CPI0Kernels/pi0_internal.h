@@ -1,0 +1,30 @@
+// Internal declarations shared by the CPI0Kernels C files (not part of the public header).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+/// One register tile: c[0..<mr, 0..<nr] (row stride ldc) (+)= x[0..<mr, 0..<kc] · b-panel[0..<kc, 0..<NR].
+/// first: start from zero (else accumulate onto c). last: apply alpha then bias (bias padded to NR).
+/// x rows past mr are not read (row pointers are clamped to the last valid row; their results are dropped).
+typedef void (*pi0k_tile_fn)(size_t kc, const void *x, size_t ldx, size_t mr, const void *b,
+                             float *c, size_t ldc, size_t nr, int first, int last, float alpha,
+                             const float *bias);
+
+typedef struct {
+    size_t mr, nr, kc;       // register tile rows, panel width, K block
+    pi0k_tile_fn tile_f32;   // f32 panels (NULL when unsupported)
+    pi0k_tile_fn tile_bf16;  // bf16 panels
+    size_t x_elem_size;      // 4 (fp32 x) or 2 (bf16 x for the vdpbf16ps path)
+    size_t k_align;          // K padding of the packed panels (2 for vdpbf16ps pairs)
+} pi0k_path_desc;
+
+#if defined(__x86_64__)
+void pi0k_tile_avx2_f32(size_t, const void *, size_t, size_t, const void *, float *, size_t, size_t, int, int, float, const float *);
+void pi0k_tile_avx2_bf16(size_t, const void *, size_t, size_t, const void *, float *, size_t, size_t, int, int, float, const float *);
+void pi0k_tile_avx512_f32(size_t, const void *, size_t, size_t, const void *, float *, size_t, size_t, int, int, float, const float *);
+void pi0k_tile_avx512_bf16(size_t, const void *, size_t, size_t, const void *, float *, size_t, size_t, int, int, float, const float *);
+void pi0k_tile_avx512bf16_dot(size_t, const void *, size_t, size_t, const void *, float *, size_t, size_t, int, int, float, const float *);
+float pi0k_peak_fma_avx2(uint64_t iters);
+float pi0k_peak_fma_avx512(uint64_t iters);
+void pi0k_softmax_row_avx2(float *s, size_t cols, const float *mask);
+#endif

@@ -1,0 +1,128 @@
+// Every kernel path available on this CPU against GEMM.referenceLinear (Double accumulation) on fresh
+// random inputs of odd shapes (not multiples of any tile), fp32 and bf16 weights, with/without bias,
+// strided x and y. Error bound: |y − ref| ≤ 1e-6 · (Σ_k |x·w|·|alpha| + |bias|) — fp32 accumulation over K
+// ≤ 1000 rounds at ~sqrt(K)·2^-24 of that scale; one missing or doubled term would be ~1e-3 of it.
+import XCTest
+@testable import PI0CPU
+
+final class GEMMTests: XCTestCase {
+    static let ms = [1, 2, 5, 7, 51, 67]
+    static let ns = [1, 3, 17, 33, 255]
+    static let ks = [1, 7, 64, 129, 1000]
+
+    /// Runs the shape table on one path; `bf16Activations` mirrors the `.avx512bf16` rounding in the reference.
+    func checkPath(_ path: KernelPath, elements: [WeightElement], bf16Activations: Bool = false, tol: Float = 1e-6) throws {
+        guard path.isSupported else { throw XCTSkip("\(path) not supported on this CPU (\(CPUFeatures.summary))") }
+        var rng = TestRNG()
+        var combo = 0
+        for m in Self.ms { for n in Self.ns { for k in Self.ks {
+            combo += 1
+            let withBias = combo % 2 == 0, strided = combo % 3 != 0
+            let ldx = strided ? k + 3 : k, ldy = strided ? n + 5 : n
+            let alpha: Float = combo % 5 == 0 ? 0.125 : 1
+            var x = rng.floats(m * ldx)
+            if bf16Activations { x = x.map { BFloat16Rounding.widen(BFloat16Rounding.round($0)) } }
+            let wRaw = rng.floats(n * k)
+            let bias = withBias ? rng.floats(n) : []
+            for element in elements {
+                let wBits = wRaw.map { UInt16($0.bitPattern >> 16) } // arbitrary bf16 values
+                let w = element == .float32 ? wRaw : wBits.map(BFloat16Rounding.widen)
+                let packed = element == .float32
+                    ? PackedWeight(float32: wRaw, n: n, k: k, path: path)
+                    : PackedWeight(bfloat16: wBits, n: n, k: k, path: path)
+                var y = [Float](repeating: sentinel, count: m * ldy)
+                var want = y, scale = y
+                bias.withUnsafeBufferPointer { b in
+                    let bp = withBias ? b.baseAddress : nil
+                    GEMM.linear(x: x, m: m, ldx: ldx, weight: packed, bias: bp, y: &y, ldy: ldy, alpha: alpha, threads: 1)
+                    GEMM.referenceLinear(x: x, m: m, ldx: ldx, w: w, n: n, k: k, bias: bp, y: &want, ldy: ldy, alpha: alpha)
+                }
+                let absBias = bias.map(abs)
+                absBias.withUnsafeBufferPointer { b in
+                    GEMM.referenceLinear(x: x.map(abs), m: m, ldx: ldx, w: w.map(abs), n: n, k: k,
+                                         bias: withBias ? b.baseAddress : nil, y: &scale, ldy: ldy, alpha: abs(alpha))
+                }
+                assertClose(y, want, scale: scale, m: m, n: n, ld: ldy, tol: tol,
+                            "\(path) \(element) m\(m) n\(n) k\(k) bias \(withBias) ldx \(ldx) ldy \(ldy) seed \(rng.seed)")
+            }
+        } } }
+    }
+
+    func testPortablePath() throws { try checkPath(.portable, elements: [.float32, .bfloat16]) }
+    func testAVX2Path() throws { try checkPath(.avx2, elements: [.float32, .bfloat16]) }
+    func testAVX512Path() throws { try checkPath(.avx512, elements: [.float32, .bfloat16]) }
+    /// vdpbf16ps: products of bf16 values are exact in fp32, so against the reference fed the same
+    /// bf16-rounded activations the bound is the fp32-accumulation one, loosened for the pairwise order
+    /// and the instruction's flush of denormals.
+    func testAVX512BF16Path() throws { try checkPath(.avx512bf16, elements: [.bfloat16], bf16Activations: true, tol: 4e-6) }
+
+    /// Every path the CPU supports must also pass the run-time self-check (else it would silently be skipped).
+    func testSupportedPathsPassSelfCheck() {
+        for path in KernelPath.allCases where path.isSupported {
+            XCTAssertTrue(KernelPath.usable.contains(path), "\(path) failed its self-check on \(CPUFeatures.summary)")
+        }
+        XCTAssertNotEqual(KernelPath.best, .avx512bf16)
+        if CPUFeatures.hasAVX2FMA && Threading.environment("PI0_KERNEL_PATH") == nil {
+            XCTAssertNotEqual(KernelPath.best, .portable)
+        }
+    }
+
+    /// Threads 1, 2 and 3 give bit-identical outputs (same K order per element whatever the split),
+    /// including a shape with fewer panels than threads (rows are split then).
+    func testThreadCountDoesNotChangeBits() {
+        var rng = TestRNG()
+        for (m, n, k) in [(67, 255, 1000), (130, 3, 300), (51, 1024, 129)] {
+            let x = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
+            for element in [WeightElement.float32, .bfloat16] {
+                let packed = element == .float32 ? PackedWeight(float32: w, n: n, k: k)
+                    : PackedWeight(bfloat16: w.map { UInt16($0.bitPattern >> 16) }, n: n, k: k)
+                var outs: [[UInt32]] = []
+                for threads in [1, 2, 3] {
+                    var y = [Float](repeating: .nan, count: m * n)
+                    GEMM.linear(x: x, m: m, ldx: k, weight: packed, bias: bias, y: &y, ldy: n, threads: threads)
+                    outs.append(y.map(\.bitPattern))
+                }
+                XCTAssertEqual(outs[0], outs[1], "m\(m) n\(n) k\(k) \(element): 1 vs 2 threads")
+                XCTAssertEqual(outs[0], outs[2], "m\(m) n\(n) k\(k) \(element): 1 vs 3 threads")
+            }
+        }
+    }
+
+    func testEmptyKGivesBias() {
+        let bias: [Float] = [1, -2, 3]
+        let packed = PackedWeight(float32: [], n: 3, k: 0)
+        var y = [Float](repeating: .nan, count: 6)
+        GEMM.linear(x: [], m: 2, ldx: 0, weight: packed, bias: bias, y: &y, ldy: 3)
+        XCTAssertEqual(y, [1, -2, 3, 1, -2, 3])
+    }
+
+    func testPackedByteCount() {
+        let w = [Float](repeating: 1, count: 17 * 10)
+        let f = PackedWeight(float32: w, n: 17, k: 10), b = PackedWeight(bfloat16: w.map { _ in 0x3f80 }, n: 17, k: 10)
+        let nr = KernelPath.best.panelWidth
+        XCTAssertEqual(f.byteCount, (17 + nr - 1) / nr * nr * 10 * 4)
+        XCTAssertEqual(b.byteCount, f.byteCount / 2)
+    }
+
+    /// Unpacked products used by attention: A·Bᵀ and A·B against Double loops, strided, with alpha.
+    func testMatmulABtAndAB() {
+        var rng = TestRNG()
+        for (m, n, k) in [(1, 1, 1), (7, 33, 72), (67, 17, 256), (40, 255, 5)] {
+            let lda = k + 2, ldb = k + 1, ldc = n + 3, alpha: Float = 0.0625
+            let a = rng.floats(m * lda), b = rng.floats(n * ldb)
+            var c = [Float](repeating: sentinel, count: m * ldc), want = c, scale = c
+            GEMM.matmulABt(a: a, m: m, lda: lda, b: b, n: n, ldb: ldb, k: k, alpha: alpha, c: &c, ldc: ldc, threads: 2)
+            GEMM.referenceLinear(x: a, m: m, ldx: lda, w: b, n: n, k: k, ldw: ldb, bias: nil, y: &want, ldy: ldc, alpha: alpha)
+            GEMM.referenceLinear(x: a.map(abs), m: m, ldx: lda, w: b.map(abs), n: n, k: k, ldw: ldb, bias: nil, y: &scale, ldy: ldc, alpha: alpha)
+            assertClose(c, want, scale: scale, m: m, n: n, ld: ldc, tol: 1e-6, "ABt m\(m) n\(n) k\(k) seed \(rng.seed)")
+
+            let ldbKN = n + 4 // B is [k, n] now
+            let bkn = rng.floats(k * ldbKN)
+            var c2 = [Float](repeating: sentinel, count: m * ldc), want2 = c2, scale2 = c2
+            GEMM.matmulAB(a: a, m: m, lda: lda, b: bkn, k: k, ldb: ldbKN, n: n, alpha: alpha, c: &c2, ldc: ldc, threads: 2)
+            GEMM.referenceMatmulAB(a: a, m: m, lda: lda, b: bkn, k: k, ldb: ldbKN, n: n, alpha: alpha, c: &want2, ldc: ldc)
+            GEMM.referenceMatmulAB(a: a.map(abs), m: m, lda: lda, b: bkn.map(abs), k: k, ldb: ldbKN, n: n, alpha: alpha, c: &scale2, ldc: ldc)
+            assertClose(c2, want2, scale: scale2, m: m, n: n, ld: ldc, tol: 1e-6, "AB m\(m) n\(n) k\(k) seed \(rng.seed)")
+        }
+    }
+}
