@@ -5,13 +5,14 @@ import PI0Tensor
 public enum Backends {
     /// The fast CPU backend (kernels chosen from the CPU's features at run time).
     public static func cpu(threads: Int? = nil) throws -> ComputeBackend {
-        // Until the packed-kernel backend lands, the reference backend does the work.
-        ReferenceBackend()
+        CPUBackend(threads: threads ?? 0)
     }
 
-    /// The measured float32 FMA peak of the machine for the backend's thread count, if known.
-    public static func measuredPeakGFLOPs(backend: ComputeBackend) -> Double? { nil }
+    /// The measured float32 FMA peak of this machine for the backend's thread count (GFLOP/s), if known.
+    public static func measuredPeakGFLOPs(backend: ComputeBackend) -> Double? {
+        nil   // filled in once the kernels' peak probe lands
+    }
 
     /// Worker threads a backend uses.
-    public static func threadCount(_ backend: ComputeBackend) -> Int { 1 }
+    public static func threadCount(_ backend: ComputeBackend) -> Int { (backend as? CPUBackend)?.threads ?? 1 }
 }

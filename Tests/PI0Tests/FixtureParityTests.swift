@@ -92,10 +92,18 @@ final class FixtureParityTests: XCTestCase {
     }
 
     func testEveryFixtureCaseMatchesLeRobot() throws {
+        try checkAllCases(backend: ReferenceBackend())
+    }
+
+    func testEveryFixtureCaseMatchesLeRobotOnTheFastCPUBackend() throws {
+        try checkAllCases(backend: try Backends.cpu(threads: 2))
+    }
+
+    func checkAllCases(backend: ComputeBackend) throws {
         let cases = Fixtures.cases
         XCTAssertGreaterThanOrEqual(cases.count, 2, "fixture cases missing from the test bundle")
         for name in cases {
-            let results = try runCase(name)
+            let results = try runCase(name, backend: backend)
             let bf16 = try isBF16Case(name)
             check(results, case: name) { tensor in
                 if !bf16 { return Tolerance(minPCC: 0.99999, maxRelL2: 2e-5) }

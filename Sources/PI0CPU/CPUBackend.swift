@@ -1,0 +1,123 @@
+// The fast CPU backend: linear layers on weights packed once into the kernels' panel layout
+// (bf16 weights stay bf16 and are widened in the kernel), attention as two threaded matrix products
+// per pass (MQA folds the heads into the rows: Q [T·H, D]·Kᵀ, then P [T·H, S]·V), softmax threaded
+// over rows. Results agree with `ReferenceBackend` to float32 rounding (tests in PI0CPUTests).
+import Dispatch
+import Foundation
+import PI0Tensor
+
+final class PackedLinear: PreparedLinear, @unchecked Sendable {
+    let weight: PackedWeight
+    let bias: [Float]?
+    var outFeatures: Int { weight.n }
+    var inFeatures: Int { weight.k }
+    var byteCount: Int { weight.byteCount + (bias?.count ?? 0) * 4 }
+    init(weight: PackedWeight, bias: [Float]?) { self.weight = weight; self.bias = bias }
+}
+
+public final class CPUBackend: ComputeBackend, @unchecked Sendable {
+    public let threads: Int
+    private let lock = NSLock()
+    private var scores: UnsafeMutablePointer<Float>?
+    private var scoresCapacity = 0
+
+    /// threads <= 0: all cores (or PI0_NUM_THREADS).
+    public init(threads: Int = 0) {
+        self.threads = threads > 0 ? threads : Threading.defaultThreadCount
+    }
+
+    deinit { scores?.deallocate() }
+
+    public var name: String { "cpu (\(CPUFeatures.summary), \(KernelPath.best), \(threads) thread\(threads == 1 ? "" : "s"))" }
+
+    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
+        guard weight.shape.count >= 2 else {
+            throw BackendError.unsupportedWeight(name: weight.name, reason: "expected a matrix, got shape \(weight.shape)")
+        }
+        let n = weight.shape[0], k = weight.shape.dropFirst().reduce(1, *)
+        if let b = bias, b.count != n {
+            throw BackendError.unsupportedWeight(name: b.name, reason: "bias has \(b.count) values for \(n) outputs")
+        }
+        // bf16×bf16 products round the activations: only allowed when they are bf16 already.
+        var path = KernelPath.best
+        if path == .avx512bf16 && !(inputsAreBF16 && weight.dtype == .bfloat16) {
+            path = KernelPath.usable.contains(.avx512) ? .avx512 : .avx2
+        }
+        let packed: PackedWeight
+        switch weight.dtype {
+        case .float32:
+            packed = PackedWeight(float32: weight.pointer.assumingMemoryBound(to: Float.self), n: n, k: k, path: path)
+        case .bfloat16:
+            packed = PackedWeight(bfloat16: weight.pointer.assumingMemoryBound(to: UInt16.self), n: n, k: k, path: path)
+        }
+        return PackedLinear(weight: packed, bias: bias?.floats())
+    }
+
+    public func linear(_ w: PreparedLinear, x: UnsafePointer<Float>, rows: Int, ldx: Int,
+                       y: UnsafeMutablePointer<Float>, ldy: Int) {
+        guard let p = w as? PackedLinear else { preconditionFailure("CPUBackend got a foreign PreparedLinear") }
+        if let b = p.bias {
+            b.withUnsafeBufferPointer { GEMM.linear(x: x, m: rows, ldx: ldx, weight: p.weight, bias: $0.baseAddress, y: y, ldy: ldy, threads: threads) }
+        } else {
+            GEMM.linear(x: x, m: rows, ldx: ldx, weight: p.weight, bias: nil, y: y, ldy: ldy, threads: threads)
+        }
+    }
+
+    private func scoreBuffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if scoresCapacity < count {
+            scores?.deallocate()
+            scores = .allocate(capacity: count)
+            scoresCapacity = count
+        }
+        return scores!
+    }
+
+    public func attention(_ a: AttentionArgs) {
+        lock.lock(); defer { lock.unlock() }
+        let hd = a.headDim, group = a.heads / a.kvHeads
+        // MQA with contiguous heads: all heads of all queries are rows of one product.
+        if a.kvHeads == 1 && a.qStride == a.heads * hd && a.outStride == a.heads * hd {
+            let rows = a.queries * a.heads
+            let s = scoreBuffer(rows * a.keys)
+            GEMM.matmulABt(a: a.q, m: rows, lda: hd, b: a.k, n: a.keys, ldb: a.kStride, k: hd, alpha: 1, c: s, ldc: a.keys, threads: threads)
+            softmaxRows(s, rows: rows, keys: a.keys, args: a) { $0 / a.heads }
+            GEMM.matmulAB(a: s, m: rows, lda: a.keys, b: a.v, k: a.keys, ldb: a.vStride, n: hd, alpha: 1, c: a.out, ldc: hd, threads: threads)
+            if a.roundToBF16 { BFloat16.round(a.out, count: rows * hd) }
+            return
+        }
+        let s = scoreBuffer(a.queries * a.keys)
+        for h in 0..<a.heads {
+            let kvh = h / group
+            GEMM.matmulABt(a: a.q + h * hd, m: a.queries, lda: a.qStride, b: a.k + kvh * hd, n: a.keys, ldb: a.kStride, k: hd,
+                           alpha: 1, c: s, ldc: a.keys, threads: threads)
+            softmaxRows(s, rows: a.queries, keys: a.keys, args: a) { $0 }
+            GEMM.matmulAB(a: s, m: a.queries, lda: a.keys, b: a.v + kvh * hd, k: a.keys, ldb: a.vStride, n: hd, alpha: 1,
+                          c: a.out + h * hd, ldc: a.outStride, threads: threads)
+            if a.roundToBF16 { for t in 0..<a.queries { BFloat16.round(a.out + t * a.outStride + h * hd, count: hd) } }
+        }
+    }
+
+    /// Per row: (bf16-rounded) score·scale + mask, softmax, (bf16-rounded) probabilities, as the reference.
+    private func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, keys: Int, args a: AttentionArgs, query: (Int) -> Int) {
+        let sp = SendablePointer(s), maskP = SendablePointer(a.mask)
+        let parts = min(threads, max(1, rows / 16))
+        let queryOf = (0..<rows).map(query)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let r = Threading.split(rows, parts: parts, part: part)
+            for row in r {
+                let x = sp.value + row * keys
+                let mrow = maskP.value.map { $0 + queryOf[row] * a.maskStride }
+                for j in 0..<keys {
+                    var v = x[j]
+                    if a.roundToBF16 { v = BFloat16.round(v) }
+                    v *= a.scale
+                    if a.roundToBF16 { v = BFloat16.round(v) }
+                    if let m = mrow { v += m[j] }
+                    x[j] = v
+                }
+                CPUOps.softmax(x, count: keys)
+                if a.roundToBF16 { BFloat16.round(x, count: keys) }
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+// The fast CPU backend against the plain reference backend on fresh random inputs of odd shapes,
+// both precisions' attention variants, and end to end on every fixture case.
+import XCTest
+import PI0CPU
+import PI0Tensor
+
+final class CPUBackendTests: XCTestCase {
+    func random(_ n: Int, seed: inout UInt64, scale: Float = 1) -> [Float] {
+        (0..<n).map { _ in
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return (Float(seed >> 40) / Float(1 << 24) * 2 - 1) * scale
+        }
+    }
+
+    func relL2(_ a: [Float], _ b: [Float]) -> Double {
+        var d = 0.0, r = 0.0
+        for i in 0..<a.count { d += Double(a[i] - b[i]) * Double(a[i] - b[i]); r += Double(b[i]) * Double(b[i]) }
+        return (d / max(r, 1e-30)).squareRoot()
+    }
+
+    func testLinearMatchesReferenceOnOddShapes() throws {
+        var seed: UInt64 = 42
+        let fast = CPUBackend(threads: 2), plain = ReferenceBackend()
+        for (m, k, n) in [(1, 7, 3), (5, 129, 17), (51, 64, 255), (67, 1000, 33), (3, 1, 1)] {
+            for dtype in [WeightDType.float32, .bfloat16] {
+                let w = WeightTensor(name: "w", shape: [n, k], floats: random(n * k, seed: &seed, scale: 0.1), dtype: dtype)
+                let b = WeightTensor(name: "b", shape: [n], floats: random(n, seed: &seed))
+                let x = random(m * k, seed: &seed)
+                var y1 = [Float](repeating: 0, count: m * n), y2 = y1
+                let pf = try fast.prepareLinear(w, bias: b), pr = try plain.prepareLinear(w, bias: b)
+                fast.linear(pf, x: x, rows: m, ldx: k, y: &y1, ldy: n)
+                plain.linear(pr, x: x, rows: m, ldx: k, y: &y2, ldy: n)
+                XCTAssertLessThan(relL2(y1, y2), 2e-6, "m \(m) k \(k) n \(n) \(dtype)")
+            }
+        }
+    }
+
+    func testAttentionMatchesReferenceMQAAndMHA() {
+        var seed: UInt64 = 7
+        let fast = CPUBackend(threads: 2), plain = ReferenceBackend()
+        // (queries, keys, heads, kvHeads, headDim, masked?)
+        for (t, s, h, kvh, d, masked) in [(5, 9, 8, 1, 16, true), (51, 71, 8, 1, 16, true), (7, 7, 3, 3, 12, false), (1, 13, 4, 2, 8, true)] {
+            for bf16 in [false, true] {
+                var q = random(t * h * d, seed: &seed), k = random(s * kvh * d, seed: &seed), v = random(s * kvh * d, seed: &seed)
+                if bf16 { for i in q.indices { q[i] = BFloat16.round(q[i]) }; for i in k.indices { k[i] = BFloat16.round(k[i]) }; for i in v.indices { v[i] = BFloat16.round(v[i]) } }
+                var mask = [Float](repeating: 0, count: t * s)
+                if masked { for i in 0..<(t * s) where (i * 7) % 5 == 0 { mask[i] = -2.3819763e38 } }
+                var o1 = [Float](repeating: 0, count: t * h * d), o2 = o1
+                func args(_ out: UnsafeMutablePointer<Float>, _ qp: UnsafePointer<Float>, _ kp: UnsafePointer<Float>,
+                          _ vp: UnsafePointer<Float>, _ mp: UnsafePointer<Float>) -> AttentionArgs {
+                    AttentionArgs(q: qp, qStride: h * d, k: kp, kStride: kvh * d, v: vp, vStride: kvh * d,
+                                  mask: masked ? mp : nil, maskStride: s, out: out, outStride: h * d, queries: t, keys: s,
+                                  heads: h, kvHeads: kvh, headDim: d, scale: 1 / Float(d).squareRoot(), roundToBF16: bf16)
+                }
+                fast.attention(args(&o1, q, k, v, mask))
+                plain.attention(args(&o2, q, k, v, mask))
+                // bf16 outputs may differ by one bf16 ulp where float32 sums round differently.
+                XCTAssertLessThan(relL2(o1, o2), bf16 ? 1e-2 : 2e-6, "t \(t) s \(s) h \(h) kv \(kvh) bf16 \(bf16)")
+            }
+        }
+    }
+}
