@@ -31,8 +31,9 @@ struct ModelPiece: Sendable {
 /// `TrainerSpec`: only the fields that affect encoding/decoding (the rest are training options).
 struct TrainerSpec: Sendable {
     enum ModelType: Int, Sendable { case unigram = 1, bpe = 2, word = 3, char = 4 }
-    var modelType: ModelType = .unigram
-    var modelTypeRaw: UInt64 = 1
+    var modelTypeRaw: UInt64 = 1   // [default = UNIGRAM]
+    /// nil for a value this reader does not know.
+    var modelType: ModelType? { modelTypeRaw <= 4 ? ModelType(rawValue: Int(modelTypeRaw)) : nil }
     var treatWhitespaceAsSuffix = false
     var byteFallback = false
     var unkPiece: [UInt8] = Array("<unk>".utf8)
@@ -195,7 +196,6 @@ extension TrainerSpec {
             case 3:
                 try r.expect(wt, 0, field: field)
                 modelTypeRaw = try r.varint()
-                modelType = ModelType(rawValue: Int(truncatingIfNeeded: modelTypeRaw)) ?? .unigram
             case 24: try r.expect(wt, 0, field: field); treatWhitespaceAsSuffix = try r.bool()
             case 35: try r.expect(wt, 0, field: field); byteFallback = try r.bool()
             case 44: try r.expect(wt, 2, field: field); unkSurface = try r.bytesField()

@@ -46,7 +46,8 @@ public final class SentencePieceProcessor: Sendable {
         let proto = try ModelProto(parsing: modelData, path: name)
         let trainer = proto.trainerSpec
         switch trainer.modelType {
-        case .bpe, .unigram: modelType = trainer.modelType
+        case .bpe?: modelType = .bpe
+        case .unigram?: modelType = .unigram
         default:
             throw SentencePieceError.unsupported("\(name): trainer_spec.model_type \(trainer.modelTypeRaw) (only BPE = 2 and UNIGRAM = 1 are implemented)")
         }
