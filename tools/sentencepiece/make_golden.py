@@ -187,6 +187,27 @@ def golden(sp: spm.SentencePieceProcessor, name: str, strings, rng: random.Rando
         json.dump(out, f, ensure_ascii=True, indent=0)
 
 
+def variant(src: str, dst: str, rng: random.Random, tie_scores: bool):
+    """A copy of a trained model with some NORMAL pieces turned UNUSED (BPE must re-split them into the
+    pair that formed them, unigram must skip them) and, for BPE, scores rounded so that many different
+    pairs tie (the leftmost must win). Not a model a trainer would write, but a valid ModelProto."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    m = pb.ModelProto()
+    with open(os.path.join(OUT, src + ".model"), "rb") as f:
+        m.ParseFromString(f.read())
+    normal = [i for i, p in enumerate(m.pieces) if p.type == 1 and len(p.piece) > 1]
+    for i in rng.sample(normal, len(normal) // 6):
+        m.pieces[i].type = 5  # UNUSED
+    if tie_scores:
+        for p in m.pieces:
+            if p.type == 1:
+                p.score = float(int(p.score / 25) * 25)
+    data = m.SerializeToString()
+    with open(os.path.join(OUT, dst + ".model"), "wb") as f:
+        f.write(data)
+    return spm.SentencePieceProcessor(model_proto=data)
+
+
 def pi0_prompts(model_path: str, rng: random.Random, corpus, strings):
     """What LeRobot 0.6.1 feeds π0: Pi0NewLineProcessor then the HF tokenizer (PI0_SPEC.md §2.1)."""
     try:
@@ -240,6 +261,11 @@ def main():
     golden(bpe, "gemma_like_bpe", strings, random.Random(7))
     uni = train("default_unigram", corpus, vocab_size=800, max_sentence_length=100000)
     golden(uni, "default_unigram", strings, random.Random(8))
+    short = [t for t in strings if len(t) < 300]
+    golden(variant("gemma_like_bpe", "bpe_unused_ties", random.Random(3), True), "bpe_unused_ties", short,
+           random.Random(9))
+    golden(variant("default_unigram", "unigram_unused", random.Random(4), False), "unigram_unused", short,
+           random.Random(10))
     pi0_prompts(os.path.join(OUT, "gemma_like_bpe.model"), random.Random(5), corpus, strings)
 
 
