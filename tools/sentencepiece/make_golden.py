@@ -15,9 +15,13 @@ implementation and never against our own output:
                          truncation=True, BOS added), only written when `transformers` is installed.
 
 Usage (from the repository root):
-    python3 -m venv /work/venvs/sp && /work/venvs/sp/bin/pip install sentencepiece protobuf tokenizers transformers
+    python3 -m venv /work/venvs/sp && /work/venvs/sp/bin/pip install sentencepiece protobuf tokenizers "transformers<5"
     /work/venvs/sp/bin/python tools/sentencepiece/make_golden.py Tests/SentencePieceTests/Fixtures
-Deterministic: fixed random seeds, single training thread.
+Deterministic: fixed random seeds, single training thread (re-running reproduces the files byte for byte).
+
+Golden data for another model, e.g. the real PaliGemma tokenizer (see docs/TOKENIZER.md):
+    /work/venvs/sp/bin/python tools/sentencepiece/make_golden.py --model path/to/tokenizer.model out.json
+    PI0_TOKENIZER_MODEL=path/to/tokenizer.model PI0_TOKENIZER_GOLDEN=out.json swift test --filter SentencePieceTests
 """
 import io
 import json
@@ -148,7 +152,7 @@ def golden_strings(rng: random.Random, corpus):
     return s
 
 
-def golden(sp: spm.SentencePieceProcessor, name: str, strings, rng: random.Random):
+def golden(sp: spm.SentencePieceProcessor, name: str, strings, rng: random.Random, path=None):
     enc = []
     for t in strings:
         ids = sp.encode(t)
@@ -183,7 +187,7 @@ def golden(sp: spm.SentencePieceProcessor, name: str, strings, rng: random.Rando
         "encode": enc,
         "decode": dec,
     }
-    with open(os.path.join(OUT, "golden_" + name + ".json"), "w", encoding="utf-8") as f:
+    with open(path or os.path.join(OUT, "golden_" + name + ".json"), "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=True, indent=0)
 
 
@@ -270,4 +274,10 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--model":
+        model_path, out_path = sys.argv[2], sys.argv[3]
+        strings = golden_strings(random.Random(99), corpus_lines(random.Random(1234), 6000))
+        golden(spm.SentencePieceProcessor(model_file=model_path), os.path.basename(model_path).rsplit(".", 1)[0],
+               strings, random.Random(7), path=out_path)
+    else:
+        main()
