@@ -54,7 +54,7 @@ let package = Package(
 
         .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor"]),
         .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor"]),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0Tests", dependencies: ["PI0", "SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
