@@ -1,0 +1,66 @@
+// Decodes every fixture written by tools/imageio/make_golden.py and compares with the expected RGB bytes:
+// for JPEG, what Pillow 13 (libjpeg-turbo) decodes; for PNG, the writer's source samples through the
+// documented conversion (manifest `pil_equal` says where Pillow agrees — all but 16-bit gray).
+import Foundation
+import XCTest
+@testable import ImageIO
+
+enum Fixtures {
+    static var dir: URL { Bundle.module.resourceURL!.appendingPathComponent("Fixtures") }
+    static func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: dir.appendingPathComponent(name))) }
+    static func cases() throws -> [[String: Any]] {
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("manifest.json"))) as! [String: Any]
+        return m["cases"] as! [[String: Any]]
+    }
+}
+
+final class DecoderGoldenTests: XCTestCase {
+    /// Every case must match its golden exactly (max |diff| 0).
+    func check(kind: String) throws {
+        var n = 0
+        for c in try Fixtures.cases() where c["kind"] as! String == kind {
+            let file = c["file"] as! String
+            let img = try ImageDecoder.decode(path: Fixtures.dir.appendingPathComponent(file).path)
+            let want = try Fixtures.bytes(file + ".rgb")
+            XCTAssertEqual(img.width, c["width"] as? Int, file)
+            XCTAssertEqual(img.height, c["height"] as? Int, file)
+            guard img.pixels.count == want.count else { XCTFail("\(file): \(img.pixels.count) bytes, want \(want.count)"); continue }
+            var maxDiff = 0, bad = 0, first = -1
+            for i in want.indices {
+                let d = abs(Int(img.pixels[i]) - Int(want[i]))
+                if d > 0 { bad += 1; if first < 0 { first = i } }
+                maxDiff = max(maxDiff, d)
+            }
+            XCTAssertEqual(maxDiff, 0, "\(file): \(bad) of \(want.count) bytes differ, max |diff| \(maxDiff), first at byte \(first) (pixel \(first / 3))")
+            n += 1
+        }
+        XCTAssertGreaterThan(n, 10, "fixtures of kind \(kind) missing")
+    }
+
+    func testJPEGMatchesPillowExactly() throws { try check(kind: "jpeg") }
+    func testPNGMatchesSourceSamples() throws { try check(kind: "png") }
+
+    func testGray16DiffersFromPillowOnlyByDesign() throws {
+        // Pillow clips 16-bit gray to 255 ("I;16" -> RGB); we keep the high byte. The manifest records it.
+        let flagged = try Fixtures.cases().filter { !($0["pil_equal"] as! Bool) }.map { $0["file"] as! String }
+        XCTAssertEqual(Set(flagged), ["p_gray16.png", "p_gray16_i.png"])
+    }
+
+    func testPNGEncodeRoundTrip() throws {
+        let src = try ImageDecoder.decode(path: Fixtures.dir.appendingPathComponent("p_pillow_rgb.png").path)
+        let png = PNG.encode(src)
+        XCTAssertEqual(Array(png[0..<8]), PNG.signature)
+        XCTAssertEqual(try PNG.decode(png, name: "roundtrip"), src)
+        let tiny = RGBImage(width: 1, height: 1, pixels: [1, 2, 3])
+        XCTAssertEqual(try ImageDecoder.decode(data: PNG.encode(tiny), name: "tiny"), tiny)
+    }
+
+    func testUnknownFormatAndMissingFile() {
+        XCTAssertThrowsError(try ImageDecoder.decode(data: Array("GIF89a-not-supported".utf8), name: "x.gif")) {
+            XCTAssertEqual($0 as? ImageIOError, .unknownFormat(file: "x.gif"))
+        }
+        XCTAssertThrowsError(try ImageDecoder.decode(path: "/nonexistent/cam.png")) {
+            XCTAssertTrue("\($0)".contains("/nonexistent/cam.png"))
+        }
+    }
+}

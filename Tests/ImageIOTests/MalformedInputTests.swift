@@ -1,0 +1,66 @@
+// Truncated and bit-flipped files must throw a typed error naming the file, never crash or hang.
+import XCTest
+@testable import ImageIO
+
+final class MalformedInputTests: XCTestCase {
+    let files = ["j37x29_420.jpg", "j37x29_420_prog.jpg", "j48x64_prog_rst.jpg", "j37x29_gray.jpg",
+                 "p_rgb8.png", "p_pal4_i.png", "p_pillow_rgb.png"]
+
+    func testTruncationAlwaysThrows() throws {
+        for f in files {
+            let data = try Fixtures.bytes(f)
+            // Every length for the first 700 bytes, then every 7th.
+            for cut in Swift.stride(from: 0, to: data.count, by: 1) where cut < 700 || cut % 7 == 0 {
+                XCTAssertThrowsError(try ImageDecoder.decode(data: Array(data[0..<cut]), name: f), "\(f) cut at \(cut)") { e in
+                    guard let ie = e as? ImageIOError else { return XCTFail("\(f): untyped error \(e)") }
+                    XCTAssertTrue(ie.description.hasPrefix(f), ie.description)
+                }
+            }
+        }
+    }
+
+    func testByteFlipsNeverCrash() throws {
+        var rng = SplitMix(seed: 12345)
+        for f in files {
+            let data = try Fixtures.bytes(f)
+            let png = f.hasSuffix(".png")
+            for trial in 0..<300 {
+                var d = data
+                let k = 1 + Int(rng.next() % 3)
+                for _ in 0..<k { d[Int(rng.next() % UInt64(d.count))] ^= UInt8(1 + rng.next() % 255) }
+                do {
+                    let img = try ImageDecoder.decode(data: d, name: f)
+                    XCTAssertEqual(img.pixels.count, img.width * img.height * 3)
+                    // Every byte of these PNGs is signature, chunk length/type/CRC or CRC-protected data
+                    // (nothing after IEND), so any change must be detected. JPEG has no checksum.
+                    XCTAssertFalse(png, "\(f) trial \(trial): corrupted PNG decoded without error")
+                } catch let e as ImageIOError {
+                    XCTAssertTrue(e.description.hasPrefix(f), e.description)
+                } catch {
+                    XCTFail("\(f) trial \(trial): untyped error \(error)")
+                }
+            }
+        }
+    }
+
+    func testSpecificPNGErrors() throws {
+        var d = try Fixtures.bytes("p_rgb8.png")
+        d[20] ^= 0x40   // inside IHDR width -> CRC mismatch
+        XCTAssertThrowsError(try PNG.decode(d, name: "cam0.png")) {
+            XCTAssertTrue("\($0)".contains("cam0.png") && "\($0)".contains("CRC mismatch in chunk IHDR"), "\($0)")
+        }
+    }
+}
+
+/// Deterministic PRNG for reproducible fuzz trials.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
