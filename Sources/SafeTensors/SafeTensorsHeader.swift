@@ -12,8 +12,10 @@
 //   * coverage: the reference crate requires the tensors to tile the data section exactly (no hole, no
 //     trailing byte). We do the same by default (a hole usually means a corrupt or hand-edited file) and
 //     report `uncoveredData`; `allowUncoveredData: true` accepts holes and trailing bytes (overlap is
-//     always an error). Empty tensors (0 bytes) occupy no bytes, so they never overlap anything.
-// Stricter than the reference: duplicate keys (which serde silently resolves to the last one) are errors.
+//     always an error). Strict mode also pins empty tensors to tensor boundaries, as the reference does.
+// Stricter than the reference: duplicate keys, in the header or in __metadata__ (serde silently keeps the
+// last one), are errors. Checked against safetensors 0.8.0 (Python): it also accepts leading whitespace,
+// `"__metadata__": null`, unknown extra fields in an entry, and an empty tensor name, and so do we.
 
 struct ParsedHeader {
     var metadata: [String: String]
@@ -145,14 +147,18 @@ private func describe(_ v: JSONValue) -> String {
 }
 
 /// Overlap (always an error) and coverage (an error unless allowed) of the data section.
+/// Strict mode follows the reference crate's walk exactly: sorted by offsets, each tensor must begin where
+/// the previous one ended, which also pins empty tensors to tensor boundaries (an empty tensor "inside"
+/// another is reported as overlapping it). Lenient mode ignores empty tensors (they occupy no bytes).
 private func checkLayout(file: String, tensors: [SafeTensorInfo], dataSize: Int, allowUncoveredData: Bool) throws {
     // Sort by (begin, end, name) so the report is deterministic whatever the header order was.
-    let sorted = tensors.filter { $0.byteCount > 0 }.sorted {
+    let sorted = tensors.sorted {
         ($0.dataOffset, $0.byteCount, $0.name) < ($1.dataOffset, $1.byteCount, $1.name)
     }
     var coveredUpTo = 0
     var previous = ""
     for t in sorted {
+        if t.byteCount == 0 && allowUncoveredData { continue }
         if t.dataOffset < coveredUpTo {
             throw SafeTensorsError.overlappingTensors(file: file, first: previous, second: t.name)
         }

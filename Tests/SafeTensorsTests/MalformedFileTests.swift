@@ -253,6 +253,23 @@ final class MalformedFileTests: XCTestCase {
         }
     }
 
+    func testEmptyTensorInsideAnotherIsAnOverlapInStrictMode() throws {
+        // The reference crate rejects this ("invalid offset for tensor `e`"); empty tensors at a boundary are fine.
+        let header = #"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"e":{"dtype":"U8","shape":[0],"data_offsets":[1,1]}}"#
+        let p = write(rawFile(header: header, data: [7, 8]))
+        assertSafeTensorsError(try SafeTensorsFile(path: p), mentions: [p, "'a'", "'e'"]) {
+            $0 == .overlappingTensors(file: p, first: "a", second: "e")
+        }
+        XCTAssertEqual(try SafeTensorsFile(path: p, allowUncoveredData: true).int64s("e"), [])
+        let atEnds = #"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"e":{"dtype":"U8","shape":[0],"data_offsets":[2,2]},"# +
+            #""s":{"dtype":"F32","shape":[0,5],"data_offsets":[0,0]}}"#
+        let q = write(rawFile(header: atEnds, data: [7, 8]), "boundaries")
+        let file = try SafeTensorsFile(path: q)
+        XCTAssertEqual(file.names, ["a", "e", "s"])
+        XCTAssertEqual(try file.int64s("a"), [7, 8])
+        XCTAssertEqual(try file.floats("s"), [])
+    }
+
     func testDuplicateTensorName() {
         let header = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#
         let p = write(rawFile(header: header, data: eightBytes + eightBytes))
@@ -290,6 +307,13 @@ final class MalformedFileTests: XCTestCase {
         let p = write(rawFile(header: #"{"__metadata__":{"format":"pt","epoch":3}}"#))
         assertSafeTensorsError(try SafeTensorsFile(path: p), mentions: [p, "'epoch'", "number"]) {
             $0 == .invalidMetadata(file: p, key: "epoch", reason: "value is a number, not a string")
+        }
+    }
+
+    func testMetadataDuplicateKey() {
+        let p = write(rawFile(header: #"{"__metadata__":{"k":"1","k":"2"}}"#))
+        assertSafeTensorsError(try SafeTensorsFile(path: p), mentions: [p, "'k'", "duplicate"]) {
+            $0 == .invalidMetadata(file: p, key: "k", reason: "duplicate key")
         }
     }
 
