@@ -320,7 +320,7 @@ final class MalformedFileTests: XCTestCase {
     func testMetadataNotAnObject() {
         let p = write(rawFile(header: #"{"__metadata__":["pt"]}"#))
         assertSafeTensorsError(try SafeTensorsFile(path: p), mentions: [p, "__metadata__"]) {
-            $0 == .invalidMetadata(file: p, key: "", reason: "is a array, not an object")
+            $0 == .invalidMetadata(file: p, key: "", reason: "is an array, not an object")
         }
     }
 
