@@ -373,7 +373,7 @@ final class MalformedFileTests: XCTestCase {
         let p = write(rawFile(header: "{\(f32x2)}", data: eightBytes))
         let file = try SafeTensorsFile(path: p)
         var small = [Float](repeating: 0, count: 1)
-        try small.withUnsafeMutableBufferPointer { buf in
+        _ = try small.withUnsafeMutableBufferPointer { buf in
             assertSafeTensorsError(try file.copyFloats("t", into: buf), mentions: [p, "'t'"]) {
                 if case .invalidArgument(p, "t", _) = $0 { return true } else { return false }
             }
