@@ -1,6 +1,6 @@
 // FileSink.swift — buffered, all-or-nothing file output shared by both writers.
 //
-// Data goes to a temporary file beside the destination (`<path>.tmp-<pid>`) and is renamed over `path`
+// Data goes to a temporary file beside the destination (`<path>.tmp-<pid>-<random>`) and is renamed over `path`
 // only by `commit()`, so a crash or an abandoned stream writer never leaves a half-written checkpoint at
 // the final path. Short writes and EINTR are retried; every failing system call becomes
 // `SafeTensorsError.writeFailed` naming the destination file.
@@ -32,7 +32,7 @@ final class FileSink {
 
     init(path: String) throws {
         self.path = path
-        self.temporaryPath = "\(path).tmp-\(getpid())"
+        self.temporaryPath = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw SafeTensorsError.writeFailed(file: path, reason: "cannot create '\(temporaryPath)': \(Self.errnoText())")

@@ -15,14 +15,14 @@ indirect enum JSONValue {
     case bool(Bool)
     case null
 
-    /// Short type name for error messages.
+    /// Type name with its article, for error messages ("an object", "a number", "null").
     var kind: String {
         switch self {
-        case .object: return "object"
-        case .array: return "array"
-        case .string: return "string"
-        case .number: return "number"
-        case .bool: return "boolean"
+        case .object: return "an object"
+        case .array: return "an array"
+        case .string: return "a string"
+        case .number: return "a number"
+        case .bool: return "a boolean"
         case .null: return "null"
         }
     }

@@ -110,7 +110,14 @@ extension SafeTensorsFile {
         let src = rawBytes(info)
         switch info.dtype {
         case .F32:
+            #if _endian(little)
+            // Same bits on a little-endian host: one bulk copy (memcpy has no alignment requirement).
+            if let from = src.baseAddress, let to = dst.baseAddress {
+                UnsafeMutableRawPointer(to).copyMemory(from: from, byteCount: src.count)
+            }
+            #else
             for i in 0..<dst.count { dst[i] = Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
+            #endif
         case .BF16:
             for i in 0..<dst.count { dst[i] = BFloat16Conversion.toFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
         case .F16:

@@ -12,8 +12,10 @@
 //   * coverage: the reference crate requires the tensors to tile the data section exactly (no hole, no
 //     trailing byte). We do the same by default (a hole usually means a corrupt or hand-edited file) and
 //     report `uncoveredData`; `allowUncoveredData: true` accepts holes and trailing bytes (overlap is
-//     always an error). Empty tensors (0 bytes) occupy no bytes, so they never overlap anything.
-// Stricter than the reference: duplicate keys (which serde silently resolves to the last one) are errors.
+//     always an error). Strict mode also pins empty tensors to tensor boundaries, as the reference does.
+// Stricter than the reference: duplicate keys, in the header or in __metadata__ (serde silently keeps the
+// last one), are errors. Checked against safetensors 0.8.0 (Python): it also accepts leading whitespace,
+// `"__metadata__": null`, unknown extra fields in an entry, and an empty tensor name, and so do we.
 
 struct ParsedHeader {
     var metadata: [String: String]
@@ -35,7 +37,7 @@ func parseSafeTensorsHeader(
             file: file, reason: "invalid JSON at byte \(error.offset) of the header: \(error.message)")
     }
     guard case .object(let members) = root else {
-        throw SafeTensorsError.invalidHeader(file: file, reason: "header is a JSON \(root.kind), not an object")
+        throw SafeTensorsError.invalidHeader(file: file, reason: "header is JSON \(root.kind), not an object")
     }
 
     var metadata: [String: String] = [:]
@@ -66,14 +68,14 @@ private func parseMetadata(file: String, _ value: JSONValue) throws -> [String: 
         for member in members {
             let k = member.key, v = member.value
             guard case .string(let s) = v else {
-                throw SafeTensorsError.invalidMetadata(file: file, key: k, reason: "value is a \(v.kind), not a string")
+                throw SafeTensorsError.invalidMetadata(file: file, key: k, reason: "value is \(v.kind), not a string")
             }
             guard out[k] == nil else { throw SafeTensorsError.invalidMetadata(file: file, key: k, reason: "duplicate key") }
             out[k] = s
         }
         return out
     default:
-        throw SafeTensorsError.invalidMetadata(file: file, key: "", reason: "is a \(value.kind), not an object")
+        throw SafeTensorsError.invalidMetadata(file: file, key: "", reason: "is \(value.kind), not an object")
     }
 }
 
@@ -86,7 +88,7 @@ private func exactNonNegativeInt(_ value: JSONValue) -> Int? {
 
 private func parseTensorEntry(file: String, name: String, _ value: JSONValue, dataSize: Int) throws -> SafeTensorInfo {
     func bad(_ reason: String) -> SafeTensorsError { .invalidTensorEntry(file: file, tensor: name, reason: reason) }
-    guard case .object(let fields) = value else { throw bad("entry is a \(value.kind), not an object") }
+    guard case .object(let fields) = value else { throw bad("entry is \(value.kind), not an object") }
     var dtypeValue: JSONValue?, shapeValue: JSONValue?, offsetsValue: JSONValue?
     for field in fields {
         let k = field.key, v = field.value
@@ -101,12 +103,12 @@ private func parseTensorEntry(file: String, name: String, _ value: JSONValue, da
     guard let shapeValue else { throw bad("missing field 'shape'") }
     guard let offsetsValue else { throw bad("missing field 'data_offsets'") }
 
-    guard case .string(let dtypeText) = dtypeValue else { throw bad("'dtype' is a \(dtypeValue.kind), not a string") }
+    guard case .string(let dtypeText) = dtypeValue else { throw bad("'dtype' is \(dtypeValue.kind), not a string") }
     guard let dtype = SafeTensorsDType(rawValue: dtypeText) else {
         throw SafeTensorsError.unknownDType(file: file, tensor: name, dtype: dtypeText)
     }
 
-    guard case .array(let dims) = shapeValue else { throw bad("'shape' is a \(shapeValue.kind), not an array") }
+    guard case .array(let dims) = shapeValue else { throw bad("'shape' is \(shapeValue.kind), not an array") }
     var shape: [Int] = []
     shape.reserveCapacity(dims.count)
     for (i, d) in dims.enumerated() {
@@ -117,7 +119,7 @@ private func parseTensorEntry(file: String, name: String, _ value: JSONValue, da
     }
 
     guard case .array(let offsets) = offsetsValue else {
-        throw bad("'data_offsets' is a \(offsetsValue.kind), not an array")
+        throw bad("'data_offsets' is \(offsetsValue.kind), not an array")
     }
     guard offsets.count == 2 else { throw bad("'data_offsets' has \(offsets.count) entries, expected 2") }
     guard let begin = exactNonNegativeInt(offsets[0]) else {
@@ -140,19 +142,23 @@ private func describe(_ v: JSONValue) -> String {
     switch v {
     case .number(let text): return text
     case .string(let s): return "\"\(s)\""
-    default: return "a \(v.kind)"
+    default: return v.kind
     }
 }
 
 /// Overlap (always an error) and coverage (an error unless allowed) of the data section.
+/// Strict mode follows the reference crate's walk exactly: sorted by offsets, each tensor must begin where
+/// the previous one ended, which also pins empty tensors to tensor boundaries (an empty tensor "inside"
+/// another is reported as overlapping it). Lenient mode ignores empty tensors (they occupy no bytes).
 private func checkLayout(file: String, tensors: [SafeTensorInfo], dataSize: Int, allowUncoveredData: Bool) throws {
     // Sort by (begin, end, name) so the report is deterministic whatever the header order was.
-    let sorted = tensors.filter { $0.byteCount > 0 }.sorted {
+    let sorted = tensors.sorted {
         ($0.dataOffset, $0.byteCount, $0.name) < ($1.dataOffset, $1.byteCount, $1.name)
     }
     var coveredUpTo = 0
     var previous = ""
     for t in sorted {
+        if t.byteCount == 0 && allowUncoveredData { continue }
         if t.dataOffset < coveredUpTo {
             throw SafeTensorsError.overlappingTensors(file: file, first: previous, second: t.name)
         }

@@ -27,8 +27,13 @@ final class ScratchDirectory {
     /// Writes `bytes` to `name` and returns the path.
     @discardableResult
     func write(_ name: String, _ bytes: [UInt8]) -> String {
+        // Plain POSIX I/O: FileManager's atomic create is ~10x slower, which matters for the fuzz loops.
         let p = file(name)
-        _ = FileManager.default.createFile(atPath: p, contents: Data(bytes))
+        let fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+        precondition(fd >= 0, "cannot create \(p)")
+        let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        precondition(written == bytes.count, "short write to \(p)")
+        close(fd)
         return p
     }
 }

@@ -16,6 +16,8 @@ Writes, into the output folder:
                              compare exactly; integers as decimal strings (exact for 64-bit values), bools as booleans; for the
                              bf16 file also the float32 inputs and the bf16 bits ml_dtypes rounded them to,
                              which the Swift writer's BFloat16Conversion.fromFloat must reproduce.
+Reruns reproduce the files except the order of __metadata__ keys in golden_dtypes (the Rust writer keeps
+metadata in a HashMap), which changes bytes but not content.
 """
 import json
 import os
