@@ -1,0 +1,86 @@
+// What a robot hands the policy: camera frames, its raw state and an instruction.
+import Foundation
+import ImageIO
+
+/// One camera frame: 8-bit or float ([0, 1]) RGB, channels-last (HWC) or channels-first (CHW).
+public struct CameraFrame: Sendable {
+    public enum Layout: String, Sendable { case hwc, chw }
+    public enum Pixels: Sendable { case uint8([UInt8]), float32([Float]) }
+    public let height: Int
+    public let width: Int
+    public let layout: Layout
+    public let pixels: Pixels
+
+    public init(height: Int, width: Int, layout: Layout, pixels: Pixels) {
+        self.height = height; self.width = width; self.layout = layout; self.pixels = pixels
+    }
+
+    public init(_ image: RGBImage) {
+        self.init(height: image.height, width: image.width, layout: .hwc, pixels: .uint8(image.pixels))
+    }
+
+    /// Decodes a PNG or JPEG file.
+    public static func load(path: String) throws -> CameraFrame { CameraFrame(try ImageDecoder.decode(path: path)) }
+
+    /// Float32 CHW in [0, 1], as LeRobot receives images (uint8 values / 255).
+    func floatCHW(camera: String) throws -> [Float] {
+        let n = height * width
+        guard height > 0, width > 0 else { throw PolicyError.badImage(camera: camera, reason: "empty image \(height)×\(width)") }
+        let count: Int
+        switch pixels { case .uint8(let p): count = p.count; case .float32(let p): count = p.count }
+        guard count == 3 * n else {
+            throw PolicyError.badImage(camera: camera, reason: "\(count) values for a \(height)×\(width) RGB image (expected \(3 * n); only 3-channel RGB is accepted)")
+        }
+        var out = [Float](repeating: 0, count: 3 * n)
+        func value(_ i: Int) -> Float {
+            switch pixels {
+            case .uint8(let p): return Float(p[i]) / 255
+            case .float32(let p): return p[i]
+            }
+        }
+        if case .float32(let p) = pixels, let bad = p.firstIndex(where: { !$0.isFinite }) {
+            throw PolicyError.badImage(camera: camera, reason: "non-finite pixel value at index \(bad)")
+        }
+        for c in 0..<3 { for i in 0..<n {
+            out[c * n + i] = layout == .chw ? value(c * n + i) : value(i * 3 + c)
+        } }
+        return out
+    }
+}
+
+public struct Observation: Sendable {
+    /// Camera name → frame. Names are the checkpoint's (`observation.images.top`) or their last part (`top`).
+    public var images: [String: CameraFrame]
+    /// The robot state in its own units and dimensions (normalised by the policy).
+    public var state: [Float]
+    /// The instruction, e.g. "pick up the cube".
+    public var prompt: String
+    /// Already tokenised prompt (ids and mask, any length ≤ the tokenizer length), bypassing the tokenizer.
+    public var tokens: (ids: [Int], mask: [Bool])?
+
+    public init(images: [String: CameraFrame], state: [Float], prompt: String, tokens: (ids: [Int], mask: [Bool])? = nil) {
+        self.images = images; self.state = state; self.prompt = prompt; self.tokens = tokens
+    }
+}
+
+public enum PolicyError: Error, CustomStringConvertible, Equatable {
+    case unknownCamera(name: String, known: [String])
+    case noCameras(known: [String])
+    case badImage(camera: String, reason: String)
+    case badState(reason: String)
+    case noTokenizer(reason: String)
+    case badTokens(reason: String)
+    case checkpointNotFound(String)
+
+    public var description: String {
+        switch self {
+        case let .unknownCamera(n, k): return "unknown camera '\(n)'; this checkpoint's cameras are: \(k.joined(separator: ", "))"
+        case let .noCameras(k): return "no camera image given; at least one of \(k.joined(separator: ", ")) is required"
+        case let .badImage(c, r): return "camera '\(c)': \(r)"
+        case let .badState(r): return "state: \(r)"
+        case let .noTokenizer(r): return "no tokenizer: \(r)"
+        case let .badTokens(r): return "tokens: \(r)"
+        case let .checkpointNotFound(r): return r
+        }
+    }
+}

@@ -1,0 +1,142 @@
+// The policy a robotics engineer calls: observation in, un-normalised actions in the robot's own
+// dimensions out, with LeRobot 0.6.1's pre- and post-processing for π0 (PI0_SPEC.md §2.1):
+//   images → float [0,1] CHW → resize-with-pad to the model resolution → [-1, 1]; cameras the
+//   checkpoint knows but the observation lacks are appended after the present ones as −1 images, mask false;
+//   prompt → "\n" appended → BOS + SentencePiece ids, padded/truncated to 48;
+//   state → (x − mean)/(std + eps) → zero-padded to max_state_dim;
+//   actions → first action_dim dims → x·std + mean.
+import Foundation
+import PI0
+import PI0Tensor
+import SentencePiece
+
+public struct ActionChunk: Sendable {
+    public let horizon: Int
+    public let actionDim: Int
+    /// Row-major [horizon, actionDim], un-normalised.
+    public let values: [Float]
+    public subscript(step: Int) -> ArraySlice<Float> { values[(step * actionDim)..<((step + 1) * actionDim)] }
+}
+
+/// π0 as a policy. Thread-safe: concurrent calls are serialised (each inference already uses every core).
+public final class PI0Policy: @unchecked Sendable {
+    public let checkpoint: Checkpoint
+    public let model: PI0Model
+    public let stats: NormalizationStats?
+    public let tokenizer: PI0PromptTokenizer?
+    /// Camera feature names in the order the model receives them when all are present.
+    public let cameraNames: [String]
+    public let stateDim: Int
+    public let actionDim: Int
+    private let lock = NSLock()
+    /// Called with warnings (e.g. a truncated prompt); defaults to standard error.
+    public var warn: @Sendable (String) -> Void = { FileHandle.standardError.write(("warning: " + $0 + "\n").data(using: .utf8)!) }
+
+    /// - Parameters:
+    ///   - checkpoint: a folder or a Hugging Face id found in the local hub cache (see `CheckpointLocator`).
+    ///   - tokenizer: a SentencePiece `.model` file; default: `tokenizer.model` in the checkpoint folder or
+    ///     PaliGemma's in the hub cache. Without one, observations must carry `tokens`.
+    public init(checkpoint: String, tokenizer: String? = nil, precision: Precision? = nil, backend: ComputeBackend? = nil) throws {
+        let dir = try CheckpointLocator.resolve(checkpoint)
+        self.checkpoint = try Checkpoint(directory: dir)
+        model = try PI0Model(checkpoint: self.checkpoint, precision: precision, backend: try backend ?? Backends.cpu())
+        let config = self.checkpoint.config
+        stats = try NormalizationStats.loadIfPresent(checkpointDirectory: dir)
+        if let path = tokenizer ?? CheckpointLocator.defaultTokenizer(near: dir) {
+            self.tokenizer = PI0PromptTokenizer(processor: try SentencePieceProcessor(modelPath: path), maxLength: config.tokenizerMaxLength)
+        } else {
+            self.tokenizer = nil
+        }
+        var cams = config.cameraNames
+        for i in 0..<config.emptyCameras where !cams.contains("observation.images.empty_camera_\(i)") {
+            cams.append("observation.images.empty_camera_\(i)")   // LeRobot's validate_features adds these
+        }
+        cameraNames = cams
+        stateDim = config.stateDim ?? config.maxStateDim
+        actionDim = config.actionDim ?? config.maxActionDim
+    }
+
+    /// The full camera name for a user-given name (`top` or `observation.images.top`).
+    public func resolveCamera(_ name: String) throws -> String {
+        if cameraNames.contains(name) { return name }
+        if let m = cameraNames.first(where: { $0 == "observation.images." + name }) { return m }
+        throw PolicyError.unknownCamera(name: name, known: cameraNames)
+    }
+
+    /// Preprocesses one observation into the model's inputs (batch 1). Exposed for tests and tools.
+    public func preprocess(_ obs: Observation) throws -> PI0Inputs {
+        let config = checkpoint.config, side = checkpoint.dims.vision.imageSize
+        var given: [String: CameraFrame] = [:]
+        for (name, frame) in obs.images { given[try resolveCamera(name)] = frame }
+        let present = cameraNames.filter { given[$0] != nil }
+        guard !present.isEmpty else { throw PolicyError.noCameras(known: cameraNames) }
+        var images: [[Float]] = [], masks: [[Bool]] = []
+        for name in present {
+            let f = given[name]!
+            let chw = try f.floatCHW(camera: name)
+            images.append(try ImagePreprocessing.resizeWithPadToPM1(chw: chw, height: f.height, width: f.width,
+                                                                    outHeight: side, outWidth: side))
+            masks.append([true])
+        }
+        for name in cameraNames where given[name] == nil {
+            images.append([Float](repeating: -1, count: 3 * side * side)); masks.append([false])
+        }
+        // State: dimension check, normalisation, padding (never truncation, as LeRobot's pad_vector).
+        guard obs.state.count == stateDim else {
+            throw PolicyError.badState(reason: "expected \(stateDim) values for this checkpoint, got \(obs.state.count)")
+        }
+        if let i = obs.state.firstIndex(where: { !$0.isFinite }) { throw PolicyError.badState(reason: "non-finite value at index \(i)") }
+        var state = try stats?.normalizeState(obs.state) ?? obs.state
+        guard state.count <= config.maxStateDim else {
+            throw PolicyError.badState(reason: "\(state.count) dims exceed max_state_dim \(config.maxStateDim)")
+        }
+        state += [Float](repeating: 0, count: config.maxStateDim - state.count)
+        let (ids, mask) = try tokens(for: obs)
+        return PI0Inputs(batch: 1, images: images, imageMasks: masks, langTokens: [ids], langMasks: [mask], state: state)
+    }
+
+    func tokens(for obs: Observation) throws -> ([Int], [Bool]) {
+        let length = checkpoint.config.tokenizerMaxLength
+        if let t = obs.tokens {
+            guard t.ids.count == t.mask.count, !t.ids.isEmpty, t.ids.count <= length else {
+                throw PolicyError.badTokens(reason: "need 1…\(length) ids with a mask of the same length, got \(t.ids.count) ids / \(t.mask.count) mask")
+            }
+            return (t.ids + [Int](repeating: 0, count: length - t.ids.count), t.mask + [Bool](repeating: false, count: length - t.mask.count))
+        }
+        guard let tokenizer else {
+            throw PolicyError.noTokenizer(reason: "no tokenizer.model next to the checkpoint or in the Hugging Face cache; pass --tokenizer PATH (PaliGemma's tokenizer.model) or tokens")
+        }
+        let r = tokenizer.encode(obs.prompt)
+        if r.truncated { warn("prompt longer than \(length) tokens was truncated (as LeRobot does): \"\(obs.prompt.prefix(60))…\"") }
+        return (r.tokens, r.mask)
+    }
+
+    /// Predicts a chunk of actions [chunk, actionDim] in the robot's units.
+    public func predictActionChunk(_ obs: Observation, noise: [Float]? = nil, seed: UInt64 = 0,
+                                   timings: StageTimings? = nil) throws -> ActionChunk {
+        var inputs = try preprocess(obs)
+        inputs.noise = noise
+        lock.lock(); defer { lock.unlock() }
+        let raw = try model.sampleActions(inputs, seed: seed, timings: timings)
+        return try postprocess(raw.array)
+    }
+
+    /// Model output [chunk, max_action_dim] (normalised, padded) → [chunk, actionDim] un-normalised.
+    public func postprocess(_ padded: [Float]) throws -> ActionChunk {
+        let c = checkpoint.config
+        var sliced: [Float] = []
+        sliced.reserveCapacity(c.chunkSize * actionDim)
+        for t in 0..<c.chunkSize { sliced += padded[(t * c.maxActionDim)..<(t * c.maxActionDim + actionDim)] }
+        let values = try stats?.unnormalizeActions(sliced, actionDim: actionDim) ?? sliced
+        return ActionChunk(horizon: c.chunkSize, actionDim: actionDim, values: values)
+    }
+}
+
+extension NormalizationStats {
+    /// The checkpoint's normalisation statistics, or nil when it ships no processor files.
+    static func loadIfPresent(checkpointDirectory dir: String) throws -> NormalizationStats? {
+        let pre = (dir as NSString).appendingPathComponent("policy_preprocessor.json")
+        guard FileManager.default.fileExists(atPath: pre) else { return nil }
+        return try load(checkpointDirectory: dir)
+    }
+}
