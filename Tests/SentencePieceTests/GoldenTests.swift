@@ -95,6 +95,14 @@ final class GoldenTests: XCTestCase {
     func testBPEWithUnusedPiecesAndTies() throws {
         try checkEncode("bpe_unused_ties"); try checkDecode("bpe_unused_ties")
     }
+    /// Normaliser variants of the BPE model: dummy prefix with byte fallback (Llama-style), and dummy
+    /// "prefix" as a suffix with removal of extra whitespace.
+    func testBPEWithDummyPrefix() throws {
+        try checkEncode("bpe_dummy_prefix"); try checkDecode("bpe_dummy_prefix")
+    }
+    func testBPEWithWhitespaceAsSuffix() throws {
+        try checkEncode("bpe_ws_suffix"); try checkDecode("bpe_ws_suffix")
+    }
     func testUnigramWithUnusedPieces() throws {
         try checkEncode("unigram_unused"); try checkDecode("unigram_unused")
     }

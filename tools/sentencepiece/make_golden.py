@@ -191,7 +191,7 @@ def golden(sp: spm.SentencePieceProcessor, name: str, strings, rng: random.Rando
         json.dump(out, f, ensure_ascii=True, indent=0)
 
 
-def variant(src: str, dst: str, rng: random.Random, tie_scores: bool):
+def variant(src: str, dst: str, rng: random.Random, tie_scores: bool, unused=True, **normalizer):
     """A copy of a trained model with some NORMAL pieces turned UNUSED (BPE must re-split them into the
     pair that formed them, unigram must skip them) and, for BPE, scores rounded so that many different
     pairs tie (the leftmost must win). Not a model a trainer would write, but a valid ModelProto."""
@@ -200,8 +200,13 @@ def variant(src: str, dst: str, rng: random.Random, tie_scores: bool):
     with open(os.path.join(OUT, src + ".model"), "rb") as f:
         m.ParseFromString(f.read())
     normal = [i for i, p in enumerate(m.pieces) if p.type == 1 and len(p.piece) > 1]
-    for i in rng.sample(normal, len(normal) // 6):
+    for i in rng.sample(normal, len(normal) // 6 if unused else 0):
         m.pieces[i].type = 5  # UNUSED
+    for k, v in normalizer.items():
+        if k == "treat_whitespace_as_suffix":
+            m.trainer_spec.treat_whitespace_as_suffix = v
+        else:
+            setattr(m.normalizer_spec, k, v)
     if tie_scores:
         for p in m.pieces:
             if p.type == 1:
@@ -270,6 +275,12 @@ def main():
            random.Random(9))
     golden(variant("default_unigram", "unigram_unused", random.Random(4), False), "unigram_unused", short,
            random.Random(10))
+    # Llama-style (dummy prefix with byte fallback) and whitespace-as-suffix variants of the BPE model.
+    golden(variant("gemma_like_bpe", "bpe_dummy_prefix", random.Random(0), False, unused=False,
+                   add_dummy_prefix=True), "bpe_dummy_prefix", short, random.Random(11))
+    golden(variant("gemma_like_bpe", "bpe_ws_suffix", random.Random(0), False, unused=False,
+                   add_dummy_prefix=True, remove_extra_whitespaces=True, treat_whitespace_as_suffix=True),
+           "bpe_ws_suffix", short, random.Random(12))
     pi0_prompts(os.path.join(OUT, "gemma_like_bpe.model"), random.Random(5), corpus, strings)
 
 
