@@ -49,6 +49,9 @@ extension SentencePieceProcessor {
             let id = pieceToIdInternal(piece[...])   // as the reference: ids → pieces → ids
             if types[id] == .byte, let b = byteValue[id] {
                 bytes.append(b)
+                // A byte run always decodes to something (a character or U+FFFD), so the text no longer
+                // starts here: a following "▁" is a real space (checked against the package's output).
+                isBosWs = false
                 continue
             }
             flushBytes(&bytes, into: &out)

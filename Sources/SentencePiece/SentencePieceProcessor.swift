@@ -57,6 +57,9 @@ public final class SentencePieceProcessor: Sendable {
 
         // model_interface.cc `InitializePieces`, with the same checks.
         var pieces: [ArraySlice<UInt8>: Int] = [:], reserved: [ArraySlice<UInt8>: Int] = [:]
+        let normalCount = proto.pieces.count { $0.type == .normal || $0.type == .userDefined || $0.type == .unused }
+        pieces.reserveCapacity(normalCount)   // 3x faster loading of a 257k vocabulary than growing
+        reserved.reserveCapacity(proto.pieces.count - normalCount)
         var userDefinedKeys: [[UInt8]] = []
         var unk = -1
         var byteIds = [Int](repeating: -1, count: 256)

@@ -35,10 +35,10 @@ func bytesEqual(_ a: String, _ b: String) -> Bool { Array(a.utf8) == Array(b.utf
 func bytesEqual(_ a: [String], _ b: [String]) -> Bool { a.map { Array($0.utf8) } == b.map { Array($0.utf8) } }
 
 final class GoldenTests: XCTestCase {
-    func checkEncode(_ model: String) throws {
+    func checkEncode(_ model: String, minCases: Int = 300) throws {
         let golden = try Fixtures.golden(model)
         let sp = try Fixtures.processor(model)
-        XCTAssertGreaterThan(golden.encode.count, 300)
+        XCTAssertGreaterThan(golden.encode.count, minCases)
         var failures: [String] = []
         for (i, c) in golden.encode.enumerated() {
             let ids = sp.encode(c.text)
@@ -94,6 +94,21 @@ final class GoldenTests: XCTestCase {
     // leftmost-wins tie rule, and unigram's skipping of UNUSED pieces.
     func testBPEWithUnusedPiecesAndTies() throws {
         try checkEncode("bpe_unused_ties"); try checkDecode("bpe_unused_ties")
+    }
+    /// Normaliser variants of the BPE model: dummy prefix with byte fallback (Llama-style), and dummy
+    /// "prefix" as a suffix with removal of extra whitespace.
+    func testBPEWithDummyPrefix() throws {
+        try checkEncode("bpe_dummy_prefix"); try checkDecode("bpe_dummy_prefix")
+    }
+    func testBPEWithWhitespaceAsSuffix() throws {
+        try checkEncode("bpe_ws_suffix"); try checkDecode("bpe_ws_suffix")
+    }
+    /// User-defined pieces spelled with literal spaces ("  ", "<t d>"): matched on the raw text by the
+    /// normaliser, then escaped to "▁", so sentencepiece never emits them.
+    func testBPEWithLiteralSpaceUserDefinedPieces() throws {
+        try checkEncode("bpe_literal_space", minCases: 100); try checkDecode("bpe_literal_space")
+        let sp = try Fixtures.processor("bpe_literal_space")
+        XCTAssertFalse(sp.encode("a  b   c <t d>").contains { $0 == sp.pieceToId("  ") || $0 == sp.pieceToId("<t d>") })
     }
     func testUnigramWithUnusedPieces() throws {
         try checkEncode("unigram_unused"); try checkDecode("unigram_unused")

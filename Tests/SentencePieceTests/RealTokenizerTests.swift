@@ -1,7 +1,9 @@
 // Opt-in checks against a real tokenizer.model (PaliGemma's is gated on the Hugging Face hub, so it is
 // not a fixture). Skipped unless PI0_TOKENIZER_MODEL points at the file; with PI0_TOKENIZER_GOLDEN set
 // too (a JSON from `tools/sentencepiece/make_golden.py --model MODEL OUT.json`) every golden string is
-// compared with the Python package's output. See docs/TOKENIZER.md.
+// compared with the Python package's output, and with PI0_TOKENIZER_PROMPTS (written by the same script
+// with `--hf SNAPSHOT_DIR PROMPTS.json`) π0 prompts are compared with the HF tokenizer.json LeRobot loads.
+// See docs/TOKENIZER.md.
 
 import Foundation
 import XCTest
@@ -48,5 +50,26 @@ final class RealTokenizerTests: XCTestCase {
             if bad <= 10 { XCTFail("decode \(c.ids)") }
         }
         XCTAssertEqual(bad, 0)
+    }
+
+    func testPromptsAgainstHuggingFaceTokenizer() throws {
+        let sp = try model()
+        guard let path = ProcessInfo.processInfo.environment["PI0_TOKENIZER_PROMPTS"], !path.isEmpty else {
+            throw XCTSkip("set PI0_TOKENIZER_PROMPTS to run")
+        }
+        let golden = try JSONDecoder().decode(PI0PromptTokenizerTests.Cases.self,
+                                              from: Data(contentsOf: URL(fileURLWithPath: path)))
+        if !golden.golden_strings_where_hf_differs.isEmpty {
+            // Informational: where HF's tokenizer.json and sentencepiece disagree on plain text.
+            print("HF tokenizer differs from sentencepiece on \(golden.golden_strings_where_hf_differs.count) golden strings, e.g.",
+                  golden.golden_strings_where_hf_differs.prefix(5).map(\.debugDescription))
+        }
+        let tok = PI0PromptTokenizer(processor: sp)
+        for c in golden.cases {
+            let r = tok.encode(c.prompt)
+            XCTAssertEqual(r.tokens, c.tokens, c.prompt.debugDescription)
+            XCTAssertEqual(r.mask, c.mask, c.prompt.debugDescription)
+            XCTAssertEqual(r.truncated, c.truncated, c.prompt.debugDescription)
+        }
     }
 }

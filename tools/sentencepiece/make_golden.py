@@ -22,6 +22,9 @@ Deterministic: fixed random seeds, single training thread (re-running reproduces
 Golden data for another model, e.g. the real PaliGemma tokenizer (see docs/TOKENIZER.md):
     /work/venvs/sp/bin/python tools/sentencepiece/make_golden.py --model path/to/tokenizer.model out.json
     PI0_TOKENIZER_MODEL=path/to/tokenizer.model PI0_TOKENIZER_GOLDEN=out.json swift test --filter SentencePieceTests
+and, to compare π0 prompts with the HF tokenizer.json LeRobot loads (the snapshot folder of the HF repo):
+    ... make_golden.py --model path/to/tokenizer.model out.json --hf path/to/snapshot prompts.json
+    PI0_TOKENIZER_MODEL=... PI0_TOKENIZER_PROMPTS=prompts.json swift test --filter SentencePieceTests
 """
 import io
 import json
@@ -191,7 +194,7 @@ def golden(sp: spm.SentencePieceProcessor, name: str, strings, rng: random.Rando
         json.dump(out, f, ensure_ascii=True, indent=0)
 
 
-def variant(src: str, dst: str, rng: random.Random, tie_scores: bool):
+def variant(src: str, dst: str, rng: random.Random, tie_scores: bool, unused=True, rename=None, **normalizer):
     """A copy of a trained model with some NORMAL pieces turned UNUSED (BPE must re-split them into the
     pair that formed them, unigram must skip them) and, for BPE, scores rounded so that many different
     pairs tie (the leftmost must win). Not a model a trainer would write, but a valid ModelProto."""
@@ -200,8 +203,15 @@ def variant(src: str, dst: str, rng: random.Random, tie_scores: bool):
     with open(os.path.join(OUT, src + ".model"), "rb") as f:
         m.ParseFromString(f.read())
     normal = [i for i, p in enumerate(m.pieces) if p.type == 1 and len(p.piece) > 1]
-    for i in rng.sample(normal, len(normal) // 6):
+    for i in rng.sample(normal, len(normal) // 6 if unused else 0):
         m.pieces[i].type = 5  # UNUSED
+    for i, piece in (rename or {}).items():
+        m.pieces[i].piece = piece
+    for k, v in normalizer.items():
+        if k == "treat_whitespace_as_suffix":
+            m.trainer_spec.treat_whitespace_as_suffix = v
+        else:
+            setattr(m.normalizer_spec, k, v)
     if tie_scores:
         for p in m.pieces:
             if p.type == 1:
@@ -212,15 +222,20 @@ def variant(src: str, dst: str, rng: random.Random, tie_scores: bool):
     return spm.SentencePieceProcessor(model_proto=data)
 
 
-def pi0_prompts(model_path: str, rng: random.Random, corpus, strings):
-    """What LeRobot 0.6.1 feeds π0: Pi0NewLineProcessor then the HF tokenizer (PI0_SPEC.md §2.1)."""
+def pi0_prompts(model_path: str, rng: random.Random, corpus, strings, hf_dir=None, out_path=None):
+    """What LeRobot 0.6.1 feeds π0: Pi0NewLineProcessor then the HF tokenizer (PI0_SPEC.md §2.1).
+    With `hf_dir` (e.g. the HF snapshot folder holding tokenizer.json) that tokenizer is used, as LeRobot's
+    AutoTokenizer.from_pretrained does; otherwise one converted from the .model."""
     try:
         # transformers 4.x (5.x's GemmaConverter cannot convert a .model file: missing `sp` attribute).
-        from transformers import GemmaTokenizerFast
+        from transformers import AutoTokenizer, GemmaTokenizerFast
     except ImportError:
         print("transformers not installed: pi0_prompts.json not written")
         return
-    tok = GemmaTokenizerFast(vocab_file=model_path)  # converts the .model (GemmaConverter), adds BOS
+    if hf_dir:
+        tok = AutoTokenizer.from_pretrained(hf_dir)
+    else:
+        tok = GemmaTokenizerFast(vocab_file=model_path)  # converts the .model (GemmaConverter), adds BOS
     sp = spm.SentencePieceProcessor(model_file=model_path)
     prompts = ["pick up the red block", "pick up the red block\n", "", "\n", " ", "stack the cups\n\n",
                "Öffne die Schublade", "ロボットは赤いブロックを拾います", "move 123 mm to the left 🤖",
@@ -244,7 +259,7 @@ def pi0_prompts(model_path: str, rng: random.Random, corpus, strings):
     # Where does the converted HF tokenizer differ from sentencepiece on the golden strings? (Informational.)
     differ = [t for t in strings if tok(t)["input_ids"] != [sp.bos_id()] + sp.encode(t)]
     print(f"HF fast tokenizer differs from sentencepiece on {len(differ)} of {len(strings)} golden strings")
-    with open(os.path.join(OUT, "pi0_prompts.json"), "w", encoding="utf-8") as f:
+    with open(out_path or os.path.join(OUT, "pi0_prompts.json"), "w", encoding="utf-8") as f:
         json.dump({"tokenizer": type(tok).__name__, "hf_agrees_with_sentencepiece_on_prompts": agree_sp,
                    "golden_strings_where_hf_differs": differ, "cases": cases},
                   f, ensure_ascii=True, indent=0)
@@ -270,14 +285,29 @@ def main():
            random.Random(9))
     golden(variant("default_unigram", "unigram_unused", random.Random(4), False), "unigram_unused", short,
            random.Random(10))
+    # Llama-style (dummy prefix with byte fallback) and whitespace-as-suffix variants of the BPE model.
+    golden(variant("gemma_like_bpe", "bpe_dummy_prefix", random.Random(0), False, unused=False,
+                   add_dummy_prefix=True), "bpe_dummy_prefix", short, random.Random(11))
+    golden(variant("gemma_like_bpe", "bpe_ws_suffix", random.Random(0), False, unused=False,
+                   add_dummy_prefix=True, remove_extra_whitespaces=True, treat_whitespace_as_suffix=True),
+           "bpe_ws_suffix", short, random.Random(12))
+    # User-defined pieces spelled with literal spaces (reportedly how Gemma 3 stores its indentation pieces):
+    # the normaliser turns the spaces into "▁" after matching, so sentencepiece never emits them.
+    golden(variant("gemma_like_bpe", "bpe_literal_space", random.Random(0), False, unused=False,
+                   rename={12: "  ", 13: "   ", 17: "<t d>"}), "bpe_literal_space",
+           [t for t in short if " " in t] + ["x <t d> y", "<t d>", "a  b", "a   b"], random.Random(13))
     pi0_prompts(os.path.join(OUT, "gemma_like_bpe.model"), random.Random(5), corpus, strings)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--model":
+    if len(sys.argv) in (4, 7) and sys.argv[1] == "--model":
+        # --model MODEL OUT.json [--hf HF_SNAPSHOT_DIR PROMPTS.json]
         model_path, out_path = sys.argv[2], sys.argv[3]
-        strings = golden_strings(random.Random(99), corpus_lines(random.Random(1234), 6000))
+        corpus = corpus_lines(random.Random(1234), 6000)
+        strings = golden_strings(random.Random(99), corpus)
         golden(spm.SentencePieceProcessor(model_file=model_path), os.path.basename(model_path).rsplit(".", 1)[0],
                strings, random.Random(7), path=out_path)
+        if len(sys.argv) == 7 and sys.argv[4] == "--hf":
+            pi0_prompts(model_path, random.Random(5), corpus, strings, hf_dir=sys.argv[5], out_path=sys.argv[6])
     else:
         main()
