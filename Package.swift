@@ -52,13 +52,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources/DemoCheckpoint")]),
 
+        // Helpers shared by the test targets (running the built `pi0`).
+        .target(name: "PI0TestSupport", path: "Tests/PI0TestSupport"),
         .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor"]),
         .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PI0Tests", dependencies: ["PI0", "SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PI0Tests", dependencies: ["PI0", "SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PI0RuntimeTests", dependencies: ["PI0Runtime", "PI0", "SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PI0RuntimeTests", dependencies: ["PI0Runtime", "PI0", "SafeTensors", "ImageIO", "SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MessagePackTests", dependencies: ["MessagePack"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0ServerTests", dependencies: ["PI0Server", "MessagePack"]),
     ]

@@ -112,12 +112,12 @@ public final class PI0Policy: @unchecked Sendable {
     }
 
     /// Predicts a chunk of actions [chunk, actionDim] in the robot's units.
-    public func predictActionChunk(_ obs: Observation, noise: [Float]? = nil, seed: UInt64 = 0,
+    public func predictActionChunk(_ obs: Observation, noise: [Float]? = nil, seed: UInt64 = 0, steps: Int? = nil,
                                    timings: StageTimings? = nil) throws -> ActionChunk {
         var inputs = try preprocess(obs)
         inputs.noise = noise
         lock.lock(); defer { lock.unlock() }
-        let raw = try model.sampleActions(inputs, seed: seed, timings: timings)
+        let raw = try model.sampleActions(inputs, steps: steps, seed: seed, timings: timings)
         return try postprocess(raw.array)
     }
 

@@ -3,32 +3,7 @@ import Foundation
 import XCTest
 @testable import PI0
 import SafeTensors
-
-enum CLI {
-    /// The built `pi0` executable next to the test bundle (swift test builds every product).
-    static var executable: String? {
-        var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = url.appendingPathComponent("pi0").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            url = url.deletingLastPathComponent()
-        }
-        return nil
-    }
-
-    static func run(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        guard let exe = executable else { throw XCTSkip("pi0 executable not built next to the tests; run `swift build` first") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
-}
+import PI0TestSupport
 
 final class CommandLineTests: XCTestCase {
     func testRunWritesActionsAndIntermediatesMatchingTheFixture() throws {

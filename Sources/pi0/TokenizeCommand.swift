@@ -1,0 +1,32 @@
+// `pi0 tokenize`: SentencePiece ids of a text, as π0's prompt encoding or plain.
+import ArgumentParser
+import Foundation
+import SentencePiece
+
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Print the token ids of TEXT (π0 prompt encoding by default, --raw for plain SentencePiece).",
+        discussion: "Without TEXT, reads a JSON array of strings on standard input and prints a JSON array of id arrays.")
+
+    @Option(help: "SentencePiece .model file (PaliGemma's tokenizer.model for real checkpoints).") var tokenizer: String
+    @Flag(help: "Plain SentencePiece encoding (no BOS, no newline, no padding).") var raw = false
+    @Option(help: "π0 prompt length (tokenizer_max_length).") var maxLength: Int = 48
+    @Argument(help: "Text to encode.") var text: String?
+
+    func run() throws {
+        let sp = try SentencePieceProcessor(modelPath: tokenizer)
+        let prompt = PI0PromptTokenizer(processor: sp, maxLength: maxLength)
+        func encode(_ s: String) -> [Int] { raw ? sp.encode(s) : prompt.encode(s).tokens }
+        if let text {
+            if !raw && prompt.encode(text).truncated { note("warning: prompt truncated to \(maxLength) tokens") }
+            print(String(decoding: try JSONSerialization.data(withJSONObject: encode(text)), as: UTF8.self))
+            return
+        }
+        let input = FileHandle.standardInput.readDataToEndOfFile()
+        guard let strings = (try? JSONSerialization.jsonObject(with: input)) as? [String] else {
+            throw ValidationError("standard input must be a JSON array of strings (or pass TEXT)")
+        }
+        print(String(decoding: try JSONSerialization.data(withJSONObject: strings.map(encode)), as: UTF8.self))
+    }
+}
