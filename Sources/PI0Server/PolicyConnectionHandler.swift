@@ -73,6 +73,15 @@ final class PolicyConnectionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // Frame-level errors (oversized or malformed frames) were already answered with a close frame
+        // by NIO's WebSocketProtocolErrorHandler; anything else ends the connection too.
+        logger.warning("connection error", metadata: ["error": "\(error)"])
+        closing = true
+        inFlight?.cancel()
+        if !(error is NIOWebSocketError) { context.close(promise: nil) }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         if closing { return }

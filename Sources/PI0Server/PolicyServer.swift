@@ -150,6 +150,7 @@ public final class PolicyServer: Sendable {
             break
         }
         sources.forEach { $0.cancel() }
+        for sig in [SIGINT, SIGTERM] { signal(sig, SIG_DFL) }
         try await shutdown()
     }
 }

@@ -56,15 +56,16 @@ public struct PolicyServerConfiguration: Sendable {
     public var maxMessageBytes: Int
     /// Inferences running at once across all connections; further requests wait in one FIFO queue.
     public var maxConcurrentInferences: Int
-    /// Messages a client may send ahead of its answers (openpi clients send one at a time). A client
-    /// that pipelines more gets an error and is disconnected, which bounds memory per connection.
+    /// Messages a client may send ahead of its answer (openpi clients send one at a time). A client
+    /// that pipelines more gets an error and is disconnected, which bounds memory per connection to
+    /// (1 + maxPipelinedRequests) messages.
     public var maxPipelinedRequests: Int
     /// How long `shutdown()` lets in-flight requests finish before closing connections anyway.
     public var shutdownGraceSeconds: Double
 
     public init(host: String = "0.0.0.0", port: Int = 8000, apiKey: String? = nil,
                 maxMessageBytes: Int = 256 << 20, maxConcurrentInferences: Int = 1,
-                maxPipelinedRequests: Int = 4, shutdownGraceSeconds: Double = 30) {
+                maxPipelinedRequests: Int = 1, shutdownGraceSeconds: Double = 30) {
         self.host = host
         self.port = port
         self.apiKey = apiKey

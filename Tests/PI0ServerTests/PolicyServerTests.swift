@@ -102,6 +102,26 @@ final class PolicyServerTests: XCTestCase {
         }
     }
 
+    /// One message may wait behind the one in flight (answered in order); a third is refused.
+    func testPipelinedRequestsAreBounded() throws {
+        try withServer { port in
+            let client = try connectedClient(port: port)
+            let slow: [(String, NumpyValue)] = [("sleep_ms", .value(.int(200)))]
+            try client.sendBinary(observationBytes(state: [1], extra: slow))
+            try client.sendBinary(observationBytes(state: [2]))
+            XCTAssertEqual(try NumpyMsgpack.unpack(try client.readBinary())["actions"]?.ndarray?.floats(), [1, 3, 5, 7])
+            XCTAssertEqual(try NumpyMsgpack.unpack(try client.readBinary())["actions"]?.ndarray?.floats(), [2, 5, 8, 11])
+
+            try client.sendBinary(observationBytes(state: [1], extra: slow))
+            try client.sendBinary(observationBytes(state: [2]))
+            try client.sendBinary(observationBytes(state: [3]))
+            guard case .text(let text) = try client.readMessage() else { return XCTFail("expected text") }
+            XCTAssertTrue(text.contains("more than 1 requests sent ahead"), text)
+            guard case .close(let code, _) = try client.readMessage() else { return XCTFail("expected close") }
+            XCTAssertEqual(code, 1011)
+        }
+    }
+
     func testClientCloseIsEchoed() throws {
         try withServer { port in
             let client = try connectedClient(port: port)

@@ -43,7 +43,10 @@ struct FakePolicy: PolicyService {
             try await Task.sleep(nanoseconds: UInt64(ms) * 1_000_000)
         }
         if observation["fail"] != nil { throw FakePolicyError.requested }
-        guard let state = try observation["observation/state"]?.ndarray?.floats() else { throw FakePolicyError.missingState }
+        // LIBERO/DROID-style "observation/state" or ALOHA-style "state".
+        guard let state = try (observation["observation/state"] ?? observation["state"])?.ndarray?.floats() else {
+            throw FakePolicyError.missingState
+        }
         await counter.finished()
         return NDArray(floats: expectedActions(state: state), shape: [Self.horizon, state.count])
     }
