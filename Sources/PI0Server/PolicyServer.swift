@@ -1,0 +1,156 @@
+// The openpi-compatible policy server: one port, `GET /healthz` for health checks, every other path
+// upgrades to the WebSocket protocol of docs/OPENPI_PROTOCOL.md.
+//
+// Networking runs on one NIO event loop (it only moves bytes; decoding, inference and encoding run
+// in Swift tasks), which also keeps the connection registry single-threaded without locks.
+import Dispatch
+import Logging
+import MessagePack
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+public final class PolicyServer: Sendable {
+    private let shared: PolicyConnectionHandler.Shared
+    private let group: MultiThreadedEventLoopGroup
+    private let registry: NIOLoopBoundBox<Registry>
+
+    /// Connections and the listening channel; touched only on `group`'s single event loop.
+    private final class Registry {
+        var serverChannel: Channel?
+        var started = false
+        var nextID: UInt64 = 0
+        var channels: [UInt64: Channel] = [:]
+        var handlers: [UInt64: PolicyConnectionHandler] = [:]
+    }
+
+    public init(service: any PolicyService, configuration: PolicyServerConfiguration = .init(),
+                logger: Logger = Logger(label: "pi0.server")) {
+        let metadata = MessagePack.encode(service.metadata)
+        shared = .init(service: service, queue: InferenceQueue(limit: max(1, configuration.maxConcurrentInferences)),
+                       metadata: metadata, configuration: configuration, logger: logger)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        registry = NIOLoopBoundBox.makeBoxSendingValue(Registry(), eventLoop: group.next())
+    }
+
+    private var loop: EventLoop { registry.eventLoop }
+
+    /// Binds and starts serving; returns the bound port (useful with port 0).
+    public func start() async throws -> Int {
+        let configuration = shared.configuration
+        guard configuration.maxMessageBytes > 0, configuration.maxMessageBytes <= Int(UInt32.max) else {
+            throw PolicyServerError.invalidConfiguration("maxMessageBytes must be in 1...\(UInt32.max)")
+        }
+        guard configuration.maxConcurrentInferences >= 1 else {
+            throw PolicyServerError.invalidConfiguration("maxConcurrentInferences must be at least 1")
+        }
+        let registry = self.registry
+        try await loop.submit {
+            guard !registry.value.started else { throw PolicyServerError.alreadyStarted }
+            registry.value.started = true
+        }.get()
+
+        let shared = self.shared
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.initializeConnection(channel, shared: shared, registry: registry)
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        try await loop.submit { registry.value.serverChannel = channel }.get()
+        let port = channel.localAddress?.port ?? configuration.port
+        shared.logger.info("policy server listening", metadata: [
+            "host": "\(configuration.host)", "port": "\(port)", "api_key": "\(configuration.apiKey == nil ? "off" : "on")",
+            "max_message_bytes": "\(configuration.maxMessageBytes)",
+            "max_concurrent_inferences": "\(configuration.maxConcurrentInferences)",
+        ])
+        return port
+    }
+
+    private static func initializeConnection(_ channel: Channel, shared: PolicyConnectionHandler.Shared,
+                                             registry: NIOLoopBoundBox<Registry>) throws {
+        let reg = registry.value
+        reg.nextID += 1
+        let id = reg.nextID
+        reg.channels[id] = channel
+        channel.closeFuture.whenComplete { _ in
+            registry.value.channels[id] = nil
+            registry.value.handlers[id] = nil
+        }
+        let apiKey = shared.configuration.apiKey
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: shared.configuration.maxMessageBytes,
+            automaticErrorHandling: true,
+            shouldUpgrade: { channel, head in
+                // nil refuses the upgrade; the request then reaches HTTPHandler, which answers 401.
+                let ok = HTTPHandler.authorized(head.headers, apiKey: apiKey)
+                if !ok { shared.logger.warning("refused websocket upgrade: missing or wrong API key", metadata: ["conn": "\(id)"]) }
+                return channel.eventLoop.makeSucceededFuture(ok ? HTTPHeaders() : nil)
+            },
+            upgradePipelineHandler: { channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = PolicyConnectionHandler(shared: shared, id: id)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    registry.value.handlers[id] = handler
+                }
+            })
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                context.pipeline.syncOperations.removeHandler(name: "pi0.http", promise: nil)
+            }))
+        try channel.pipeline.syncOperations.addHandler(HTTPHandler(apiKey: apiKey), name: "pi0.http")
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to `shutdownGraceSeconds`), closes every
+    /// connection (idle ones with close 1001) and releases the event loop. Safe to call twice.
+    public func shutdown() async throws {
+        let registry = self.registry
+        let grace = TimeAmount.nanoseconds(Int64(shared.configuration.shutdownGraceSeconds * 1e9))
+        let closed: EventLoopFuture<Void>? = try? await loop.submit { () -> EventLoopFuture<Void> in
+            let reg = registry.value
+            let loop = registry.eventLoop
+            reg.serverChannel?.close(promise: nil)
+            reg.serverChannel = nil
+            for (id, channel) in reg.channels {
+                if let handler = reg.handlers[id] { handler.beginShutdown() } else { channel.close(promise: nil) }
+            }
+            let all = EventLoopFuture.andAllComplete(reg.channels.values.map(\.closeFuture), on: loop)
+            let timeout = loop.scheduleTask(in: grace) {
+                for channel in registry.value.channels.values { channel.close(promise: nil) }
+            }
+            return all.always { _ in timeout.cancel() }
+        }.get()
+        try? await closed?.get()
+        try await group.shutdownGracefully()
+        shared.logger.info("policy server stopped")
+    }
+
+    /// Starts (if needed) and serves until SIGINT or SIGTERM, then shuts down gracefully.
+    public func runUntilSignal() async throws {
+        let registry = self.registry
+        let running = try await loop.submit { registry.value.serverChannel != nil }.get()
+        if !running { _ = try await start() }
+
+        let (signals, continuation) = AsyncStream<Int32>.makeStream()
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)  // let the dispatch source see it instead of the default handler
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { continuation.yield(sig) }
+            source.resume()
+            sources.append(source)
+        }
+        for await sig in signals {
+            shared.logger.info("signal received, shutting down", metadata: ["signal": "\(sig == SIGINT ? "SIGINT" : "SIGTERM")"])
+            break
+        }
+        sources.forEach { $0.cancel() }
+        for sig in [SIGINT, SIGTERM] { signal(sig, SIG_DFL) }
+        try await shutdown()
+    }
+}
