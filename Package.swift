@@ -62,6 +62,6 @@ let package = Package(
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0RuntimeTests", dependencies: ["PI0Runtime", "PI0", "SafeTensors", "ImageIO", "SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MessagePackTests", dependencies: ["MessagePack"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PI0ServerTests", dependencies: ["PI0Server", "MessagePack"]),
+        .testTarget(name: "PI0ServerTests", dependencies: ["PI0Server", "MessagePack", "PI0Runtime"]),
     ]
 )

@@ -3,11 +3,11 @@ import ArgumentParser
 import Foundation
 
 @main
-struct PI0Command: ParsableCommand {
+struct PI0Command: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pi0",
         abstract: "π0 (pi0) vision-language-action policy inference in Swift.",
-        subcommands: [DemoCommand.self, RunCommand.self, InspectCommand.self, BenchCommand.self, TokenizeCommand.self, WriteRandomCheckpointCommand.self],
+        subcommands: [DemoCommand.self, RunCommand.self, InspectCommand.self, BenchCommand.self, ServeCommand.self, TokenizeCommand.self, WriteRandomCheckpointCommand.self],
         defaultSubcommand: nil)
 }
 
