@@ -51,6 +51,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // GEMM / attention benchmark on π0's shapes (tools/kernels; not a test).
+        .executableTarget(name: "pi0-kernel-bench", dependencies: ["PI0CPU"], path: "tools/kernels"),
 
         .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor"]),
         .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor"]),

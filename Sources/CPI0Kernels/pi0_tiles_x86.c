@@ -22,7 +22,7 @@
 
 enum { A2_MR = 6, A2_NR = 16 };
 
-AVX2 INLINE void avx2_tile(const int bf16, size_t kc, const void *xv, size_t ldx, size_t mr, const void *b,
+AVX2 INLINE void avx2_tile(const int bf16, size_t kc, const void *av, size_t mr, const void *b,
                            float *c, size_t ldc, size_t nr, int first, int last, float alpha,
                            const float *bias) {
     float tmp[A2_MR * A2_NR] __attribute__((aligned(32)));
@@ -36,10 +36,7 @@ AVX2 INLINE void avx2_tile(const int bf16, size_t kc, const void *xv, size_t ldx
         cc = tmp;
         ldcc = A2_NR;
     }
-    const float *x = (const float *)xv;
-    const float *x0 = x, *x1 = x + (1 < mr ? 1 : mr - 1) * ldx, *x2 = x + (2 < mr ? 2 : mr - 1) * ldx,
-                *x3 = x + (3 < mr ? 3 : mr - 1) * ldx, *x4 = x + (4 < mr ? 4 : mr - 1) * ldx,
-                *x5 = x + (5 < mr ? 5 : mr - 1) * ldx;
+    const float *a6 = (const float *)av;
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (first) {
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
@@ -65,12 +62,12 @@ AVX2 INLINE void avx2_tile(const int bf16, size_t kc, const void *xv, size_t ldx
             b1 = _mm256_load_ps(bf + k * A2_NR + 8);
         }
         __m256 a;
-        a = _mm256_broadcast_ss(x0 + k); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-        a = _mm256_broadcast_ss(x1 + k); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-        a = _mm256_broadcast_ss(x2 + k); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-        a = _mm256_broadcast_ss(x3 + k); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-        a = _mm256_broadcast_ss(x4 + k); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-        a = _mm256_broadcast_ss(x5 + k); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+        a = _mm256_broadcast_ss(a6 + k * A2_MR + 0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(a6 + k * A2_MR + 1); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(a6 + k * A2_MR + 2); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(a6 + k * A2_MR + 3); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(a6 + k * A2_MR + 4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+        a = _mm256_broadcast_ss(a6 + k * A2_MR + 5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
     }
     if (last) {
         if (alpha != 1.0f) {
@@ -106,13 +103,13 @@ AVX2 INLINE void avx2_tile(const int bf16, size_t kc, const void *xv, size_t ldx
     }
 }
 
-AVX2 void pi0k_tile_avx2_f32(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+AVX2 void pi0k_tile_avx2_f32(size_t kc, const void *x, size_t mr, const void *b, float *c,
                              size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    avx2_tile(0, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+    avx2_tile(0, kc, x, mr, b, c, ldc, nr, first, last, alpha, bias);
 }
-AVX2 void pi0k_tile_avx2_bf16(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+AVX2 void pi0k_tile_avx2_bf16(size_t kc, const void *x, size_t mr, const void *b, float *c,
                               size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    avx2_tile(1, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+    avx2_tile(1, kc, x, mr, b, c, ldc, nr, first, last, alpha, bias);
 }
 
 AVX2 float pi0k_peak_fma_avx2(uint64_t iters) {
@@ -244,12 +241,11 @@ enum { A5_MR = 12, A5_NR = 32 };
         }                                                                                                   \
     }
 
-AVX512 INLINE void avx512_tile(const int bf16, size_t kc, const void *xv, size_t ldx, size_t mr,
+AVX512 INLINE void avx512_tile(const int bf16, size_t kc, const void *av, size_t mr,
                                const void *b, float *c, size_t ldc, size_t nr, int first, int last,
                                float alpha, const float *bias) {
     A5_TILE_PROLOGUE
-    const float *xr[A5_MR];
-    for (size_t r = 0; r < A5_MR; r++) xr[r] = (const float *)xv + (r < mr ? r : mr - 1) * ldx;
+    const float *a12 = (const float *)av;
     for (size_t k = 0; k < kc; k++) {
         __m512 b0, b1;
         if (bf16) {
@@ -263,7 +259,7 @@ AVX512 INLINE void avx512_tile(const int bf16, size_t kc, const void *xv, size_t
             b1 = _mm512_loadu_ps((const float *)b + k * A5_NR + 16);
         }
         for (int r = 0; r < A5_MR; r++) {
-            const __m512 a = _mm512_set1_ps(xr[r][k]);
+            const __m512 a = _mm512_set1_ps(a12[k * A5_MR + r]);
             acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
             acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
         }
@@ -271,30 +267,29 @@ AVX512 INLINE void avx512_tile(const int bf16, size_t kc, const void *xv, size_t
     A5_TILE_EPILOGUE
 }
 
-AVX512 void pi0k_tile_avx512_f32(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+AVX512 void pi0k_tile_avx512_f32(size_t kc, const void *x, size_t mr, const void *b, float *c,
                                  size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    avx512_tile(0, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+    avx512_tile(0, kc, x, mr, b, c, ldc, nr, first, last, alpha, bias);
 }
-AVX512 void pi0k_tile_avx512_bf16(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+AVX512 void pi0k_tile_avx512_bf16(size_t kc, const void *x, size_t mr, const void *b, float *c,
                                   size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    avx512_tile(1, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+    avx512_tile(1, kc, x, mr, b, c, ldc, nr, first, last, alpha, bias);
 }
 
 // vdpbf16ps: acc[j] += x[2i]*w[2i][j] + x[2i+1]*w[2i+1][j], x rounded to bf16 beforehand. The panel holds
-// K pairs interleaved per column (see pi0k_pack_bf16); kc is even. x rows are bf16 (uint16).
-AVX512BF16 void pi0k_tile_avx512bf16_dot(size_t kc, const void *xv, size_t ldx, size_t mr, const void *b,
+// K pairs interleaved per column (see pi0k_pack_bf16); kc is even. A holds bf16 pairs per row.
+AVX512BF16 void pi0k_tile_avx512bf16_dot(size_t kc, const void *av, size_t mr, const void *b,
                                          float *c, size_t ldc, size_t nr, int first, int last, float alpha,
                                          const float *bias) {
     A5_TILE_PROLOGUE
-    const uint16_t *xr[A5_MR];
-    for (size_t r = 0; r < A5_MR; r++) xr[r] = (const uint16_t *)xv + (r < mr ? r : mr - 1) * ldx;
+    const uint16_t *a12 = (const uint16_t *)av;
     const uint16_t *bh = (const uint16_t *)b;
     for (size_t k = 0; k < kc; k += 2) {
         const __m512i b0 = _mm512_loadu_si512((const void *)(bh + k * A5_NR));
         const __m512i b1 = _mm512_loadu_si512((const void *)(bh + k * A5_NR + 32));
         for (int r = 0; r < A5_MR; r++) {
             uint32_t pair;
-            memcpy(&pair, xr[r] + k, 4);
+            memcpy(&pair, a12 + k * A5_MR + 2 * r, 4); // pair (k, k+1) of row r
             const __m512i a = _mm512_set1_epi32((int)pair);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)a, (__m512bh)b0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)a, (__m512bh)b1);

@@ -1,0 +1,88 @@
+// pi0-kernel-bench: GFLOP/s of PI0CPU's GEMM on π0's linear-layer shapes (fp32 and bf16 weights,
+// 1 and 2 threads), beside the machine's measured FMA peak. Not a test.
+//
+//   swift build -c release --product pi0-kernel-bench --scratch-path .build-release
+//   .build-release/release/pi0-kernel-bench [--quick] [--threads 1,2] [--only NAME] [--attention]
+// PI0_KERNEL_PATH=portable|avx2|avx512 forces a kernel path.
+import Foundation
+import PI0CPU
+
+struct Shape { let name: String; let m: Int; let k: Int; let n: Int }
+
+// π0 (PaliGemma 3B + Gemma-300M expert), M x K -> N; see the issue "A fast CPU engine".
+let shapes: [Shape] = [
+    Shape(name: "siglip qkvo", m: 256, k: 1152, n: 1152),
+    Shape(name: "siglip fc1", m: 256, k: 1152, n: 4304),
+    Shape(name: "siglip fc2", m: 256, k: 4304, n: 1152),
+    Shape(name: "projector", m: 256, k: 1152, n: 2048),
+    Shape(name: "vlm q/o", m: 816, k: 2048, n: 2048),
+    Shape(name: "vlm k/v", m: 816, k: 2048, n: 256),
+    Shape(name: "vlm gate/up", m: 816, k: 2048, n: 16384),
+    Shape(name: "vlm down", m: 816, k: 16384, n: 2048),
+    Shape(name: "expert q", m: 51, k: 1024, n: 2048),
+    Shape(name: "expert k/v", m: 51, k: 1024, n: 256),
+    Shape(name: "expert o", m: 51, k: 2048, n: 1024),
+    Shape(name: "expert gate/up", m: 51, k: 1024, n: 4096),
+    Shape(name: "expert down", m: 51, k: 4096, n: 1024),
+]
+
+let args = CommandLine.arguments
+let quick = args.contains("--quick")
+func option(_ name: String) -> String? { args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } }
+let threadList = (option("--threads") ?? "1,2").split(separator: ",").compactMap { Int($0) }
+let only = option("--only")
+let minSeconds = quick ? 0.15 : 0.5
+
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+
+/// Runs body until minSeconds have passed (at least 3 times, after one warm-up); returns the best wall
+/// time, the median wall time and the best CPU time of the calling thread (meaningful for 1 thread: it
+/// excludes time other processes took on this shared machine), in seconds.
+func time(_ body: () -> Void) -> (Double, Double, Double) {
+    body()
+    var runs: [Double] = [], cpu: [Double] = []
+    let clock = ContinuousClock(), start = clock.now
+    while runs.count < 3 || seconds(clock.now - start) < minSeconds {
+        let c0 = threadCPUSeconds()
+        runs.append(seconds(clock.measure(body)))
+        cpu.append(threadCPUSeconds() - c0)
+    }
+    runs.sort()
+    return (runs[0], runs[runs.count / 2], cpu.min()!)
+}
+
+/// Fast seeded uniform floats (SystemRandomNumberGenerator costs a syscall per number).
+struct Xorshift { var s: UInt64 = 0x9E37_79B9_7F4A_7C15
+    mutating func next(_ scale: Float) -> Float {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17
+        return (Float(s >> 40) / Float(1 << 24) * 2 - 1) * scale
+    }
+}
+
+print("CPU: \(CPUFeatures.summary); kernel path: \(KernelPath.best) (MR \(KernelPath.best.rowTile), NR \(KernelPath.best.panelWidth)); usable: \(KernelPath.usable)")
+let peak = FMAPeak.measure() ?? .nan
+print(String(format: "measured FMA peak, 1 thread: %.1f GFLOP/s", peak))
+print("GFLOP/s(wall) from the best wall time; GFLOP/s(cpu) from the calling thread's CPU time (1 thread only)")
+print("shape               M     K      N  weights thr   best ms median ms  GFLOP/s(wall)  GFLOP/s(cpu) %peak(cpu)")
+
+var gen = Xorshift()
+for s in shapes where only == nil || s.name.contains(only!) {
+    let x = (0..<(s.m * s.k)).map { _ in gen.next(1) }
+    let w = (0..<(s.n * s.k)).map { _ in gen.next(0.05) }
+    let bias = (0..<s.n).map { _ in gen.next(1) }
+    var y = [Float](repeating: 0, count: s.m * s.n)
+    for element in [WeightElement.float32, .bfloat16] {
+        let packed = element == .float32 ? PackedWeight(float32: w, n: s.n, k: s.k)
+            : PackedWeight(bfloat16: w.map { UInt16($0.bitPattern >> 16) }, n: s.n, k: s.k)
+        for threads in threadList {
+            let (best, median, cpu) = time {
+                GEMM.linear(x: x, m: s.m, ldx: s.k, weight: packed, bias: bias, y: &y, ldy: s.n, threads: threads)
+            }
+            let flop = 2.0 * Double(s.m * s.n * s.k)
+            let cpuRate = threads == 1 ? String(format: "%13.1f %9.0f%%", flop / cpu / 1e9, 100 * flop / cpu / 1e9 / peak) : ""
+            print(String(format: "%-15@ %5d %5d %6d  %-6@ %3d %9.2f %9.2f %14.1f",
+                         s.name as NSString, s.m, s.k, s.n, (element == .float32 ? "f32" : "bf16") as NSString,
+                         threads, best * 1e3, median * 1e3, flop / best / 1e9) + cpuRate)
+        }
+    }
+}
