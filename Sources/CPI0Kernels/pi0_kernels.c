@@ -290,11 +290,12 @@ void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t 
 // ---------------------------------------------------------------------------------------------------------
 // Softmax rows with an additive mask (fp32; max-subtracted; exp from libm or the AVX2 polynomial).
 
-void pi0k_softmax_rows(float *s, size_t rows, size_t cols, size_t lds, const float *mask, size_t ldmask,
+void pi0k_softmax_rows(int path, float *s, size_t rows, size_t cols, size_t lds, const float *mask, size_t ldmask,
                        size_t rows_per_mask_row) {
+    (void)path;
     if (rows_per_mask_row == 0) rows_per_mask_row = 1;
 #if defined(__x86_64__)
-    const int avx2 = has_avx2_fma();
+    const int avx2 = path != PI0K_PATH_SCALAR && has_avx2_fma();
 #endif
     for (size_t r = 0; r < rows; r++) {
         float *row = s + r * lds;
