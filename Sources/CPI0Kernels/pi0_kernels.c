@@ -58,13 +58,14 @@ const char *pi0k_cpu_summary(void) {
 enum { SC_MR = 4, SC_NR = 16 };
 
 static inline void scalar_tile(const int bf16, size_t kc, const void *av, size_t mr,
-                               const void *b, float *c, size_t ldc, size_t nr, int first, int last,
+                               const void *b, const void *b_next, float *c, size_t ldc, size_t nr, int first, int last,
                                float alpha, const float *bias) {
     float acc[SC_MR][SC_NR];
     const float *a4 = (const float *)av;
     for (size_t r = 0; r < SC_MR; r++)
         for (size_t j = 0; j < SC_NR; j++)
-            acc[r][j] = (first || r >= mr || j >= nr) ? 0.0f : c[r * ldc + j];
+            acc[r][j] = 0.0f;
+    (void)b_next;
     for (size_t kk = 0; kk < kc; kk++) {
         float bv[SC_NR];
         if (bf16) {
@@ -81,6 +82,9 @@ static inline void scalar_tile(const int bf16, size_t kc, const void *av, size_t
             for (size_t j = 0; j < SC_NR; j++) acc[r][j] += a * bv[j];
         }
     }
+    if (!first) // add the earlier K blocks' sum after this block's (same order as the SIMD tiles)
+        for (size_t r = 0; r < mr; r++)
+            for (size_t j = 0; j < nr; j++) acc[r][j] = c[r * ldc + j] + acc[r][j];
     if (last) {
         for (size_t r = 0; r < SC_MR; r++)
             for (size_t j = 0; j < SC_NR; j++) {
@@ -94,13 +98,13 @@ static inline void scalar_tile(const int bf16, size_t kc, const void *av, size_t
         for (size_t j = 0; j < nr; j++) c[r * ldc + j] = acc[r][j];
 }
 
-static void scalar_tile_f32(size_t kc, const void *x, size_t mr, const void *b, float *c,
+static void scalar_tile_f32(size_t kc, const void *x, size_t mr, const void *b, const void *b_next, float *c,
                             size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    scalar_tile(0, kc, x, mr, b, c, ldc, nr, first, last, alpha, bias);
+    scalar_tile(0, kc, x, mr, b, b_next, c, ldc, nr, first, last, alpha, bias);
 }
-static void scalar_tile_bf16(size_t kc, const void *x, size_t mr, const void *b, float *c,
+static void scalar_tile_bf16(size_t kc, const void *x, size_t mr, const void *b, const void *b_next, float *c,
                              size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    scalar_tile(1, kc, x, mr, b, c, ldc, nr, first, last, alpha, bias);
+    scalar_tile(1, kc, x, mr, b, b_next, c, ldc, nr, first, last, alpha, bias);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -276,10 +280,12 @@ void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t 
                     for (size_t j = 0; j < nr; j++) bias_pad[j] = j < ncols ? bias[n0 + j] : 0.0f;
                     bb = bias_pad;
                 }
+                // during this panel's last row tile, prefetch the next panel's block into L2
+                const char *bnext = p + 1 < p1 ? bp + nr * kp * esz : NULL;
                 for (size_t i = mb, t = 0; i < mend; i += mr_tile, t++) {
                     const size_t mr = mend - i < mr_tile ? mend - i : mr_tile;
-                    tile(kc, (const char *)apack + t * mr_tile * kc * xsz, mr, bp, y + i * ldy + n0, ldy, ncols,
-                         first, last, alpha, bb);
+                    tile(kc, (const char *)apack + t * mr_tile * kc * xsz, mr, bp, i + mr_tile >= mend ? bnext : NULL,
+                         y + i * ldy + n0, ldy, ncols, first, last, alpha, bb);
                 }
             }
         }

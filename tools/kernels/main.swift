@@ -2,7 +2,8 @@
 // 1 and 2 threads), beside the machine's measured FMA peak. Not a test.
 //
 //   swift build -c release --product pi0-kernel-bench --scratch-path .build-release
-//   .build-release/release/pi0-kernel-bench [--quick] [--threads 1,2] [--only NAME] [--attention]
+//   .build-release/release/pi0-kernel-bench [--quick] [--threads 1,2] [--only NAME] [--weights f32|bf16]
+//       [--no-peak] [--attention]
 // PI0_KERNEL_PATH=portable|avx2|avx512 forces a kernel path.
 import Foundation
 import PI0CPU
@@ -60,7 +61,7 @@ struct Xorshift { var s: UInt64 = 0x9E37_79B9_7F4A_7C15
 }
 
 print("CPU: \(CPUFeatures.summary); kernel path: \(KernelPath.best) (MR \(KernelPath.best.rowTile), NR \(KernelPath.best.panelWidth)); usable: \(KernelPath.usable)")
-let peak = FMAPeak.measure() ?? .nan
+let peak = args.contains("--no-peak") ? .nan : FMAPeak.measure() ?? .nan
 print(String(format: "measured FMA peak, 1 thread: %.1f GFLOP/s", peak))
 print("GFLOP/s(wall) from the best wall time; GFLOP/s(cpu) from the calling thread's CPU time (1 thread only)")
 print("shape               M     K      N  weights thr   best ms median ms  GFLOP/s(wall)  GFLOP/s(cpu) %peak(cpu)")
@@ -71,7 +72,9 @@ for s in shapes where only == nil || s.name.contains(only!) {
     let w = (0..<(s.n * s.k)).map { _ in gen.next(0.05) }
     let bias = (0..<s.n).map { _ in gen.next(1) }
     var y = [Float](repeating: 0, count: s.m * s.n)
-    for element in [WeightElement.float32, .bfloat16] {
+    let elementFilter = option("--weights") // "f32" or "bf16"
+    for element in [WeightElement.float32, .bfloat16]
+    where elementFilter == nil || elementFilter == (element == .float32 ? "f32" : "bf16") {
         let packed = element == .float32 ? PackedWeight(float32: w, n: s.n, k: s.k)
             : PackedWeight(bfloat16: w.map { UInt16($0.bitPattern >> 16) }, n: s.n, k: s.k)
         for threads in threadList {
