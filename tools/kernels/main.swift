@@ -67,7 +67,7 @@ print("GFLOP/s(wall) from the best wall time; GFLOP/s(cpu) from the calling thre
 print("shape               M     K      N  weights thr   best ms median ms  GFLOP/s(wall)  GFLOP/s(cpu) %peak(cpu)")
 
 var gen = Xorshift()
-for s in shapes where only == nil || s.name.contains(only!) {
+for s in shapes where (only == nil && !args.contains("--attention-only")) || (only != nil && s.name.contains(only!)) {
     let x = (0..<(s.m * s.k)).map { _ in gen.next(1) }
     let w = (0..<(s.n * s.k)).map { _ in gen.next(0.05) }
     let bias = (0..<s.n).map { _ in gen.next(1) }
@@ -86,6 +86,37 @@ for s in shapes where only == nil || s.name.contains(only!) {
             print(String(format: "%-15@ %5d %5d %6d  %-6@ %3d %9.2f %9.2f %14.1f",
                          s.name as NSString, s.m, s.k, s.n, (element == .float32 ? "f32" : "bf16") as NSString,
                          threads, best * 1e3, median * 1e3, flop / best / 1e9) + cpuRate)
+        }
+    }
+}
+
+// Attention: MQA as π0 calls it (Gemma: 8 query heads, one K/V head, D 256), and SigLIP's per-head
+// attention (16 heads with their own K/V, D 72: one mqa call per head with heads = 1). flop = 4·T·H·S·D.
+if args.contains("--attention") || args.contains("--attention-only") {
+    struct AttnShape { let name: String; let t, s, heads, headDim, calls: Int }
+    let attn = [
+        AttnShape(name: "vlm prefix", t: 816, s: 816, heads: 8, headDim: 256, calls: 1),
+        AttnShape(name: "expert suffix", t: 51, s: 867, heads: 8, headDim: 256, calls: 1),
+        AttnShape(name: "siglip (16 x)", t: 256, s: 256, heads: 1, headDim: 72, calls: 16),
+    ]
+    print("attention          T     S  H   D calls thr   best ms median ms  GFLOP/s(wall)  GFLOP/s(cpu)")
+    for a in attn {
+        let q = (0..<(a.t * a.heads * a.headDim)).map { _ in gen.next(1) }
+        let k = (0..<(a.s * a.headDim)).map { _ in gen.next(1) }, v = k.map { $0 * 0.5 }
+        var mask = [Float](repeating: 0, count: a.t * a.s)
+        for i in 0..<a.t { for j in 0..<a.s where j > i + (a.s - a.t) { mask[i * a.s + j] = Attention.maskedValue } }
+        var out = [Float](repeating: 0, count: a.t * a.heads * a.headDim)
+        for threads in threadList {
+            let (best, median, cpu) = time {
+                for _ in 0..<a.calls {
+                    Attention.mqa(q: q, k: k, v: v, mask: mask, out: &out, t: a.t, s: a.s, heads: a.heads,
+                                  headDim: a.headDim, scale: 1 / Float(a.headDim).squareRoot(), threads: threads)
+                }
+            }
+            let flop = 4.0 * Double(a.t * a.heads * a.s * a.headDim * a.calls)
+            print(String(format: "%-14@ %5d %5d %2d %3d %5d %3d %9.2f %9.2f %14.1f",
+                         a.name as NSString, a.t, a.s, a.heads, a.headDim, a.calls, threads, best * 1e3, median * 1e3,
+                         flop / best / 1e9) + (threads == 1 ? String(format: " %13.1f", flop / cpu / 1e9) : ""))
         }
     }
 }
