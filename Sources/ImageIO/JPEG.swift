@@ -34,8 +34,9 @@ struct JPEGDecoder {
     let name: String
     var pos = 2
     var quant = [[Int]?](repeating: nil, count: 4)        // natural order
-    var dcTables = [JPEGHuffmanTable?](repeating: nil, count: 4)
-    var acTables = [JPEGHuffmanTable?](repeating: nil, count: 4)
+    // Slots 0/1 start with the Annex K tables, as libjpeg-turbo does for DHT-less (Motion-JPEG) files.
+    var dcTables: [JPEGHuffmanTable?] = [JPEGStandardTables.dcLuminance, JPEGStandardTables.dcChrominance, nil, nil]
+    var acTables: [JPEGHuffmanTable?] = [JPEGStandardTables.acLuminance, JPEGStandardTables.acChrominance, nil, nil]
     var components: [JPEGComponent] = []
     var width = 0, height = 0, hmax = 1, vmax = 1, mcusX = 0, mcusY = 0
     var progressive = false

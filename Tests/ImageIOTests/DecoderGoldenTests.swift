@@ -55,6 +55,21 @@ final class DecoderGoldenTests: XCTestCase {
         XCTAssertEqual(try ImageDecoder.decode(data: PNG.encode(tiny), name: "tiny"), tiny)
     }
 
+    func testCoverageOfGoldenSet() throws {
+        // Guards against a regenerated fixture set silently losing the interesting cases.
+        let files = Set(try Fixtures.cases().map { $0["file"] as! String })
+        for f in ["j37x29_440.jpg", "j37x29_411.jpg", "j37x29_420_nodht.jpg", "j37x29_rgb.jpg", "j160x120_420_prog.jpg",
+                  "j3x17_420.jpg", "p_pal2_i.png", "p_rgba16.png"] {
+            XCTAssertTrue(files.contains(f), "fixture \(f) missing")
+        }
+    }
+
+    func testCMYKIsATypedUnsupportedError() throws {
+        XCTAssertThrowsError(try JPEG.decode(try Fixtures.bytes("j8x8_cmyk.jpg"), name: "cmyk.jpg")) {
+            XCTAssertEqual($0 as? ImageIOError, .unsupported(file: "cmyk.jpg", feature: "4 colour components (only gray and 3-component)"))
+        }
+    }
+
     func testUnknownFormatAndMissingFile() {
         XCTAssertThrowsError(try ImageDecoder.decode(data: Array("GIF89a-not-supported".utf8), name: "x.gif")) {
             XCTAssertEqual($0 as? ImageIOError, .unknownFormat(file: "x.gif"))
