@@ -10,8 +10,9 @@
 // 12-bit samples, CMYK/YCCK.
 
 public enum JPEG {
-    /// Largest accepted width·height.
-    static let maxPixels = 1 << 28
+    /// Largest accepted width·height (2^26 = 67 M pixels, e.g. 8192×8192), so a corrupt header cannot
+    /// make us allocate gigabytes.
+    static let maxPixels = 1 << 26
 
     public static func decode(_ data: [UInt8], name: String) throws -> RGBImage {
         var d = JPEGDecoder(data: data, name: name)

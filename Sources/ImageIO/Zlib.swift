@@ -48,14 +48,18 @@ public enum Zlib {
     // MARK: inflate
 
     /// Decompresses a zlib stream (2-byte header, DEFLATE blocks, Adler-32 trailer, all checked).
-    public static func inflate(_ data: [UInt8]) throws -> [UInt8] {
+    public static func inflate(_ data: [UInt8]) throws -> [UInt8] { try inflate(data, maxOutput: Int.max) }
+
+    /// As `inflate(_:)`, but throws as soon as the output would exceed `maxOutput` bytes (so a corrupt
+    /// or hostile stream cannot expand without bound).
+    public static func inflate(_ data: [UInt8], maxOutput: Int) throws -> [UInt8] {
         guard data.count >= 2 else { throw ZlibError.truncated("no header") }
         let cmf = Int(data[0]), flg = Int(data[1])
         guard cmf & 0x0F == 8 else { throw ZlibError.corrupt("compression method \(cmf & 0x0F), expected 8 (deflate)") }
         guard cmf >> 4 <= 7 else { throw ZlibError.corrupt("window size field \(cmf >> 4) > 7") }
         guard (cmf * 256 + flg) % 31 == 0 else { throw ZlibError.corrupt("header check bits wrong") }
         guard flg & 0x20 == 0 else { throw ZlibError.corrupt("preset dictionary not allowed") }
-        var s = InflateState(data: data, pos: 2)
+        var s = InflateState(data: data, pos: 2, limit: maxOutput)
         try s.run()
         let end = s.pos
         guard end + 4 <= data.count else { throw ZlibError.truncated("missing Adler-32 trailer") }
@@ -141,11 +145,17 @@ private struct InflateState {
     var bitBuf = 0
     var bitCnt = 0
     var out: [UInt8] = []
+    let limit: Int
 
-    init(data: [UInt8], pos: Int) {
+    init(data: [UInt8], pos: Int, limit: Int) {
         self.data = data
         self.pos = pos
-        out.reserveCapacity(data.count * 4)
+        self.limit = limit
+        out.reserveCapacity(min(limit, data.count * 4))
+    }
+
+    func checkLimit(adding n: Int) throws {
+        if n > limit - out.count { throw ZlibError.corrupt("output exceeds the expected \(limit) bytes") }
     }
 
     mutating func bits(_ need: Int) throws -> Int {
@@ -197,6 +207,7 @@ private struct InflateState {
         guard len == (~nlen & 0xFFFF) else { throw ZlibError.corrupt("stored block length check") }
         pos += 4
         guard pos + len <= data.count else { throw ZlibError.truncated("stored block data") }
+        try checkLimit(adding: len)
         out.append(contentsOf: data[pos..<pos + len])
         pos += len
     }
@@ -204,7 +215,7 @@ private struct InflateState {
     mutating func codes(_ lit: Huffman, _ dist: Huffman) throws {
         while true {
             var sym = try decode(lit)
-            if sym < 256 { out.append(UInt8(sym)); continue }
+            if sym < 256 { try checkLimit(adding: 1); out.append(UInt8(sym)); continue }
             if sym == 256 { return }
             sym -= 257
             guard sym < 29 else { throw ZlibError.corrupt("invalid length symbol \(sym + 257)") }
@@ -213,6 +224,7 @@ private struct InflateState {
             guard dsym < 30 else { throw ZlibError.corrupt("invalid distance symbol \(dsym)") }
             let d = distBase[dsym] + (try bits(distExtra[dsym]))
             guard d <= out.count else { throw ZlibError.corrupt("distance \(d) reaches before the start of the output") }
+            try checkLimit(adding: len)
             let start = out.count - d
             for k in 0..<len { out.append(out[start + k]) }
         }

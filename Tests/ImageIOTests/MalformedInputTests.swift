@@ -43,6 +43,17 @@ final class MalformedInputTests: XCTestCase {
         }
     }
 
+    func testPNGWhoseHeaderDisagreesWithItsData() throws {
+        // A valid 2x2 PNG whose IHDR claims 2x3 (CRC recomputed): the pixel data is too short.
+        var png = PNG.encode(RGBImage(width: 2, height: 2, pixels: [UInt8](repeating: 7, count: 12)))
+        png[23] = 3                     // IHDR height, low byte (IHDR data starts at byte 16)
+        let crc = Zlib.crc32(png[12..<29])
+        png[29] = UInt8(crc >> 24); png[30] = UInt8(crc >> 16 & 0xFF); png[31] = UInt8(crc >> 8 & 0xFF); png[32] = UInt8(crc & 0xFF)
+        XCTAssertThrowsError(try PNG.decode(png, name: "short.png")) {
+            XCTAssertEqual($0 as? ImageIOError, .truncated(file: "short.png", what: "image data inflates to 14 bytes, 2x3 needs 21"))
+        }
+    }
+
     func testSpecificPNGErrors() throws {
         var d = try Fixtures.bytes("p_rgb8.png")
         d[20] ^= 0x40   // inside IHDR width -> CRC mismatch

@@ -27,6 +27,14 @@ final class ZlibTests: XCTestCase {
         XCTAssertLessThan(Zlib.deflate(repetitive).count, 2000, "LZ77 matching should compress repeats")
     }
 
+    func testOutputLimit() throws {
+        let z = Zlib.deflate([UInt8](repeating: 0, count: 70000))
+        XCTAssertEqual(try Zlib.inflate(z, maxOutput: 70000).count, 70000)
+        XCTAssertThrowsError(try Zlib.inflate(z, maxOutput: 69999)) {
+            XCTAssertEqual($0 as? ZlibError, .corrupt("output exceeds the expected 69999 bytes"))
+        }
+    }
+
     func testCorruptStreamsThrow() {
         let good = Zlib.deflate(Array("some text some text some text".utf8))
         XCTAssertThrowsError(try Zlib.inflate([0x78]))
