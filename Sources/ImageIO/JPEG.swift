@@ -46,6 +46,7 @@ struct JPEGDecoder {
     var adobeTransform: Int?
     var eobrun = 0
     var sawEOI = false
+    var scans = 0
 
     init(data: [UInt8], name: String) { self.data = data; self.name = name }
 
@@ -89,6 +90,7 @@ struct JPEGDecoder {
             }
         }
         guard !components.isEmpty else { throw corrupt("no frame header (SOF)") }
+        guard scans > 0 else { throw corrupt("no scan (SOS) before EOI") }
     }
 
     mutating func readFrame(_ s: [UInt8], progressive p: Bool) throws {
@@ -219,6 +221,7 @@ struct JPEGDecoder {
         }
         r.seekMarker()
         pos = r.pos
+        scans += 1
     }
 
     private mutating func restart(_ r: inout JPEGBitReader, _ scan: [Int], index: Int) throws {
