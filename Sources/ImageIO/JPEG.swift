@@ -197,18 +197,20 @@ struct JPEGDecoder {
         let mode = JPEGScanMode(progressive: progressive, ss: ss, se: se, ah: ah, al: al)
         var mcu = 0
         let single = n == 1
-        let c0 = components[scan[0]]
-        let unitsX = single ? (c0.width + 7) / 8 : mcusX, unitsY = single ? (c0.height + 7) / 8 : mcusY
+        // Only plain integers are taken out of `components` here: holding a copy of a component would
+        // share its `coefs` buffer and make every block write copy the whole array (copy-on-write).
+        let c0w = components[scan[0]].width, c0h = components[scan[0]].height, c0bpl = components[scan[0]].blocksPerLine
+        let layout = scan.map { (ci: $0, h: components[$0].h, v: components[$0].v, bpl: components[$0].blocksPerLine) }
+        let unitsX = single ? (c0w + 7) / 8 : mcusX, unitsY = single ? (c0h + 7) / 8 : mcusY
         for uy in 0..<unitsY {
             for ux in 0..<unitsX {
                 if restartInterval > 0 && mcu > 0 && mcu % restartInterval == 0 { try restart(&r, scan, index: mcu / restartInterval - 1) }
                 if single {
-                    try decodeBlock(&r, ci: scan[0], block: uy * c0.blocksPerLine + ux, mode)
+                    try decodeBlock(&r, ci: scan[0], block: uy * c0bpl + ux, mode)
                 } else {
-                    for ci in scan {
-                        let c = components[ci]
+                    for c in layout {
                         for v in 0..<c.v { for h in 0..<c.h {
-                            try decodeBlock(&r, ci: ci, block: (uy * c.v + v) * c.blocksPerLine + ux * c.h + h, mode)
+                            try decodeBlock(&r, ci: c.ci, block: (uy * c.v + v) * c.bpl + ux * c.h + h, mode)
                         } }
                     }
                 }

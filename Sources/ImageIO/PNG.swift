@@ -114,6 +114,7 @@ public enum PNG {
             guard b[11] == 0 else { throw ImageIOError.corrupt(file: name, reason: "filter method \(b[11])") }
             guard b[12] <= 1 else { throw ImageIOError.corrupt(file: name, reason: "interlace method \(b[12])") }
             interlaced = b[12] == 1
+            channels = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType]!   // colorType validated above
         }
 
         /// Adam7 passes (x0, y0, dx, dy); a non-interlaced image is one pass of the whole grid.
@@ -130,7 +131,7 @@ public enum PNG {
             }
         }
 
-        var channels: Int { [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType]! }
+        let channels: Int
         var bitsPerPixel: Int { channels * depth }
 
         func reconstruct(_ raw: [UInt8], palette: [UInt8], name: String) throws -> RGBImage {

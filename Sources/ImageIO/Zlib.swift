@@ -114,10 +114,14 @@ private let distBase: [Int] = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 
                                1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577]
 private let distExtra: [Int] = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13]
 
-/// A canonical Huffman code as puff.c stores it: number of codes per length, symbols in code order.
+/// A canonical Huffman code as puff.c stores it (number of codes per length, symbols in code order),
+/// plus a 9-bit lookup table for the common short codes (a speed-up only; long codes use puff's loop).
 private struct Huffman {
+    static let fastBits = 9
     var count = [Int](repeating: 0, count: 16)
     var symbol: [Int]
+    /// Indexed by the next 9 input bits (LSB-first): `length << 9 | symbol`, or 0 for a longer code.
+    var fast = [UInt16](repeating: 0, count: 1 << fastBits)
 
     /// Builds from code lengths (0 = unused). Incomplete codes are allowed (RFC permits a single
     /// distance code); over-subscribed ones are rejected.
@@ -135,6 +139,18 @@ private struct Huffman {
         for (sym, l) in lengths.enumerated() where l != 0 {
             symbol[offs[l]] = sym
             offs[l] += 1
+        }
+        // Canonical codes (RFC 1951 §3.2.2), bit-reversed because deflate sends them MSB-first into an
+        // LSB-first stream.
+        var next = [Int](repeating: 0, count: 16)
+        var code = 0
+        for len in 1..<16 { code = (code + count[len - 1]) << 1; next[len] = code }
+        for (sym, l) in lengths.enumerated() where l != 0 && l <= Self.fastBits {
+            let c = next[l]; next[l] += 1
+            var rev = 0
+            for i in 0..<l { rev |= ((c >> i) & 1) << (l - 1 - i) }
+            var k = rev
+            while k < 1 << Self.fastBits { fast[k] = UInt16(l << 9 | sym); k += 1 << l }
         }
     }
 }
@@ -172,6 +188,18 @@ private struct InflateState {
     }
 
     mutating func decode(_ h: Huffman) throws -> Int {
+        while bitCnt < Huffman.fastBits && pos < data.count {
+            bitBuf |= Int(data[pos]) << bitCnt
+            pos += 1
+            bitCnt += 8
+        }
+        let e = Int(h.fast[bitBuf & ((1 << Huffman.fastBits) - 1)])
+        if e != 0 && e >> 9 <= bitCnt {
+            bitBuf >>= e >> 9
+            bitCnt -= e >> 9
+            return e & 511
+        }
+        // puff.c's bit-at-a-time canonical decode (long codes, or the last bits of the stream).
         var code = 0, first = 0, index = 0
         for len in 1..<16 {
             code |= try bits(1)
@@ -196,11 +224,17 @@ private struct InflateState {
             default: throw ZlibError.corrupt("block type 3")
             }
         } while last == 0
-        bitBuf = 0; bitCnt = 0   // the trailer starts at the next byte boundary
+        byteAlign()              // the trailer starts at the next byte boundary
+    }
+
+    /// Drops the bits left of the current byte and gives back whole bytes the lookahead loaded early.
+    mutating func byteAlign() {
+        pos -= bitCnt / 8
+        bitBuf = 0; bitCnt = 0
     }
 
     mutating func stored() throws {
-        bitBuf = 0; bitCnt = 0
+        byteAlign()
         guard pos + 4 <= data.count else { throw ZlibError.truncated("stored block header") }
         let len = Int(data[pos]) | Int(data[pos + 1]) << 8
         let nlen = Int(data[pos + 2]) | Int(data[pos + 3]) << 8
