@@ -67,8 +67,10 @@ public enum PNG {
         return try h.reconstruct(raw, palette: palette, name: name)
     }
 
-    /// Encodes 8-bit RGB, non-interlaced, filter "None" on every row, one IDAT.
+    /// Encodes 8-bit RGB, non-interlaced, filter "None" on every row, one IDAT. PNG cannot hold an empty
+    /// image, so width and height must be positive (programmer error otherwise).
     public static func encode(_ image: RGBImage) -> [UInt8] {
+        precondition(image.width > 0 && image.height > 0, "PNG.encode: empty \(image.width)x\(image.height) image")
         var out = signature
         var ihdr = [UInt8]()
         ihdr += u32be(UInt32(image.width)) + u32be(UInt32(image.height))

@@ -2,6 +2,7 @@
 // through LeRobot 0.6.1's PI0Policy): camera images -> model images, state -> padded state, model actions
 // -> final actions. The folder is 7 MB and not bundled, so these run only where /work/shared exists.
 import Foundation
+import ImageIO
 import SafeTensors
 import XCTest
 @testable import PI0Runtime
@@ -22,6 +23,17 @@ final class EndToEndPreprocessingTests: XCTestCase {
             let c = compare(got, try f.floats("image_\(cam)_pm1"))
             XCTAssertEqual(c.differing, 0, "\(cam): not bit-exact, max |diff| \(c.maxAbs)")
         }
+    }
+
+    func testUInt8FrameToModelInput() throws {
+        // image_top_raw holds uint8/255 values: rebuild the uint8 frame and go through modelInput(from:).
+        let f = try io()
+        let chw = try f.floats("image_top_raw")
+        let (h, w) = (480, 640)
+        var px = [UInt8](repeating: 0, count: h * w * 3)
+        for c in 0..<3 { for i in 0..<(h * w) { px[3 * i + c] = UInt8((chw[c * h * w + i] * 255).rounded()) } }
+        let got = try ImagePreprocessing.modelInput(from: RGBImage(width: w, height: h, pixels: px))
+        XCTAssertEqual(compare(got, try f.floats("image_top_pm1")).differing, 0)
     }
 
     func testStateAndActionsMatchProcessors() throws {
