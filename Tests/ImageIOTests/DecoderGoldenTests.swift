@@ -40,6 +40,23 @@ final class DecoderGoldenTests: XCTestCase {
     func testJPEGMatchesPillowExactly() throws { try check(kind: "jpeg") }
     func testPNGMatchesSourceSamples() throws { try check(kind: "png") }
 
+    /// Opt-in: every `<i>.jpg` in $IMAGEIO_RANDOM_JPEG_DIR must decode to its `<i>.rgb` exactly
+    /// (files from tools/imageio/make_random_jpegs.py).
+    func testRandomJPEGDirectory() throws {
+        guard let dir = ProcessInfo.processInfo.environment["IMAGEIO_RANDOM_JPEG_DIR"] else {
+            throw XCTSkip("set IMAGEIO_RANDOM_JPEG_DIR to run")
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".jpg") }
+        XCTAssertFalse(files.isEmpty)
+        var bad: [String] = []
+        for f in files {
+            let img = try ImageDecoder.decode(path: dir + "/" + f)
+            let want = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + f.dropLast(4) + ".rgb")))
+            if img.pixels != want { bad.append(f) }
+        }
+        XCTAssertEqual(bad, [], "\(bad.count) of \(files.count) differ from Pillow")
+    }
+
     func testGray16DiffersFromPillowOnlyByDesign() throws {
         // Pillow clips 16-bit gray to 255 ("I;16" -> RGB); we keep the high byte. The manifest records it.
         let flagged = try Fixtures.cases().filter { !($0["pil_equal"] as! Bool) }.map { $0["file"] as! String }
