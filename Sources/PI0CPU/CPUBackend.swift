@@ -76,6 +76,17 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     public func attention(_ a: AttentionArgs) {
         lock.lock(); defer { lock.unlock() }
         let hd = a.headDim, group = a.heads / a.kvHeads
+        if !a.roundToBF16 {
+            // float32: the kernels' fused MQA (packed GEMMs + vectorised softmax), once per KV head.
+            for g in 0..<a.kvHeads {
+                Attention.mqa(q: a.q + g * group * hd, k: a.k + g * hd, v: a.v + g * hd, mask: a.mask, out: a.out + g * group * hd,
+                              t: a.queries, s: a.keys, heads: group, headDim: hd, scale: a.scale,
+                              qStrideT: a.qStride, qStrideH: hd, ldk: a.kStride, ldv: a.vStride, ldMask: a.mask == nil ? nil : a.maskStride,
+                              outStrideT: a.outStride, outStrideH: hd, threads: threads)
+            }
+            return
+        }
+        // bf16: scores and probabilities are rounded between the products, as PyTorch's bf16 eager attention.
         // MQA with contiguous heads: all heads of all queries are rows of one product.
         if a.kvHeads == 1 && a.qStride == a.heads * hd && a.outStride == a.heads * hd {
             let rows = a.queries * a.heads
