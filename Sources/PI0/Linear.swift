@@ -24,6 +24,9 @@ struct Linear: @unchecked Sendable {
         }
         if let bb = b, bb.dtype != .float32 { b = bb.toFloat32() }
         prepared = try backend.prepareLinear(w, bias: b, inputsAreBF16: bf16)
+        // The packed copy is what runs; drop the mapped source pages now so that loading never holds
+        // the checkpoint twice (they are re-read from the file if anything touches them again).
+        scope.checkpoint.safetensors.releaseResidentPages(of: w.name)
         self.backend = backend
         self.roundToBF16 = bf16
     }

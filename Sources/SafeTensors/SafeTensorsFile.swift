@@ -107,6 +107,20 @@ public final class SafeTensorsFile: @unchecked Sendable {
         #endif
     }
 
+    /// Like `releaseResidentPages()`, for the pages holding one tensor (rounded out to whole pages).
+    public func releaseResidentPages(of name: String) {
+        guard let info = table[name], info.byteCount > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = dataStart + info.dataOffset, end = start + info.byteCount
+        let lo = start / page * page, hi = min(mappedLength, (end + page - 1) / page * page)
+        guard hi > lo else { return }
+        #if os(Linux)
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, Int32(MADV_DONTNEED))
+        #else
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, MADV_DONTNEED)
+        #endif
+    }
+
     private static func errnoText() -> String {
         let code = errno
         return "\(String(cString: strerror(code))) (errno \(code))"
