@@ -7,7 +7,7 @@ struct PI0Command: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pi0",
         abstract: "π0 (pi0) vision-language-action policy inference in Swift.",
-        subcommands: [DemoCommand.self, RunCommand.self, InspectCommand.self, BenchCommand.self, WriteRandomCheckpointCommand.self],
+        subcommands: [DemoCommand.self, RunCommand.self, InspectCommand.self, BenchCommand.self, WriteRandomCheckpointCommand.self, DownloadCommand.self],
         defaultSubcommand: nil)
 }
 
