@@ -11,14 +11,16 @@ file_download.py expects them:
     - repo ORG == "gated": 401 (X-Error-Code: GatedRepo) unless "Authorization: Bearer <--token>".
     - REV must be "main" or the commit hash, else 404 RevisionNotFound.
   GET /cdn/ORG/NAME/FILE: the content, honouring "Range: bytes=N-" with 206 + Content-Range.
-Fault modes (flags): --drop-once FILE (the first CDN GET of FILE sends half the body, then closes the
+Fault modes (flags, or the --control file): --drop-once FILE (the first CDN GET of FILE sends half the body, then closes the
 connection), --ignore-range (always 200 with the whole body), --corrupt FILE (one byte flipped in the CDN body).
-Prints "PORT <n>" on stdout once listening; logs "METHOD PATH RANGE AUTH" lines to --log.
+Prints "FILE <path> <sha256> <git blob sha1>" per served file, then "PORT <n>" once listening; logs "METHOD PATH RANGE AUTH" lines to --log.
 """
 import argparse
 import hashlib
 import http.server
+import json
 import os
+import signal
 import sys
 import threading
 
@@ -34,9 +36,20 @@ def main():
     ap.add_argument("--ignore-range", action="store_true")
     ap.add_argument("--corrupt", action="append", default=[])
     ap.add_argument("--log", default=None)
+    ap.add_argument("--control", default=None,
+                    help="JSON file re-read on every request, overriding the modes: "
+                         '{"id": ..., "log": PATH, "drop_once": [FILE], "ignore_range": bool, "corrupt": [FILE]}')
     args = ap.parse_args()
     dropped = set()
     lock = threading.Lock()
+
+    def modes():
+        m = {"id": "", "log": args.log, "drop_once": args.drop_once, "ignore_range": args.ignore_range,
+             "corrupt": args.corrupt}
+        if args.control and os.path.exists(args.control):
+            with open(args.control) as f:
+                m.update(json.load(f))
+        return m
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"
@@ -45,8 +58,9 @@ def main():
             pass
 
         def log_request_line(self):
-            if args.log:
-                with lock, open(args.log, "a") as f:
+            log = modes()["log"]
+            if log:
+                with lock, open(log, "a") as f:
                     f.write("%s %s %s %s\n" % (self.command, self.path, self.headers.get("Range", "-"),
                                                self.headers.get("Authorization", "-").replace(" ", "_")))
 
@@ -103,11 +117,12 @@ def main():
             if not os.path.isfile(path):
                 return self.send(404, {}, b"no such blob")
             data = open(path, "rb").read()
-            if file in args.corrupt and data:
+            m = modes()
+            if file in m["corrupt"] and data:
                 data = bytes([data[0] ^ 0xFF]) + data[1:]
             start = 0
             rng = self.headers.get("Range")
-            if rng and not args.ignore_range and rng.startswith("bytes=") and rng.endswith("-"):
+            if rng and not m["ignore_range"] and rng.startswith("bytes=") and rng.endswith("-"):
                 start = int(rng[len("bytes="):-1])
                 if start >= len(data):
                     return self.send(416, {"Content-Range": "bytes */%d" % len(data)})
@@ -118,9 +133,10 @@ def main():
                 status = 206
                 headers["Content-Range"] = "bytes %d-%d/%d" % (start, len(data) - 1, len(data))
             with lock:
-                drop = file in args.drop_once and file not in dropped
+                key = (m["id"], file)  # once per control id
+                drop = file in m["drop_once"] and key not in dropped
                 if drop:
-                    dropped.add(file)
+                    dropped.add(key)
             if drop and self.command == "GET":
                 self.send_response(status)
                 for k, v in headers.items():
@@ -136,8 +152,28 @@ def main():
                 return
             self.send(status, headers, body)
 
+    # A process started by Foundation's Process inherits the parent thread's blocked signals: unblock them so
+    # SIGTERM works, and also exit when stdin closes (the test process ended or closed the pipe).
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def watch_stdin():
+        try:
+            while sys.stdin.buffer.read(1024):
+                pass
+        finally:
+            os._exit(0)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    # The expected digests for the tests (hashlib, independent of the Swift code under test).
+    for dirpath, _, names in sorted(os.walk(args.root)):
+        for n in sorted(names):
+            path = os.path.join(dirpath, n)
+            data = open(path, "rb").read()
+            print("FILE %s %s %s" % (os.path.relpath(path, args.root), hashlib.sha256(data).hexdigest(),
+                                     hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()))
     print("PORT %d" % server.server_address[1], flush=True)
     try:
         server.serve_forever()
