@@ -8,7 +8,7 @@ import Foundation
 private final class ProgressThrottle: @unchecked Sendable {
     let file: String, total: Int64?, start = Date()
     let emit: (@Sendable (HubDownloadEvent) -> Void)?
-    var first: Int64?, last = Date.distantPast
+    var first: Int64?, last = Date.distantPast, lastBytes: Int64 = -1
 
     init(file: String, total: Int64?, emit: (@Sendable (HubDownloadEvent) -> Void)?) {
         (self.file, self.total, self.emit) = (file, total, emit)
@@ -18,8 +18,8 @@ private final class ProgressThrottle: @unchecked Sendable {
         guard let emit else { return }
         if first == nil { first = bytes }
         let now = Date()
-        guard force || now.timeIntervalSince(last) >= 0.25 || bytes == total else { return }
-        last = now
+        guard bytes != lastBytes, force || now.timeIntervalSince(last) >= 0.25 || bytes == total else { return }
+        (last, lastBytes) = (now, bytes)
         let elapsed = max(now.timeIntervalSince(start), 1e-3)
         emit(.progress(file: file, bytes: bytes, total: total, bytesPerSecond: Double(bytes - (first ?? 0)) / elapsed))
     }

@@ -130,14 +130,14 @@ final class Session {
             do { resp = try await HubTransfer.run(request(url, method: "HEAD"), followRedirects: false, sink: nil, timeout: timeout) }
             catch HubTransfer.Failure.network(let e, _) { throw Self.networkError(url, e) }
             let status = resp.statusCode
-            let commitHeader = Self.header(resp, "X-Repo-Commit")
             if (300..<400).contains(status) {
                 guard let loc = Self.header(resp, "Location"), let next = URL(string: loc, relativeTo: url)?.absoluteURL else {
                     throw HubDownloadError.badResponse(url: url.absoluteString, reason: "HTTP \(status) without a Location")
                 }
-                // A redirect carrying the file's metadata points at the content (CDN); one without it
-                // (a renamed repo) is followed to find the metadata.
-                guard commitHeader != nil else { url = next; continue }
+                // As huggingface_hub (`follow_relative_redirects`): a relative Location (a renamed repo, the
+                // hub's resolve-cache) is followed for the metadata; an absolute one points at the content (CDN)
+                // and this response carries the file's metadata.
+                if URL(string: loc)?.host == nil { url = next; continue }
                 return try Self.makeMetadata(resp, url: url, downloadURL: next, size: Self.header(resp, "X-Linked-Size"))
             }
             if (200..<300).contains(status) {

@@ -72,7 +72,9 @@ private final class ProgressDisplay: @unchecked Sendable {
         case .cached(let file, let size): line("\(file): in the cache (\(Self.bytes(size)))")
         case .skipped(let file): line("\(file): not in the repository (optional), skipped")
         case .started(let file, let at, let total):
-            line("\(file): " + (at > 0 ? "resuming at \(Self.bytes(at))" : "downloading") + (total.map { " of \(Self.bytes($0))" } ?? ""))
+            let size = total.map { Self.bytes($0) }
+            line(at > 0 ? "\(file): resuming at \(Self.bytes(at))" + (size.map { " of \($0)" } ?? "")
+                        : "\(file): downloading" + (size.map { " \($0)" } ?? ""))
         case .progress(let file, let bytes, let total, let rate):
             guard interactive else { return }
             var s = "\(file): \(Self.bytes(bytes))"

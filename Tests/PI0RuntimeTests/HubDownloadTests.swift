@@ -124,6 +124,19 @@ final class HubDownloadTests: XCTestCase {
                        FileManager.default.contents(atPath: root.appendingPathComponent("org/pi0/sub/dir/extra.safetensors").path))
     }
 
+    func testRelativeRedirectOfARenamedRepoIsFollowed() async throws {
+        let hub = try startHub()
+        let snap = try await HubDownload.download(repo: "old/pi0", files: ["config.json", "model.safetensors"],
+                                                  endpoint: hub.endpoint, token: nil, cache: cache)
+        // Stored under the id asked for, as huggingface_hub does.
+        XCTAssertEqual(snap, cache + "/models--old--pi0/snapshots/" + Self.commit)
+        let sha = try XCTUnwrap(hub.hashes["org/pi0/model.safetensors"]).sha256
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: snap + "/model.safetensors"), "../../blobs/\(sha)")
+        XCTAssertEqual(FileManager.default.contents(atPath: snap + "/config.json"),
+                       FileManager.default.contents(atPath: root.appendingPathComponent("org/pi0/config.json").path))
+        XCTAssertTrue(hubRequests().contains("HEAD /old/pi0/resolve/main/config.json - -"))
+    }
+
     func testResumeAfterDroppedConnection() async throws {
         let hub = try startHub(dropOnce: ["model.safetensors"])
         let modelPath = root.appendingPathComponent("org/pi0/model.safetensors").path
@@ -171,6 +184,20 @@ final class HubDownloadTests: XCTestCase {
                                                   token: nil, cache: cache)
         XCTAssertTrue(hubRequests().contains("GET /cdn/org/pi0/model.safetensors bytes=1000- -"))
         XCTAssertEqual(FileManager.default.contents(atPath: snap + "/model.safetensors"), FileManager.default.contents(atPath: modelPath))
+    }
+
+    func testCompletePartialFileIsVerifiedWithoutTransfer() async throws {
+        let hub = try startHub()
+        let modelPath = root.appendingPathComponent("org/pi0/model.safetensors").path
+        let sha = try XCTUnwrap(hub.hashes["org/pi0/model.safetensors"]).sha256
+        // A previous run got every byte but stopped before the check and rename.
+        try FileManager.default.createDirectory(atPath: repoDir + "/blobs", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: modelPath, toPath: repoDir + "/blobs/\(sha).incomplete")
+        let snap = try await HubDownload.download(repo: "org/pi0", files: ["model.safetensors"], endpoint: hub.endpoint,
+                                                  token: nil, cache: cache)
+        XCTAssertEqual(hubRequests(), ["HEAD /org/pi0/resolve/main/model.safetensors - -"])
+        XCTAssertEqual(FileManager.default.contents(atPath: snap + "/model.safetensors"), FileManager.default.contents(atPath: modelPath))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: repoDir + "/blobs/\(sha).incomplete"))
     }
 
     func testChecksumMismatchThrowsAndLeavesNoBlob() async throws {

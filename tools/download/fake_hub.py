@@ -8,6 +8,7 @@ file_download.py expects them:
       X-Linked-Etag: "<sha256>" and X-Linked-Size (like the hub's redirect to its CDN);
     - other files: 200 with ETag: "<git blob sha1>", X-Repo-Commit, Content-Length, the content;
     - missing file: 404 with X-Error-Code: EntryNotFound; missing repo: 401 with X-Error-Code: RepoNotFound;
+    - repo ORG == "old": 307 with a relative Location to /org/NAME/... (a renamed repo);
     - repo ORG == "gated": 401 (X-Error-Code: GatedRepo) unless "Authorization: Bearer <--token>".
     - REV must be "main" or the commit hash, else 404 RevisionNotFound.
   GET /cdn/ORG/NAME/FILE: the content, honouring "Range: bytes=N-" with 206 + Content-Range.
@@ -90,6 +91,8 @@ def main():
             self.send(400, {}, b"bad path")
 
         def resolve(self, org, name, rev, file):
+            if org == "old":  # a renamed repo: the hub answers with a relative redirect to the new name
+                return self.send(307, {"Location": "/org/%s/resolve/%s/%s" % (name, rev, file)}, b"Moved")
             repo_dir = os.path.join(args.root, org, name)
             if not os.path.isdir(repo_dir):
                 return self.send(401, {"X-Error-Code": "RepoNotFound"}, b"Repository not found")
