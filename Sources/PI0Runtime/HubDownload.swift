@@ -3,6 +3,7 @@
 //   models--ORG--NAME/blobs/<etag>                 file content (LFS files: etag = SHA-256 of the content)
 //   models--ORG--NAME/snapshots/<commit>/<file>    relative symlink to ../../blobs/<etag>
 //   models--ORG--NAME/refs/<revision>              the commit hash
+//   .locks/models--ORG--NAME/<etag>.lock           flock held while a blob is written
 // Protocol as huggingface_hub's `hf_hub_download` (file_download.py): HEAD {endpoint}/{repo}/resolve/{rev}/{file}
 // without following redirects gives X-Repo-Commit, X-Linked-Etag/ETag and X-Linked-Size/Content-Length; the
 // content comes from the redirect's Location (the CDN) or the same URL. Downloads go to blobs/<etag>.incomplete
@@ -24,6 +25,8 @@ public enum HubDownloadEvent: Sendable {
     case finished(file: String, size: Int64, verified: Bool)
     /// An optional file the repo does not have.
     case skipped(file: String)
+    /// Another process is downloading this blob (it holds the lock); waiting for it.
+    case waitingForLock(file: String, lockPath: String)
     /// A transfer broke and is tried again from where it stopped.
     case retrying(file: String, attempt: Int, reason: String)
 }

@@ -89,13 +89,21 @@ final class Session {
         let blobs = (repoDir as NSString).appendingPathComponent("blobs")
         let blob = (blobs as NSString).appendingPathComponent(meta.etag)
         let fm = FileManager.default
-        if let size = Self.fileSize(blob), meta.size == nil || meta.size == size {
+        func cached() -> Bool {
+            guard let size = Self.fileSize(blob), meta.size == nil || meta.size == size else { return false }
             progress?(.cached(file: file, size: size))
-        } else {
+            return true
+        }
+        if !cached() {
             do { try fm.createDirectory(atPath: blobs, withIntermediateDirectories: true) } catch {
                 throw HubDownloadError.fileSystem(path: blobs, reason: "cannot create the cache folder: \(error.localizedDescription)")
             }
-            try await transfer(file, meta: meta, blob: blob)
+            let lockPath = ((repoDir as NSString).deletingLastPathComponent as NSString)
+                .appendingPathComponent(".locks/\((repoDir as NSString).lastPathComponent)/\(meta.etag).lock")
+            let lock = try await BlobLock.acquire(lockPath) { progress?(.waitingForLock(file: file, lockPath: lockPath)) }
+            defer { lock.release() }
+            // Whoever held the lock may have finished this blob.
+            if !cached() { try await transfer(file, meta: meta, blob: blob) }
         }
         try link(file, etag: meta.etag, commit: commit ?? meta.commit)
         return blob

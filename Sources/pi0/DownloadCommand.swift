@@ -87,6 +87,7 @@ private final class ProgressDisplay: @unchecked Sendable {
         case .finished(let file, let size, let verified):
             line("\(file): done, \(Self.bytes(size))" + (verified ? ", SHA-256 verified" : ""))
         case .retrying(let file, let attempt, let reason): line("\(file): retry \(attempt): \(reason)")
+        case .waitingForLock(let file, let lockPath): line("\(file): another process is downloading it (\(lockPath)), waiting")
         }
     }
 

@@ -200,6 +200,32 @@ final class HubDownloadTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: repoDir + "/blobs/\(sha).incomplete"))
     }
 
+    func testWaitsWhileAnotherProcessHoldsTheBlobLock() async throws {
+        let hub = try startHub()
+        let modelPath = root.appendingPathComponent("org/pi0/model.safetensors").path
+        let sha = try XCTUnwrap(hub.hashes["org/pi0/model.safetensors"]).sha256
+        // huggingface_hub's lock file for this blob; a separate open file description conflicts even in-process.
+        let lockPath = cache + "/.locks/models--org--pi0/\(sha).lock"
+        try FileManager.default.createDirectory(atPath: cache + "/.locks/models--org--pi0", withIntermediateDirectories: true)
+        let fd = open(lockPath, O_RDWR | O_CREAT, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        XCTAssertEqual(flock(fd, LOCK_EX), 0)
+        let events = EventLog()
+        let (endpoint, cache) = (hub.endpoint, self.cache)
+        let task = Task {
+            try await HubDownload.download(repo: "org/pi0", files: ["model.safetensors"], endpoint: endpoint, token: nil,
+                                           cache: cache, progress: { events.add($0) })
+        }
+        func waiting() -> Bool { events.all.contains { if case .waitingForLock("model.safetensors", lockPath) = $0 { return true }; return false } }
+        for _ in 0..<250 where !waiting() { try await Task.sleep(nanoseconds: 20_000_000) }
+        XCTAssertTrue(waiting())
+        XCTAssertFalse(hubRequests().contains { $0.hasPrefix("GET ") }, "no transfer while the lock is held")
+        flock(fd, LOCK_UN)
+        close(fd)
+        let snap = try await task.value
+        XCTAssertEqual(FileManager.default.contents(atPath: snap + "/model.safetensors"), FileManager.default.contents(atPath: modelPath))
+    }
+
     func testChecksumMismatchThrowsAndLeavesNoBlob() async throws {
         let hub = try startHub(corrupt: ["model.safetensors"])
         let sha = try XCTUnwrap(hub.hashes["org/pi0/model.safetensors"]).sha256
