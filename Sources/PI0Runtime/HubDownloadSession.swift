@@ -142,10 +142,10 @@ final class Session {
                 guard let loc = Self.header(resp, "Location"), let next = URL(string: loc, relativeTo: url)?.absoluteURL else {
                     throw HubDownloadError.badResponse(url: url.absoluteString, reason: "HTTP \(status) without a Location")
                 }
-                // As huggingface_hub (`follow_relative_redirects`): a relative Location (a renamed repo, the
-                // hub's resolve-cache) is followed for the metadata; an absolute one points at the content (CDN)
-                // and this response carries the file's metadata.
-                if URL(string: loc)?.host == nil { url = next; continue }
+                // As huggingface_hub (utils/_http.py `_httpx_follow_hub_redirects_with_backoff`): a redirect to the
+                // same host or a hub host (a renamed repo, the resolve-cache) is followed for the metadata; one to
+                // another host (the CDN, a signed URL) carries the file's metadata and points at the content.
+                if Self.isHubHost(next, from: url) { url = next; continue }
                 return try Self.makeMetadata(resp, url: url, downloadURL: next, size: Self.header(resp, "X-Linked-Size"))
             }
             if (200..<300).contains(status) {
@@ -157,6 +157,14 @@ final class Session {
             throw statusError(status, code: code, file: file, revision: revision, url: url)
         }
         throw HubDownloadError.badResponse(url: url.absoluteString, reason: "too many redirects")
+    }
+
+    /// huggingface_hub's constants.HF_URL_HOSTS (the hub's own hosts) plus the host asked.
+    static let hubHosts: Set<String> = ["hf.co", "huggingface.co", "hub-ci.huggingface.co"]
+
+    static func isHubHost(_ target: URL, from url: URL) -> Bool {
+        guard let t = target.host?.lowercased() else { return true }
+        return t == url.host?.lowercased() || hubHosts.contains(t)
     }
 
     func statusError(_ status: Int, code: String?, file: String, revision: String, url: URL) -> HubDownloadError {

@@ -4,7 +4,8 @@
 Serves the files under ROOT/ORG/NAME/ with the hub's URL layout and headers, as huggingface_hub's
 file_download.py expects them:
   HEAD|GET /ORG/NAME/resolve/REV/FILE
-    - "LFS" files (*.safetensors, *.model): 302 to /cdn/ORG/NAME/FILE with X-Repo-Commit,
+    - "LFS" files (*.safetensors, *.model): 302 to http://localhost:PORT/cdn/ORG/NAME/FILE (another host
+      name for this server, as the hub's CDN is another host) with X-Repo-Commit,
       X-Linked-Etag: "<sha256>" and X-Linked-Size (like the hub's redirect to its CDN);
     - other files: 200 with ETag: "<git blob sha1>", X-Repo-Commit, Content-Length, the content;
     - missing file: 404 with X-Error-Code: EntryNotFound; missing repo: 401 with X-Error-Code: RepoNotFound;
@@ -109,7 +110,7 @@ def main():
                 port = self.server.server_address[1]
                 common.update({"X-Linked-Etag": '"%s"' % hashlib.sha256(data).hexdigest(),
                                "X-Linked-Size": str(len(data)), "ETag": '"redirect-etag"',
-                               "Location": "http://127.0.0.1:%d/cdn/%s/%s/%s" % (port, org, name, file)})
+                               "Location": "http://localhost:%d/cdn/%s/%s/%s" % (port, org, name, file)})
                 return self.send(302, common, b"Found")
             sha1 = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
             common.update({"ETag": '"%s"' % sha1})
