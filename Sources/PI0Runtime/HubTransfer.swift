@@ -158,6 +158,7 @@ final class BlobWriter: BodySink, @unchecked Sendable {
                 throw HubDownloadError.badResponse(url: response.url?.absoluteString ?? "",
                                                    reason: "asked for bytes \(resumeFrom)- but got Content-Range '\(range)'")
             }
+            if resumeFrom == 0, !fm.fileExists(atPath: path) { _ = fm.createFile(atPath: path, contents: nil) }
             guard let h = FileHandle(forUpdatingAtPath: path) else {
                 throw HubDownloadError.fileSystem(path: path, reason: "cannot open the partial download to resume")
             }

@@ -118,7 +118,8 @@ extension HubDownloadTests {
     }
 
     /// The shared fake hub (started on first use; stopped in the class's tearDown) with this test's modes.
-    /// It serves org/pi0 (a LeRobot-style π0 checkpoint without tokenizer.model, plus sub/dir/extra.safetensors),
+    /// It serves org/pi0 (a LeRobot-style π0 checkpoint without tokenizer.model, plus sub/dir/extra.safetensors
+    /// and hop.safetensors, whose content URL redirects once more),
     /// gated/pi0 (needs the token) and org/evil (a processor naming a state file outside the snapshot).
     func startHub(dropOnce: [String] = [], ignoreRange: Bool = false, corrupt: [String] = []) throws -> FakeHub {
         try requirePython()
@@ -143,6 +144,7 @@ extension HubDownloadTests {
             try put("org/pi0/policy_postprocessor_step_0_unnormalizer_processor.safetensors", Self.randomData(1234))
             try put("org/pi0/model.safetensors", Self.randomData(300_007))
             try put("org/pi0/sub/dir/extra.safetensors", Self.randomData(4096))
+            try put("org/pi0/hop.safetensors", Self.randomData(100_003))
             try put("gated/pi0/config.json", Data("{}".utf8))
             try put("gated/pi0/model.safetensors", Self.randomData(1000))
             try put("org/evil/config.json", Data("{}".utf8))

@@ -173,6 +173,20 @@ final class HubDownloadTests: XCTestCase {
                        FileManager.default.contents(atPath: root.appendingPathComponent("org/pi0/model.safetensors").path))
     }
 
+    func testContentRedirectKeepsTheRangeHeader() async throws {
+        let hub = try startHub(dropOnce: ["hop.safetensors"])
+        let snap = try await HubDownload.download(repo: "org/pi0", files: ["hop.safetensors"], endpoint: hub.endpoint,
+                                                  token: nil, cache: cache, retries: 1)
+        let requests = hubRequests()
+        // The resumed GET goes to /cdn-hop/ (302) and then /cdn/, both with the same Range.
+        let resumed = try XCTUnwrap(requests.last { $0.hasPrefix("GET /cdn-hop/org/pi0/hop.safetensors bytes=") }, "\(requests)")
+        let range = resumed.split(separator: " ")[2]
+        XCTAssertNotEqual(range, "-")
+        XCTAssertTrue(requests.contains("GET /cdn/org/pi0/hop.safetensors \(range) -"), "\(requests)")
+        XCTAssertEqual(FileManager.default.contents(atPath: snap + "/hop.safetensors"),
+                       FileManager.default.contents(atPath: root.appendingPathComponent("org/pi0/hop.safetensors").path))
+    }
+
     func testServerIgnoringRangeStartsOver() async throws {
         let hub = try startHub(ignoreRange: true)
         let modelPath = root.appendingPathComponent("org/pi0/model.safetensors").path

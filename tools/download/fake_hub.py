@@ -6,7 +6,8 @@ file_download.py expects them:
   HEAD|GET /ORG/NAME/resolve/REV/FILE
     - "LFS" files (*.safetensors, *.model): 302 to http://localhost:PORT/cdn/ORG/NAME/FILE (another host
       name for this server, as the hub's CDN is another host) with X-Repo-Commit,
-      X-Linked-Etag: "<sha256>" and X-Linked-Size (like the hub's redirect to its CDN);
+      X-Linked-Etag: "<sha256>" and X-Linked-Size (like the hub's redirect to its CDN); files with "hop"
+      in the name go through /cdn-hop/..., which redirects once more to /cdn/...;
     - other files: 200 with ETag: "<git blob sha1>", X-Repo-Commit, Content-Length, the content;
     - missing file: 404 with X-Error-Code: EntryNotFound; missing repo: 401 with X-Error-Code: RepoNotFound;
     - repo ORG == "old": 307 with a relative Location to /org/NAME/... (a renamed repo);
@@ -85,6 +86,9 @@ def main():
         def handle_any(self):
             self.log_request_line()
             parts = self.path.split("?")[0].split("/")
+            if len(parts) >= 5 and parts[1] == "cdn-hop":  # one more redirect before the content
+                port = self.server.server_address[1]
+                return self.send(302, {"Location": "http://localhost:%d/cdn/%s" % (port, "/".join(parts[2:]))}, b"Found")
             if len(parts) >= 5 and parts[1] == "cdn":
                 return self.cdn(parts[2], parts[3], "/".join(parts[4:]))
             if len(parts) >= 6 and parts[3] == "resolve":
@@ -110,7 +114,8 @@ def main():
                 port = self.server.server_address[1]
                 common.update({"X-Linked-Etag": '"%s"' % hashlib.sha256(data).hexdigest(),
                                "X-Linked-Size": str(len(data)), "ETag": '"redirect-etag"',
-                               "Location": "http://localhost:%d/cdn/%s/%s/%s" % (port, org, name, file)})
+                               "Location": "http://localhost:%d/%s/%s/%s/%s" % (
+                                   port, "cdn-hop" if "hop" in file else "cdn", org, name, file)})
                 return self.send(302, common, b"Found")
             sha1 = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
             common.update({"ETag": '"%s"' % sha1})
