@@ -53,6 +53,10 @@ public enum HubDownloadError: Error, Equatable, Sendable, CustomStringConvertibl
     }
 }
 
+extension HubDownloadError: LocalizedError {
+    public var errorDescription: String? { description }
+}
+
 /// The hub's answer to HEAD .../resolve/{rev}/{file}.
 struct HubFileMetadata {
     let commit: String
