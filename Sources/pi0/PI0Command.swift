@@ -7,7 +7,8 @@ struct PI0Command: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pi0",
         abstract: "π0 (pi0) vision-language-action policy inference in Swift.",
-        subcommands: [DemoCommand.self, RunCommand.self, InspectCommand.self, BenchCommand.self, ServeCommand.self, TokenizeCommand.self, WriteRandomCheckpointCommand.self],
+        subcommands: [DemoCommand.self, RunCommand.self, ServeCommand.self, InspectCommand.self, BenchCommand.self,
+                      DownloadCommand.self, TokenizeCommand.self, WriteRandomCheckpointCommand.self],
         defaultSubcommand: nil)
 }
 
