@@ -135,6 +135,7 @@ def stats(values):
 def contact_sheet(frames, path, cols=5):
     """frames: [(step, HWC uint8 224×224)] → a grid with the step written under each frame."""
     side, label = 224, 16
+    cols = max(1, min(cols, len(frames)))
     rows = (len(frames) + cols - 1) // cols
     sheet = Image.new("RGB", (cols * side, rows * (side + label)), "white")
     draw = ImageDraw.Draw(sheet)
