@@ -51,6 +51,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources/DemoCheckpoint"), .copy("Resources/SampleFrames")]),
+        // GEMM / attention benchmark on π0's shapes (tools/kernels; not a test).
+        .executableTarget(name: "pi0-kernel-bench", dependencies: ["PI0CPU"], path: "tools/kernels"),
 
         // Helpers shared by the test targets (running the built `pi0`).
         .target(name: "PI0TestSupport", path: "Tests/PI0TestSupport"),

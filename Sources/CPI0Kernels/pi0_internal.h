@@ -3,10 +3,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// One register tile: c[0..<mr, 0..<nr] (row stride ldc) (+)= x[0..<mr, 0..<kc] · b-panel[0..<kc, 0..<NR].
-/// first: start from zero (else accumulate onto c). last: apply alpha then bias (bias padded to NR).
-/// x rows past mr are not read (row pointers are clamped to the last valid row; their results are dropped).
-typedef void (*pi0k_tile_fn)(size_t kc, const void *x, size_t ldx, size_t mr, const void *b,
+/// One register tile: c[0..<mr, 0..<nr] (row stride ldc) (+)= A · b-panel[0..<kc, 0..<NR], where A is the
+/// packed x micro-panel: element (r, k) at a[k*MR + r] (for the vdpbf16ps path, bf16 pairs: the pair
+/// (k, k+1) of row r at a[(k/2)*2*MR + 2r]). Rows past mr are zero in A and their results are dropped.
+/// first: store the sum (else add it to c, the earlier K blocks' sum). last: then apply alpha and bias
+/// (bias padded to NR). b_next (may be NULL): the next panel's block, prefetched into L2 meanwhile.
+typedef void (*pi0k_tile_fn)(size_t kc, const void *a, size_t mr, const void *b, const void *b_next,
                              float *c, size_t ldc, size_t nr, int first, int last, float alpha,
                              const float *bias);
 
@@ -19,11 +21,11 @@ typedef struct {
 } pi0k_path_desc;
 
 #if defined(__x86_64__)
-void pi0k_tile_avx2_f32(size_t, const void *, size_t, size_t, const void *, float *, size_t, size_t, int, int, float, const float *);
-void pi0k_tile_avx2_bf16(size_t, const void *, size_t, size_t, const void *, float *, size_t, size_t, int, int, float, const float *);
-void pi0k_tile_avx512_f32(size_t, const void *, size_t, size_t, const void *, float *, size_t, size_t, int, int, float, const float *);
-void pi0k_tile_avx512_bf16(size_t, const void *, size_t, size_t, const void *, float *, size_t, size_t, int, int, float, const float *);
-void pi0k_tile_avx512bf16_dot(size_t, const void *, size_t, size_t, const void *, float *, size_t, size_t, int, int, float, const float *);
+void pi0k_tile_avx2_f32(size_t, const void *, size_t, const void *, const void *, float *, size_t, size_t, int, int, float, const float *);
+void pi0k_tile_avx2_bf16(size_t, const void *, size_t, const void *, const void *, float *, size_t, size_t, int, int, float, const float *);
+void pi0k_tile_avx512_f32(size_t, const void *, size_t, const void *, const void *, float *, size_t, size_t, int, int, float, const float *);
+void pi0k_tile_avx512_bf16(size_t, const void *, size_t, const void *, const void *, float *, size_t, size_t, int, int, float, const float *);
+void pi0k_tile_avx512bf16_dot(size_t, const void *, size_t, const void *, const void *, float *, size_t, size_t, int, int, float, const float *);
 float pi0k_peak_fma_avx2(uint64_t iters);
 float pi0k_peak_fma_avx512(uint64_t iters);
 void pi0k_softmax_row_avx2(float *s, size_t cols, const float *mask);

@@ -3,6 +3,7 @@
 #include "pi0_kernels.h"
 #include "pi0_internal.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 // ---------------------------------------------------------------------------------------------------------
@@ -56,15 +57,15 @@ const char *pi0k_cpu_summary(void) {
 
 enum { SC_MR = 4, SC_NR = 16 };
 
-static inline void scalar_tile(const int bf16, size_t kc, const void *xv, size_t ldx, size_t mr,
-                               const void *b, float *c, size_t ldc, size_t nr, int first, int last,
+static inline void scalar_tile(const int bf16, size_t kc, const void *av, size_t mr,
+                               const void *b, const void *b_next, float *c, size_t ldc, size_t nr, int first, int last,
                                float alpha, const float *bias) {
     float acc[SC_MR][SC_NR];
-    const float *xr[SC_MR];
-    for (size_t r = 0; r < SC_MR; r++) xr[r] = (const float *)xv + (r < mr ? r : mr - 1) * ldx;
+    const float *a4 = (const float *)av;
     for (size_t r = 0; r < SC_MR; r++)
         for (size_t j = 0; j < SC_NR; j++)
-            acc[r][j] = (first || r >= mr || j >= nr) ? 0.0f : c[r * ldc + j];
+            acc[r][j] = 0.0f;
+    (void)b_next;
     for (size_t kk = 0; kk < kc; kk++) {
         float bv[SC_NR];
         if (bf16) {
@@ -77,10 +78,13 @@ static inline void scalar_tile(const int bf16, size_t kc, const void *xv, size_t
             memcpy(bv, (const float *)b + kk * SC_NR, sizeof bv);
         }
         for (size_t r = 0; r < SC_MR; r++) {
-            const float a = xr[r][kk];
+            const float a = a4[kk * SC_MR + r];
             for (size_t j = 0; j < SC_NR; j++) acc[r][j] += a * bv[j];
         }
     }
+    if (!first) // add the earlier K blocks' sum after this block's (same order as the SIMD tiles)
+        for (size_t r = 0; r < mr; r++)
+            for (size_t j = 0; j < nr; j++) acc[r][j] = c[r * ldc + j] + acc[r][j];
     if (last) {
         for (size_t r = 0; r < SC_MR; r++)
             for (size_t j = 0; j < SC_NR; j++) {
@@ -94,13 +98,13 @@ static inline void scalar_tile(const int bf16, size_t kc, const void *xv, size_t
         for (size_t j = 0; j < nr; j++) c[r * ldc + j] = acc[r][j];
 }
 
-static void scalar_tile_f32(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+static void scalar_tile_f32(size_t kc, const void *x, size_t mr, const void *b, const void *b_next, float *c,
                             size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    scalar_tile(0, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+    scalar_tile(0, kc, x, mr, b, b_next, c, ldc, nr, first, last, alpha, bias);
 }
-static void scalar_tile_bf16(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+static void scalar_tile_bf16(size_t kc, const void *x, size_t mr, const void *b, const void *b_next, float *c,
                              size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    scalar_tile(1, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+    scalar_tile(1, kc, x, mr, b, b_next, c, ldc, nr, first, last, alpha, bias);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -211,10 +215,36 @@ void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16
 
 // ---------------------------------------------------------------------------------------------------------
 // The blocked driver: K blocks outermost (so a KC x NR micro-panel is reused by every row tile while it
-// sits in L1), then row blocks of MC rows (so the x block stays in L2), then panels, then row tiles.
-// Per output element the sequence of operations is fixed by (k, KC) only, never by m0/m1/p0/p1.
+// sits in L1), then row blocks of MC rows, whose x block is packed into MR-row micro-panels (contiguous,
+// stays in L2; strided rows of a 2^n-float x would otherwise collide in the same cache sets), then panels,
+// then row tiles. Per output element the sequence of operations is fixed by (k, KC) only, never by
+// m0/m1/p0/p1, which is what makes any thread split bit-identical.
 
-enum { MC_ROWS = 96 };
+enum { MC_ROWS = 96 }; // a multiple of every MR (4, 6, 12)
+
+// Packs x rows [i0, i1) x columns [kb, kb+kc) into micro-panels of MR rows: element (r, k) of tile t at
+// dst[t*MR*kc + (k/g)*MR*g + r*g + k%g] (g = 2 for bf16 pairs, else 1); rows past i1 are zero.
+static void pack_a(const pi0k_path_desc *d, const void *x, size_t ldx, size_t i0, size_t i1, size_t kb,
+                   size_t kc, void *dst) {
+    const size_t mr = d->mr, g = d->k_align, esz = d->x_elem_size;
+    for (size_t i = i0, t = 0; i < i1; i += mr, t++) {
+        char *tile = (char *)dst + t * mr * kc * esz;
+        const size_t rows = i1 - i < mr ? i1 - i : mr;
+        if (rows < mr) memset(tile, 0, mr * kc * esz);
+        if (esz == 4 && g == 1) {
+            float *tf = (float *)tile;
+            for (size_t r = 0; r < rows; r++) {
+                const float *src = (const float *)x + (i + r) * ldx + kb;
+                for (size_t k = 0; k < kc; k++) tf[k * mr + r] = src[k];
+            }
+        } else {
+            for (size_t r = 0; r < rows; r++) {
+                const char *src = (const char *)x + ((i + r) * ldx + kb) * esz;
+                for (size_t k = 0; k < kc; k += g) memcpy(tile + ((k / g) * mr * g + r * g) * esz, src + k * esz, g * esz);
+            }
+        }
+    }
+}
 
 void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1, const void *packed,
                size_t n, size_t k, float alpha, const float *bias, float *y, size_t ldy, size_t p0,
@@ -233,12 +263,15 @@ void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t 
     if (!tile) return;
     const size_t esz = elem == PI0K_ELEM_BF16 ? 2 : 4, xsz = d->x_elem_size;
     const size_t mr_tile = d->mr;
+    void *apack = NULL;
+    if (posix_memalign(&apack, 64, MC_ROWS * d->kc * xsz) != 0) return;
     float bias_pad[64];
     for (size_t kb = 0; kb < kp; kb += d->kc) {
         const size_t kc = kp - kb < d->kc ? kp - kb : d->kc;
         const int first = kb == 0, last = kb + kc == kp;
         for (size_t mb = m0; mb < m1; mb += MC_ROWS) {
             const size_t mend = mb + MC_ROWS < m1 ? mb + MC_ROWS : m1;
+            pack_a(d, x, ldx, mb, mend, kb, kc, apack);
             for (size_t p = p0; p < p1; p++) {
                 const size_t n0 = p * nr, ncols = n - n0 < nr ? n - n0 : nr;
                 const char *bp = (const char *)packed + (p * nr * kp + kb * nr) * esz;
@@ -247,24 +280,28 @@ void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t 
                     for (size_t j = 0; j < nr; j++) bias_pad[j] = j < ncols ? bias[n0 + j] : 0.0f;
                     bb = bias_pad;
                 }
-                for (size_t i = mb; i < mend; i += mr_tile) {
+                // during this panel's last row tile, prefetch the next panel's block into L2
+                const char *bnext = p + 1 < p1 ? bp + nr * kp * esz : NULL;
+                for (size_t i = mb, t = 0; i < mend; i += mr_tile, t++) {
                     const size_t mr = mend - i < mr_tile ? mend - i : mr_tile;
-                    tile(kc, (const char *)x + (i * ldx + kb) * xsz, ldx, mr, bp, y + i * ldy + n0, ldy, ncols,
-                         first, last, alpha, bb);
+                    tile(kc, (const char *)apack + t * mr_tile * kc * xsz, mr, bp, i + mr_tile >= mend ? bnext : NULL,
+                         y + i * ldy + n0, ldy, ncols, first, last, alpha, bb);
                 }
             }
         }
     }
+    free(apack);
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Softmax rows with an additive mask (fp32; max-subtracted; exp from libm or the AVX2 polynomial).
 
-void pi0k_softmax_rows(float *s, size_t rows, size_t cols, size_t lds, const float *mask, size_t ldmask,
+void pi0k_softmax_rows(int path, float *s, size_t rows, size_t cols, size_t lds, const float *mask, size_t ldmask,
                        size_t rows_per_mask_row) {
+    (void)path;
     if (rows_per_mask_row == 0) rows_per_mask_row = 1;
 #if defined(__x86_64__)
-    const int avx2 = has_avx2_fma();
+    const int avx2 = path != PI0K_PATH_SCALAR && has_avx2_fma();
 #endif
     for (size_t r = 0; r < rows; r++) {
         float *row = s + r * lds;

@@ -22,97 +22,71 @@
 
 enum { A2_MR = 6, A2_NR = 16 };
 
-AVX2 INLINE void avx2_tile(const int bf16, size_t kc, const void *xv, size_t ldx, size_t mr, const void *b,
-                           float *c, size_t ldc, size_t nr, int first, int last, float alpha,
-                           const float *bias) {
-    float tmp[A2_MR * A2_NR] __attribute__((aligned(32)));
+AVX2 INLINE void avx2_tile(const int bf16, size_t kc, const void *av, size_t mr, const void *b,
+                           const void *b_next, float *c, size_t ldc, size_t nr, int first, int last,
+                           float alpha, const float *bias) {
+    const float *a6 = (const float *)av;
     const int partial = mr < A2_MR || nr < A2_NR;
+    if (!partial && !first)
+        for (int r = 0; r < A2_MR; r++) { // C is added after the K loop: fetch it meanwhile
+            _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + r * ldc + A2_NR - 1), _MM_HINT_T0);
+        }
+    __m256 acc[A2_MR][2];
+    for (int r = 0; r < A2_MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    const size_t bstride = A2_NR * (bf16 ? 2 : 4); // bytes of one K row of the panel
+    const char *pf = b_next ? (const char *)b_next : (const char *)b; // branch-free: re-touching b is harmless
+    for (size_t k = 0; k < kc; k++) {
+        __m256 b0, b1;
+        if (bf16) {
+            const uint16_t *bh = (const uint16_t *)b + k * A2_NR;
+            b0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)bh)), 16));
+            b1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(bh + 8))), 16));
+        } else {
+            b0 = _mm256_load_ps((const float *)b + k * A2_NR);
+            b1 = _mm256_load_ps((const float *)b + k * A2_NR + 8);
+        }
+        _mm_prefetch(pf + k * bstride, _MM_HINT_T1);
+        for (int r = 0; r < A2_MR; r++) {
+            const __m256 a = _mm256_broadcast_ss(a6 + k * A2_MR + r);
+            acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+        }
+    }
+    // Epilogue: y = (previous K blocks' partial sum + this block's), then alpha and bias on the last block.
+    float tmp[A2_MR * A2_NR] __attribute__((aligned(32)));
     float *cc = c;
     size_t ldcc = ldc;
-    if (partial) { // compute on a full-size copy; only the valid part is read and written back
+    if (partial) { // work on a full-size copy; only the valid part is read and written back
         memset(tmp, 0, sizeof tmp);
         if (!first)
             for (size_t r = 0; r < mr; r++) memcpy(tmp + r * A2_NR, c + r * ldc, nr * sizeof(float));
         cc = tmp;
         ldcc = A2_NR;
     }
-    const float *x = (const float *)xv;
-    const float *x0 = x, *x1 = x + (1 < mr ? 1 : mr - 1) * ldx, *x2 = x + (2 < mr ? 2 : mr - 1) * ldx,
-                *x3 = x + (3 < mr ? 3 : mr - 1) * ldx, *x4 = x + (4 < mr ? 4 : mr - 1) * ldx,
-                *x5 = x + (5 < mr ? 5 : mr - 1) * ldx;
-    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    if (first) {
-        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
-    } else {
-        c00 = _mm256_loadu_ps(cc + 0 * ldcc); c01 = _mm256_loadu_ps(cc + 0 * ldcc + 8);
-        c10 = _mm256_loadu_ps(cc + 1 * ldcc); c11 = _mm256_loadu_ps(cc + 1 * ldcc + 8);
-        c20 = _mm256_loadu_ps(cc + 2 * ldcc); c21 = _mm256_loadu_ps(cc + 2 * ldcc + 8);
-        c30 = _mm256_loadu_ps(cc + 3 * ldcc); c31 = _mm256_loadu_ps(cc + 3 * ldcc + 8);
-        c40 = _mm256_loadu_ps(cc + 4 * ldcc); c41 = _mm256_loadu_ps(cc + 4 * ldcc + 8);
-        c50 = _mm256_loadu_ps(cc + 5 * ldcc); c51 = _mm256_loadu_ps(cc + 5 * ldcc + 8);
-    }
-    const float *bf = (const float *)b;
-    const uint16_t *bh = (const uint16_t *)b;
-    for (size_t k = 0; k < kc; k++) {
-        __m256 b0, b1;
-        if (bf16) {
-            b0 = _mm256_castsi256_ps(_mm256_slli_epi32(
-                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(bh + k * A2_NR))), 16));
-            b1 = _mm256_castsi256_ps(_mm256_slli_epi32(
-                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(bh + k * A2_NR + 8))), 16));
-        } else {
-            b0 = _mm256_load_ps(bf + k * A2_NR);
-            b1 = _mm256_load_ps(bf + k * A2_NR + 8);
+    const __m256 va = _mm256_set1_ps(alpha);
+    for (int r = 0; r < A2_MR; r++) {
+        __m256 v0 = acc[r][0], v1 = acc[r][1];
+        if (!first) {
+            v0 = _mm256_add_ps(_mm256_loadu_ps(cc + r * ldcc), v0);
+            v1 = _mm256_add_ps(_mm256_loadu_ps(cc + r * ldcc + 8), v1);
         }
-        __m256 a;
-        a = _mm256_broadcast_ss(x0 + k); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-        a = _mm256_broadcast_ss(x1 + k); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-        a = _mm256_broadcast_ss(x2 + k); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-        a = _mm256_broadcast_ss(x3 + k); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-        a = _mm256_broadcast_ss(x4 + k); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-        a = _mm256_broadcast_ss(x5 + k); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+        if (last && alpha != 1.0f) { v0 = _mm256_mul_ps(v0, va); v1 = _mm256_mul_ps(v1, va); }
+        if (last && bias) { v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias)); v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias + 8)); }
+        _mm256_storeu_ps(cc + r * ldcc, v0);
+        _mm256_storeu_ps(cc + r * ldcc + 8, v1);
     }
-    if (last) {
-        if (alpha != 1.0f) {
-            const __m256 va = _mm256_set1_ps(alpha);
-            c00 = _mm256_mul_ps(c00, va); c01 = _mm256_mul_ps(c01, va); c10 = _mm256_mul_ps(c10, va);
-            c11 = _mm256_mul_ps(c11, va); c20 = _mm256_mul_ps(c20, va); c21 = _mm256_mul_ps(c21, va);
-            c30 = _mm256_mul_ps(c30, va); c31 = _mm256_mul_ps(c31, va); c40 = _mm256_mul_ps(c40, va);
-            c41 = _mm256_mul_ps(c41, va); c50 = _mm256_mul_ps(c50, va); c51 = _mm256_mul_ps(c51, va);
-        }
-        if (bias) {
-            const __m256 v0 = _mm256_loadu_ps(bias), v1 = _mm256_loadu_ps(bias + 8);
-            c00 = _mm256_add_ps(c00, v0); c01 = _mm256_add_ps(c01, v1); c10 = _mm256_add_ps(c10, v0);
-            c11 = _mm256_add_ps(c11, v1); c20 = _mm256_add_ps(c20, v0); c21 = _mm256_add_ps(c21, v1);
-            c30 = _mm256_add_ps(c30, v0); c31 = _mm256_add_ps(c31, v1); c40 = _mm256_add_ps(c40, v0);
-            c41 = _mm256_add_ps(c41, v1); c50 = _mm256_add_ps(c50, v0); c51 = _mm256_add_ps(c51, v1);
-        }
-    }
-    if (partial) { // all six rows of tmp are writable; rows past mr are dropped below
-        _mm256_storeu_ps(cc + 0 * ldcc, c00); _mm256_storeu_ps(cc + 0 * ldcc + 8, c01);
-        _mm256_storeu_ps(cc + 1 * ldcc, c10); _mm256_storeu_ps(cc + 1 * ldcc + 8, c11);
-        _mm256_storeu_ps(cc + 2 * ldcc, c20); _mm256_storeu_ps(cc + 2 * ldcc + 8, c21);
-        _mm256_storeu_ps(cc + 3 * ldcc, c30); _mm256_storeu_ps(cc + 3 * ldcc + 8, c31);
-        _mm256_storeu_ps(cc + 4 * ldcc, c40); _mm256_storeu_ps(cc + 4 * ldcc + 8, c41);
-        _mm256_storeu_ps(cc + 5 * ldcc, c50); _mm256_storeu_ps(cc + 5 * ldcc + 8, c51);
+    if (partial)
         for (size_t r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * A2_NR, nr * sizeof(float));
-    } else {
-        _mm256_storeu_ps(c + 0 * ldc, c00); _mm256_storeu_ps(c + 0 * ldc + 8, c01);
-        _mm256_storeu_ps(c + 1 * ldc, c10); _mm256_storeu_ps(c + 1 * ldc + 8, c11);
-        _mm256_storeu_ps(c + 2 * ldc, c20); _mm256_storeu_ps(c + 2 * ldc + 8, c21);
-        _mm256_storeu_ps(c + 3 * ldc, c30); _mm256_storeu_ps(c + 3 * ldc + 8, c31);
-        _mm256_storeu_ps(c + 4 * ldc, c40); _mm256_storeu_ps(c + 4 * ldc + 8, c41);
-        _mm256_storeu_ps(c + 5 * ldc, c50); _mm256_storeu_ps(c + 5 * ldc + 8, c51);
-    }
 }
 
-AVX2 void pi0k_tile_avx2_f32(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+AVX2 void pi0k_tile_avx2_f32(size_t kc, const void *x, size_t mr, const void *b, const void *b_next, float *c,
                              size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    avx2_tile(0, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+    avx2_tile(0, kc, x, mr, b, b_next, c, ldc, nr, first, last, alpha, bias);
 }
-AVX2 void pi0k_tile_avx2_bf16(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+AVX2 void pi0k_tile_avx2_bf16(size_t kc, const void *x, size_t mr, const void *b, const void *b_next, float *c,
                               size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    avx2_tile(1, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+    avx2_tile(1, kc, x, mr, b, b_next, c, ldc, nr, first, last, alpha, bias);
 }
 
 AVX2 float pi0k_peak_fma_avx2(uint64_t iters) {
@@ -200,8 +174,13 @@ AVX2 void pi0k_softmax_row_avx2(float *s, size_t cols, const float *mask) {
 enum { A5_MR = 12, A5_NR = 32 };
 
 #define A5_TILE_PROLOGUE                                                                                    \
-    float tmp[A5_MR * A5_NR] __attribute__((aligned(64)));                                                  \
     const int partial = mr < A5_MR || nr < A5_NR;                                                           \
+    __m512 acc[A5_MR][2];                                                                                   \
+    for (int r = 0; r < A5_MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                            \
+    const char *pf = b_next ? (const char *)b_next : (const char *)b;
+
+#define A5_TILE_EPILOGUE                                                                                    \
+    float tmp[A5_MR * A5_NR] __attribute__((aligned(64)));                                                  \
     float *cc = c;                                                                                          \
     size_t ldcc = ldc;                                                                                      \
     if (partial) {                                                                                          \
@@ -211,45 +190,29 @@ enum { A5_MR = 12, A5_NR = 32 };
         cc = tmp;                                                                                           \
         ldcc = A5_NR;                                                                                       \
     }                                                                                                       \
-    __m512 acc[A5_MR][2];                                                                                   \
+    const __m512 va = _mm512_set1_ps(alpha);                                                                \
     for (int r = 0; r < A5_MR; r++) {                                                                       \
-        acc[r][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(cc + r * ldcc);                          \
-        acc[r][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(cc + r * ldcc + 16);                     \
-    }
-
-#define A5_TILE_EPILOGUE                                                                                    \
-    if (last) {                                                                                             \
-        const __m512 va = _mm512_set1_ps(alpha);                                                            \
-        for (int r = 0; r < A5_MR; r++) {                                                                   \
-            if (alpha != 1.0f) {                                                                            \
-                acc[r][0] = _mm512_mul_ps(acc[r][0], va);                                                   \
-                acc[r][1] = _mm512_mul_ps(acc[r][1], va);                                                   \
-            }                                                                                               \
-            if (bias) {                                                                                     \
-                acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(bias));                                \
-                acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(bias + 16));                           \
-            }                                                                                               \
+        __m512 v0 = acc[r][0], v1 = acc[r][1];                                                              \
+        if (!first) {                                                                                       \
+            v0 = _mm512_add_ps(_mm512_loadu_ps(cc + r * ldcc), v0);                                         \
+            v1 = _mm512_add_ps(_mm512_loadu_ps(cc + r * ldcc + 16), v1);                                    \
         }                                                                                                   \
+        if (last && alpha != 1.0f) { v0 = _mm512_mul_ps(v0, va); v1 = _mm512_mul_ps(v1, va); }             \
+        if (last && bias) {                                                                                 \
+            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(bias));                                                  \
+            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(bias + 16));                                             \
+        }                                                                                                   \
+        _mm512_storeu_ps(cc + r * ldcc, v0);                                                                \
+        _mm512_storeu_ps(cc + r * ldcc + 16, v1);                                                           \
     }                                                                                                       \
-    if (partial) {                                                                                          \
-        for (int r = 0; r < A5_MR; r++) {                                                                   \
-            _mm512_storeu_ps(cc + r * ldcc, acc[r][0]);                                                     \
-            _mm512_storeu_ps(cc + r * ldcc + 16, acc[r][1]);                                                \
-        }                                                                                                   \
-        for (size_t r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * A5_NR, nr * sizeof(float));           \
-    } else {                                                                                                \
-        for (int r = 0; r < A5_MR; r++) {                                                                   \
-            _mm512_storeu_ps(c + r * ldc, acc[r][0]);                                                       \
-            _mm512_storeu_ps(c + r * ldc + 16, acc[r][1]);                                                  \
-        }                                                                                                   \
-    }
+    if (partial)                                                                                            \
+        for (size_t r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * A5_NR, nr * sizeof(float));
 
-AVX512 INLINE void avx512_tile(const int bf16, size_t kc, const void *xv, size_t ldx, size_t mr,
-                               const void *b, float *c, size_t ldc, size_t nr, int first, int last,
+AVX512 INLINE void avx512_tile(const int bf16, size_t kc, const void *av, size_t mr,
+                               const void *b, const void *b_next, float *c, size_t ldc, size_t nr, int first, int last,
                                float alpha, const float *bias) {
     A5_TILE_PROLOGUE
-    const float *xr[A5_MR];
-    for (size_t r = 0; r < A5_MR; r++) xr[r] = (const float *)xv + (r < mr ? r : mr - 1) * ldx;
+    const float *a12 = (const float *)av;
     for (size_t k = 0; k < kc; k++) {
         __m512 b0, b1;
         if (bf16) {
@@ -262,8 +225,9 @@ AVX512 INLINE void avx512_tile(const int bf16, size_t kc, const void *xv, size_t
             b0 = _mm512_loadu_ps((const float *)b + k * A5_NR);
             b1 = _mm512_loadu_ps((const float *)b + k * A5_NR + 16);
         }
+        _mm_prefetch(pf + k * A5_NR * (bf16 ? 2 : 4), _MM_HINT_T1);
         for (int r = 0; r < A5_MR; r++) {
-            const __m512 a = _mm512_set1_ps(xr[r][k]);
+            const __m512 a = _mm512_set1_ps(a12[k * A5_MR + r]);
             acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
             acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
         }
@@ -271,30 +235,30 @@ AVX512 INLINE void avx512_tile(const int bf16, size_t kc, const void *xv, size_t
     A5_TILE_EPILOGUE
 }
 
-AVX512 void pi0k_tile_avx512_f32(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+AVX512 void pi0k_tile_avx512_f32(size_t kc, const void *x, size_t mr, const void *b, const void *b_next, float *c,
                                  size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    avx512_tile(0, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+    avx512_tile(0, kc, x, mr, b, b_next, c, ldc, nr, first, last, alpha, bias);
 }
-AVX512 void pi0k_tile_avx512_bf16(size_t kc, const void *x, size_t ldx, size_t mr, const void *b, float *c,
+AVX512 void pi0k_tile_avx512_bf16(size_t kc, const void *x, size_t mr, const void *b, const void *b_next, float *c,
                                   size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
-    avx512_tile(1, kc, x, ldx, mr, b, c, ldc, nr, first, last, alpha, bias);
+    avx512_tile(1, kc, x, mr, b, b_next, c, ldc, nr, first, last, alpha, bias);
 }
 
 // vdpbf16ps: acc[j] += x[2i]*w[2i][j] + x[2i+1]*w[2i+1][j], x rounded to bf16 beforehand. The panel holds
-// K pairs interleaved per column (see pi0k_pack_bf16); kc is even. x rows are bf16 (uint16).
-AVX512BF16 void pi0k_tile_avx512bf16_dot(size_t kc, const void *xv, size_t ldx, size_t mr, const void *b,
-                                         float *c, size_t ldc, size_t nr, int first, int last, float alpha,
+// K pairs interleaved per column (see pi0k_pack_bf16); kc is even. A holds bf16 pairs per row.
+AVX512BF16 void pi0k_tile_avx512bf16_dot(size_t kc, const void *av, size_t mr, const void *b,
+                                         const void *b_next, float *c, size_t ldc, size_t nr, int first, int last, float alpha,
                                          const float *bias) {
     A5_TILE_PROLOGUE
-    const uint16_t *xr[A5_MR];
-    for (size_t r = 0; r < A5_MR; r++) xr[r] = (const uint16_t *)xv + (r < mr ? r : mr - 1) * ldx;
+    const uint16_t *a12 = (const uint16_t *)av;
     const uint16_t *bh = (const uint16_t *)b;
     for (size_t k = 0; k < kc; k += 2) {
         const __m512i b0 = _mm512_loadu_si512((const void *)(bh + k * A5_NR));
         const __m512i b1 = _mm512_loadu_si512((const void *)(bh + k * A5_NR + 32));
+        _mm_prefetch(pf + k * A5_NR * 2, _MM_HINT_T1);
         for (int r = 0; r < A5_MR; r++) {
             uint32_t pair;
-            memcpy(&pair, xr[r] + k, 4);
+            memcpy(&pair, a12 + k * A5_MR + 2 * r, 4); // pair (k, k+1) of row r
             const __m512i a = _mm512_set1_epi32((int)pair);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)a, (__m512bh)b0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)a, (__m512bh)b1);

@@ -10,8 +10,9 @@
 // 12-bit samples, CMYK/YCCK.
 
 public enum JPEG {
-    /// Largest accepted width·height.
-    static let maxPixels = 1 << 28
+    /// Largest accepted width·height (2^26 = 67 M pixels, e.g. 8192×8192), so a corrupt header cannot
+    /// make us allocate gigabytes.
+    static let maxPixels = 1 << 26
 
     public static func decode(_ data: [UInt8], name: String) throws -> RGBImage {
         var d = JPEGDecoder(data: data, name: name)
@@ -34,8 +35,9 @@ struct JPEGDecoder {
     let name: String
     var pos = 2
     var quant = [[Int]?](repeating: nil, count: 4)        // natural order
-    var dcTables = [JPEGHuffmanTable?](repeating: nil, count: 4)
-    var acTables = [JPEGHuffmanTable?](repeating: nil, count: 4)
+    // Slots 0/1 start with the Annex K tables, as libjpeg-turbo does for DHT-less (Motion-JPEG) files.
+    var dcTables: [JPEGHuffmanTable?] = [JPEGStandardTables.dcLuminance, JPEGStandardTables.dcChrominance, nil, nil]
+    var acTables: [JPEGHuffmanTable?] = [JPEGStandardTables.acLuminance, JPEGStandardTables.acChrominance, nil, nil]
     var components: [JPEGComponent] = []
     var width = 0, height = 0, hmax = 1, vmax = 1, mcusX = 0, mcusY = 0
     var progressive = false
@@ -44,6 +46,7 @@ struct JPEGDecoder {
     var adobeTransform: Int?
     var eobrun = 0
     var sawEOI = false
+    var scans = 0
 
     init(data: [UInt8], name: String) { self.data = data; self.name = name }
 
@@ -87,6 +90,7 @@ struct JPEGDecoder {
             }
         }
         guard !components.isEmpty else { throw corrupt("no frame header (SOF)") }
+        guard scans > 0 else { throw corrupt("no scan (SOS) before EOI") }
     }
 
     mutating func readFrame(_ s: [UInt8], progressive p: Bool) throws {
@@ -193,18 +197,20 @@ struct JPEGDecoder {
         let mode = JPEGScanMode(progressive: progressive, ss: ss, se: se, ah: ah, al: al)
         var mcu = 0
         let single = n == 1
-        let c0 = components[scan[0]]
-        let unitsX = single ? (c0.width + 7) / 8 : mcusX, unitsY = single ? (c0.height + 7) / 8 : mcusY
+        // Only plain integers are taken out of `components` here: holding a copy of a component would
+        // share its `coefs` buffer and make every block write copy the whole array (copy-on-write).
+        let c0w = components[scan[0]].width, c0h = components[scan[0]].height, c0bpl = components[scan[0]].blocksPerLine
+        let layout = scan.map { (ci: $0, h: components[$0].h, v: components[$0].v, bpl: components[$0].blocksPerLine) }
+        let unitsX = single ? (c0w + 7) / 8 : mcusX, unitsY = single ? (c0h + 7) / 8 : mcusY
         for uy in 0..<unitsY {
             for ux in 0..<unitsX {
                 if restartInterval > 0 && mcu > 0 && mcu % restartInterval == 0 { try restart(&r, scan, index: mcu / restartInterval - 1) }
                 if single {
-                    try decodeBlock(&r, ci: scan[0], block: uy * c0.blocksPerLine + ux, mode)
+                    try decodeBlock(&r, ci: scan[0], block: uy * c0bpl + ux, mode)
                 } else {
-                    for ci in scan {
-                        let c = components[ci]
+                    for c in layout {
                         for v in 0..<c.v { for h in 0..<c.h {
-                            try decodeBlock(&r, ci: ci, block: (uy * c.v + v) * c.blocksPerLine + ux * c.h + h, mode)
+                            try decodeBlock(&r, ci: c.ci, block: (uy * c.v + v) * c.bpl + ux * c.h + h, mode)
                         } }
                     }
                 }
@@ -217,6 +223,7 @@ struct JPEGDecoder {
         }
         r.seekMarker()
         pos = r.pos
+        scans += 1
     }
 
     private mutating func restart(_ r: inout JPEGBitReader, _ scan: [Int], index: Int) throws {

@@ -22,6 +22,8 @@ struct JPEGHuffmanTable: Sendable {
             valptr[l] = k
             mincode[l] = code
             for _ in 0..<counts[l - 1] {
+                // Over-subscribed code space (libjpeg's jpeg_make_d_derived_tbl rejects it too).
+                guard code < 1 << l else { throw JPEGHuffmanError.overSubscribed }
                 if l <= Self.lookBits {
                     let shift = Self.lookBits - l
                     for p in (code << shift)..<((code + 1) << shift) { lookup[p] = UInt16(l << 8) | UInt16(values[k]) }
@@ -30,8 +32,6 @@ struct JPEGHuffmanTable: Sendable {
                 k += 1
             }
             maxcode[l] = counts[l - 1] > 0 ? code - 1 : -1
-            // libjpeg (jpeg_make_d_derived_tbl) rejects over-subscribed code spaces the same way.
-            guard code <= 1 << l else { throw JPEGHuffmanError.overSubscribed }
             code <<= 1
         }
         maxcode[17] = Int.max   // sentinel, as libjpeg

@@ -11,7 +11,8 @@ extension JPEGDecoder {
     func reconstruct() throws -> RGBImage {
         var planes: [[UInt8]] = []
         for c in components {
-            let plane = idctPlane(c, quant: quant[c.tq]!)
+            guard let q = quant[c.tq] else { throw corrupt("quantisation table \(c.tq) of component \(c.id) never defined") }
+            let plane = idctPlane(c, quant: q)
             planes.append(upsample(plane, c))
         }
         var px = [UInt8](repeating: 0, count: width * height * 3)

@@ -13,8 +13,8 @@
 public enum PNG {
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
-    /// Largest accepted width·height, so a corrupt header cannot ask for terabytes.
-    static let maxPixels = 1 << 28
+    /// Largest accepted width·height (2^26 = 67 M pixels), so a corrupt header cannot ask for gigabytes.
+    static let maxPixels = 1 << 26
 
     public static func decode(_ data: [UInt8], name: String) throws -> RGBImage {
         guard data.count >= 8, Array(data[0..<8]) == signature else {
@@ -58,7 +58,7 @@ public enum PNG {
         guard !idat.isEmpty else { throw ImageIOError.corrupt(file: name, reason: "no IDAT chunk") }
         if h.colorType == 3 && palette.isEmpty { throw ImageIOError.corrupt(file: name, reason: "palette image without PLTE") }
         let raw: [UInt8]
-        do { raw = try Zlib.inflate(idat) } catch let e as ZlibError {
+        do { raw = try Zlib.inflate(idat, maxOutput: h.rawSize) } catch let e as ZlibError {
             switch e {
             case let .truncated(w): throw ImageIOError.truncated(file: name, what: "IDAT zlib stream: \(w)")
             case let .corrupt(w): throw ImageIOError.corrupt(file: name, reason: "IDAT zlib stream: \(w)")
@@ -67,8 +67,10 @@ public enum PNG {
         return try h.reconstruct(raw, palette: palette, name: name)
     }
 
-    /// Encodes 8-bit RGB, non-interlaced, filter "None" on every row, one IDAT.
+    /// Encodes 8-bit RGB, non-interlaced, filter "None" on every row, one IDAT. PNG cannot hold an empty
+    /// image, so width and height must be positive (programmer error otherwise).
     public static func encode(_ image: RGBImage) -> [UInt8] {
+        precondition(image.width > 0 && image.height > 0, "PNG.encode: empty \(image.width)x\(image.height) image")
         var out = signature
         var ihdr = [UInt8]()
         ihdr += u32be(UInt32(image.width)) + u32be(UInt32(image.height))
@@ -114,18 +116,32 @@ public enum PNG {
             guard b[11] == 0 else { throw ImageIOError.corrupt(file: name, reason: "filter method \(b[11])") }
             guard b[12] <= 1 else { throw ImageIOError.corrupt(file: name, reason: "interlace method \(b[12])") }
             interlaced = b[12] == 1
+            channels = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType]!   // colorType validated above
         }
 
-        var channels: Int { [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType]! }
+        /// Adam7 passes (x0, y0, dx, dy); a non-interlaced image is one pass of the whole grid.
+        var passes: [(Int, Int, Int, Int)] {
+            interlaced ? [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+                       : [(0, 0, 1, 1)]
+        }
+
+        /// Bytes of filtered scanlines the IDAT stream must inflate to (filter byte + packed row, per pass).
+        var rawSize: Int {
+            passes.reduce(0) { acc, p in
+                let pw = (width - p.0 + p.2 - 1) / p.2, ph = (height - p.1 + p.3 - 1) / p.3
+                return pw <= 0 || ph <= 0 ? acc : acc + ph * (1 + (pw * bitsPerPixel + 7) / 8)
+            }
+        }
+
+        let channels: Int
         var bitsPerPixel: Int { channels * depth }
 
         func reconstruct(_ raw: [UInt8], palette: [UInt8], name: String) throws -> RGBImage {
+            guard raw.count >= rawSize else {
+                throw ImageIOError.truncated(file: name, what: "image data inflates to \(raw.count) bytes, \(width)x\(height) needs \(rawSize)")
+            }
             var pixels = [UInt8](repeating: 0, count: width * height * 3)
             var pos = 0
-            // Adam7 passes (x0, y0, dx, dy); a non-interlaced image is one pass of the whole grid.
-            let passes = interlaced
-                ? [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
-                : [(0, 0, 1, 1)]
             for (x0, y0, dx, dy) in passes {
                 let pw = (width - x0 + dx - 1) / dx, ph = (height - y0 + dy - 1) / dy
                 if pw <= 0 || ph <= 0 { continue }   // empty passes have no filter bytes at all

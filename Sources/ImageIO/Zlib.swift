@@ -48,14 +48,18 @@ public enum Zlib {
     // MARK: inflate
 
     /// Decompresses a zlib stream (2-byte header, DEFLATE blocks, Adler-32 trailer, all checked).
-    public static func inflate(_ data: [UInt8]) throws -> [UInt8] {
+    public static func inflate(_ data: [UInt8]) throws -> [UInt8] { try inflate(data, maxOutput: Int.max) }
+
+    /// As `inflate(_:)`, but throws as soon as the output would exceed `maxOutput` bytes (so a corrupt
+    /// or hostile stream cannot expand without bound).
+    public static func inflate(_ data: [UInt8], maxOutput: Int) throws -> [UInt8] {
         guard data.count >= 2 else { throw ZlibError.truncated("no header") }
         let cmf = Int(data[0]), flg = Int(data[1])
         guard cmf & 0x0F == 8 else { throw ZlibError.corrupt("compression method \(cmf & 0x0F), expected 8 (deflate)") }
         guard cmf >> 4 <= 7 else { throw ZlibError.corrupt("window size field \(cmf >> 4) > 7") }
         guard (cmf * 256 + flg) % 31 == 0 else { throw ZlibError.corrupt("header check bits wrong") }
         guard flg & 0x20 == 0 else { throw ZlibError.corrupt("preset dictionary not allowed") }
-        var s = InflateState(data: data, pos: 2)
+        var s = InflateState(data: data, pos: 2, limit: maxOutput)
         try s.run()
         let end = s.pos
         guard end + 4 <= data.count else { throw ZlibError.truncated("missing Adler-32 trailer") }
@@ -110,10 +114,14 @@ private let distBase: [Int] = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 
                                1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577]
 private let distExtra: [Int] = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13]
 
-/// A canonical Huffman code as puff.c stores it: number of codes per length, symbols in code order.
+/// A canonical Huffman code as puff.c stores it (number of codes per length, symbols in code order),
+/// plus a 9-bit lookup table for the common short codes (a speed-up only; long codes use puff's loop).
 private struct Huffman {
+    static let fastBits = 9
     var count = [Int](repeating: 0, count: 16)
     var symbol: [Int]
+    /// Indexed by the next 9 input bits (LSB-first): `length << 9 | symbol`, or 0 for a longer code.
+    var fast = [UInt16](repeating: 0, count: 1 << fastBits)
 
     /// Builds from code lengths (0 = unused). Incomplete codes are allowed (RFC permits a single
     /// distance code); over-subscribed ones are rejected.
@@ -132,6 +140,18 @@ private struct Huffman {
             symbol[offs[l]] = sym
             offs[l] += 1
         }
+        // Canonical codes (RFC 1951 §3.2.2), bit-reversed because deflate sends them MSB-first into an
+        // LSB-first stream.
+        var next = [Int](repeating: 0, count: 16)
+        var code = 0
+        for len in 1..<16 { code = (code + count[len - 1]) << 1; next[len] = code }
+        for (sym, l) in lengths.enumerated() where l != 0 && l <= Self.fastBits {
+            let c = next[l]; next[l] += 1
+            var rev = 0
+            for i in 0..<l { rev |= ((c >> i) & 1) << (l - 1 - i) }
+            var k = rev
+            while k < 1 << Self.fastBits { fast[k] = UInt16(l << 9 | sym); k += 1 << l }
+        }
     }
 }
 
@@ -141,11 +161,17 @@ private struct InflateState {
     var bitBuf = 0
     var bitCnt = 0
     var out: [UInt8] = []
+    let limit: Int
 
-    init(data: [UInt8], pos: Int) {
+    init(data: [UInt8], pos: Int, limit: Int) {
         self.data = data
         self.pos = pos
-        out.reserveCapacity(data.count * 4)
+        self.limit = limit
+        out.reserveCapacity(min(limit, data.count * 4))
+    }
+
+    func checkLimit(adding n: Int) throws {
+        if n > limit - out.count { throw ZlibError.corrupt("output exceeds the expected \(limit) bytes") }
     }
 
     mutating func bits(_ need: Int) throws -> Int {
@@ -162,6 +188,18 @@ private struct InflateState {
     }
 
     mutating func decode(_ h: Huffman) throws -> Int {
+        while bitCnt < Huffman.fastBits && pos < data.count {
+            bitBuf |= Int(data[pos]) << bitCnt
+            pos += 1
+            bitCnt += 8
+        }
+        let e = Int(h.fast[bitBuf & ((1 << Huffman.fastBits) - 1)])
+        if e != 0 && e >> 9 <= bitCnt {
+            bitBuf >>= e >> 9
+            bitCnt -= e >> 9
+            return e & 511
+        }
+        // puff.c's bit-at-a-time canonical decode (long codes, or the last bits of the stream).
         var code = 0, first = 0, index = 0
         for len in 1..<16 {
             code |= try bits(1)
@@ -186,17 +224,24 @@ private struct InflateState {
             default: throw ZlibError.corrupt("block type 3")
             }
         } while last == 0
-        bitBuf = 0; bitCnt = 0   // the trailer starts at the next byte boundary
+        byteAlign()              // the trailer starts at the next byte boundary
+    }
+
+    /// Drops the bits left of the current byte and gives back whole bytes the lookahead loaded early.
+    mutating func byteAlign() {
+        pos -= bitCnt / 8
+        bitBuf = 0; bitCnt = 0
     }
 
     mutating func stored() throws {
-        bitBuf = 0; bitCnt = 0
+        byteAlign()
         guard pos + 4 <= data.count else { throw ZlibError.truncated("stored block header") }
         let len = Int(data[pos]) | Int(data[pos + 1]) << 8
         let nlen = Int(data[pos + 2]) | Int(data[pos + 3]) << 8
         guard len == (~nlen & 0xFFFF) else { throw ZlibError.corrupt("stored block length check") }
         pos += 4
         guard pos + len <= data.count else { throw ZlibError.truncated("stored block data") }
+        try checkLimit(adding: len)
         out.append(contentsOf: data[pos..<pos + len])
         pos += len
     }
@@ -204,7 +249,7 @@ private struct InflateState {
     mutating func codes(_ lit: Huffman, _ dist: Huffman) throws {
         while true {
             var sym = try decode(lit)
-            if sym < 256 { out.append(UInt8(sym)); continue }
+            if sym < 256 { try checkLimit(adding: 1); out.append(UInt8(sym)); continue }
             if sym == 256 { return }
             sym -= 257
             guard sym < 29 else { throw ZlibError.corrupt("invalid length symbol \(sym + 257)") }
@@ -213,6 +258,7 @@ private struct InflateState {
             guard dsym < 30 else { throw ZlibError.corrupt("invalid distance symbol \(dsym)") }
             let d = distBase[dsym] + (try bits(distExtra[dsym]))
             guard d <= out.count else { throw ZlibError.corrupt("distance \(d) reaches before the start of the output") }
+            try checkLimit(adding: len)
             let start = out.count - d
             for k in 0..<len { out.append(out[start + k]) }
         }

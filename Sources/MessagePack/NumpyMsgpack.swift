@@ -14,14 +14,15 @@ public enum NumpyMsgpackError: Error, CustomStringConvertible, Equatable, Sendab
     case invalidScalar(path: String, reason: String)
 
     public var description: String {
+        func named(_ p: String) -> String { p.isEmpty ? "<root>" : p }
         switch self {
         case .unsupportedDType(let p, let d):
-            return "numpy value at '\(p)': unsupported dtype '\(d)' (bool, int, uint and float dtypes only)"
-        case .invalidNDArray(let p, let r): return "ndarray at '\(p)': \(r)"
+            return "numpy value at '\(named(p))': unsupported dtype '\(d)' (bool, int, uint and float dtypes only)"
+        case .invalidNDArray(let p, let r): return "ndarray at '\(named(p))': \(r)"
         case .dataSizeMismatch(let p, let d, let s, let e, let a):
             let expected = e.map(String.init) ?? "more than Int.max"
-            return "ndarray at '\(p)': dtype \(d) shape \(s) needs \(expected) bytes of data, got \(a)"
-        case .invalidScalar(let p, let r): return "numpy scalar at '\(p)': \(r)"
+            return "ndarray at '\(named(p))': dtype \(d) shape \(s) needs \(expected) bytes of data, got \(a)"
+        case .invalidScalar(let p, let r): return "numpy scalar at '\(named(p))': \(r)"
         }
     }
 }

@@ -105,7 +105,7 @@ final class PrefixState: @unchecked Sendable {
         for r in 0..<(b * h) { (actionTime.row(r) + e).update(from: timeEmb, count: e) }
         trace?.record("suffix_action_time_in_step0", shape: [b, h, 2 * e], floats: actionTime.data)
         m.actionTimeMlpIn(actionTime.data, rows: b * h, into: hidden.data)
-        CPUOps.silu(hidden.data, count: b * h * e)
+        m.backend.silu(hidden.data, count: b * h * e)
         state.withUnsafeBufferPointer { st in
             for r in 0..<b {
                 m.stateProj(st.baseAddress! + r * m.config.maxStateDim, rows: 1, into: suffix.data + r * s * e)

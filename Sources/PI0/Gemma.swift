@@ -46,7 +46,7 @@ final class Gemma: @unchecked Sendable {
     }
 
     func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, weight: [Float], out: UnsafeMutablePointer<Float>) {
-        CPUOps.rmsNorm(x, rows: rows, width: dims.width, weight: weight, eps: dims.rmsNormEps, roundToBF16: bf16, out: out)
+        backend.rmsNorm(x, rows: rows, width: dims.width, weight: weight, eps: dims.rmsNormEps, roundToBF16: bf16, out: out)
     }
 
     /// The MLP half of layer `l`, in place on the residual stream x: [R, W].
@@ -56,9 +56,9 @@ final class Gemma: @unchecked Sendable {
         rmsNorm(x, rows: rows, weight: l.postNorm, out: n)
         l.gate(n, rows: rows, into: g)
         l.up(n, rows: rows, into: u)
-        CPUOps.geluTanhMul(gate: g, up: u, rows: rows, width: f, ldIn: f, roundToBF16: bf16, out: g, ldOut: f)
+        backend.geluTanhMul(gate: g, up: u, rows: rows, width: f, ldIn: f, roundToBF16: bf16, out: g, ldOut: f)
         l.down(g, rows: rows, into: n)
-        CPUOps.add(x, n, count: rows * w, roundToBF16: bf16)
+        backend.add(x, n, count: rows * w, roundToBF16: bf16)
     }
 }
 

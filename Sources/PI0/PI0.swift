@@ -44,6 +44,9 @@ public final class PI0Model: @unchecked Sendable {
         actionOutProj = try Linear(root, "action_out_proj", out: a, in: e, bias: true, backend: backend, bf16: false,
                                    hint: "max_action_dim by expert width")
         try ckpt.checkAllUsed()
+        // The backend holds packed copies now; let the kernel drop the mapped pages (the token
+        // embedding rows are read back from the file on demand), so the checkpoint is not resident twice.
+        ckpt.safetensors.releaseResidentPages()
     }
 
     /// Samples an action chunk [B, H, A] (normalised, padded to max_action_dim) from t = 1 to t = 0.

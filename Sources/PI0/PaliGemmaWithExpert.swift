@@ -66,7 +66,7 @@ struct GemmaPass {
                 scale: 1 / Float(d.headDim).squareRoot(), roundToBF16: model.bf16))
         }
         l.o(attn, rows: rows, into: n)
-        CPUOps.add(x, n, count: rows * w, roundToBF16: model.bf16)
+        model.backend.add(x, n, count: rows * w, roundToBF16: model.bf16)
     }
 
     func layer(_ li: Int, x: UnsafeMutablePointer<Float>) {

@@ -72,22 +72,22 @@ final class SigLIP: @unchecked Sendable {
         let attn = Tensor(shape: [t, e]), h = Tensor(shape: [t, dims.intermediate])
         for (i, l) in layers.enumerated() {
             if i == 0 { trace("siglip_layer0_in", [t, e], x.data) }
-            CPUOps.layerNorm(x.data, rows: t, width: e, weight: l.norm1w, bias: l.norm1b, eps: dims.layerNormEps, out: n.data)
+            backend.layerNorm(x.data, rows: t, width: e, weight: l.norm1w, bias: l.norm1b, eps: dims.layerNormEps, out: n.data)
             l.q(n.data, rows: t, into: q.data); l.k(n.data, rows: t, into: k.data); l.v(n.data, rows: t, into: v.data)
             backend.attention(AttentionArgs(q: q.data, qStride: e, k: k.data, kStride: e, v: v.data, vStride: e,
                                             mask: nil, maskStride: 0, out: attn.data, outStride: e, queries: t, keys: t,
                                             heads: dims.heads, kvHeads: dims.heads, headDim: dims.headDim,
                                             scale: 1 / Float(dims.headDim).squareRoot(), roundToBF16: false))
             l.out(attn.data, rows: t, into: n.data)
-            CPUOps.add(x.data, n.data, count: t * e, roundToBF16: false)
-            CPUOps.layerNorm(x.data, rows: t, width: e, weight: l.norm2w, bias: l.norm2b, eps: dims.layerNormEps, out: n.data)
+            backend.add(x.data, n.data, count: t * e, roundToBF16: false)
+            backend.layerNorm(x.data, rows: t, width: e, weight: l.norm2w, bias: l.norm2b, eps: dims.layerNormEps, out: n.data)
             l.fc1(n.data, rows: t, into: h.data)
-            CPUOps.geluTanh(h.data, count: t * dims.intermediate)
+            backend.geluTanh(h.data, count: t * dims.intermediate)
             l.fc2(h.data, rows: t, into: n.data)
-            CPUOps.add(x.data, n.data, count: t * e, roundToBF16: false)
+            backend.add(x.data, n.data, count: t * e, roundToBF16: false)
             if i == 0 { trace("siglip_layer0_out", [t, e], x.data) }
         }
-        CPUOps.layerNorm(x.data, rows: t, width: e, weight: postNormW, bias: postNormB, eps: dims.layerNormEps, out: n.data)
+        backend.layerNorm(x.data, rows: t, width: e, weight: postNormW, bias: postNormB, eps: dims.layerNormEps, out: n.data)
         trace("vision_out", [t, e], n.data)
         let out = Tensor(shape: [t, projector.outFeatures])
         projector(n.data, rows: t, into: out.data)

@@ -5,6 +5,7 @@
 import Dispatch
 import Foundation
 import PI0Tensor
+import CPI0Kernels
 
 final class PackedLinear: PreparedLinear, @unchecked Sendable {
     let weight: PackedWeight
@@ -119,5 +120,62 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                 if a.roundToBF16 { BFloat16.round(x, count: keys) }
             }
         }
+    }
+}
+
+// Elementwise operations: vectorised C kernels, rows (or flat ranges) split across the threads.
+extension CPUBackend {
+    /// Runs body(range) over 0..<count in `threads` chunks of at least `grain` elements.
+    func parallel(_ count: Int, grain: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        let parts = max(1, min(threads, count / max(grain, 1)))
+        if parts == 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: parts) { body(Threading.split(count, parts: parts, part: $0)) }
+    }
+
+    public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float], eps: Float,
+                          out: UnsafeMutablePointer<Float>) {
+        let xp = SendablePointer(x), op = SendablePointer(out)
+        parallel(rows, grain: 8) { r in
+            weight.withUnsafeBufferPointer { w in bias.withUnsafeBufferPointer { b in
+                pi0e_layernorm(xp.value + r.lowerBound * width, r.count, width, w.baseAddress, b.baseAddress, eps,
+                               op.value + r.lowerBound * width)
+            } }
+        }
+    }
+
+    public func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], eps: Float, roundToBF16: Bool,
+                        out: UnsafeMutablePointer<Float>) {
+        let xp = SendablePointer(x), op = SendablePointer(out)
+        parallel(rows, grain: 8) { r in
+            weight.withUnsafeBufferPointer { w in
+                pi0e_rmsnorm(xp.value + r.lowerBound * width, r.count, width, w.baseAddress, eps, roundToBF16 ? 1 : 0,
+                             op.value + r.lowerBound * width)
+            }
+        }
+    }
+
+    public func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let xp = SendablePointer(x)
+        parallel(count, grain: 1 << 14) { r in pi0e_gelu_tanh(xp.value + r.lowerBound, r.count) }
+    }
+
+    public func geluTanhMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, rows: Int, width: Int, ldIn: Int,
+                            roundToBF16: Bool, out: UnsafeMutablePointer<Float>, ldOut: Int) {
+        let g = SendablePointer(gate), u = SendablePointer(up), o = SendablePointer(out)
+        parallel(rows, grain: max(1, (1 << 14) / max(width, 1))) { r in
+            for row in r {
+                pi0e_gelu_tanh_mul(g.value + row * ldIn, u.value + row * ldIn, o.value + row * ldOut, width, roundToBF16 ? 1 : 0)
+            }
+        }
+    }
+
+    public func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let xp = SendablePointer(x)
+        parallel(count, grain: 1 << 14) { r in pi0e_silu(xp.value + r.lowerBound, r.count) }
+    }
+
+    public func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int, roundToBF16: Bool) {
+        let xp = SendablePointer(x), yp = SendablePointer(y)
+        parallel(count, grain: 1 << 15) { r in pi0e_add(xp.value + r.lowerBound, yp.value + r.lowerBound, r.count, roundToBF16 ? 1 : 0) }
     }
 }

@@ -86,6 +86,13 @@ public enum ImagePreprocessing {
         return out
     }
 
+    /// A decoded camera frame straight to the model's image input: `floatCHW` then `resizeWithPadToPM1`
+    /// (what LeRobot does to a uint8 frame converted to float in [0,1]).
+    public static func modelInput(from image: RGBImage, outHeight: Int = 224, outWidth: Int = 224) throws -> [Float] {
+        try resizeWithPadToPM1(chw: floatCHW(from: image), height: image.height, width: image.width,
+                               outHeight: outHeight, outWidth: outWidth)
+    }
+
     /// uint8 HWC RGB -> float32 CHW in [0,1] (value / 255, one correctly rounded float32 division).
     public static func floatCHW(from image: RGBImage) -> [Float] {
         let n = image.width * image.height

@@ -60,7 +60,8 @@ final class PolicyConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        // A dead client: drop what it queued; a running inference finishes but its result is discarded.
+        // A dead client: drop what it queued and cancel its running inference (a policy that ignores
+        // cancellation runs to the end, and `finish` then discards the result).
         if inFlight != nil || !pending.isEmpty {
             logger.info("client gone with a request in flight; dropping it", metadata: ["pipelined": "\(pending.count)"])
         }

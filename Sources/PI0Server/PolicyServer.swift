@@ -15,11 +15,29 @@ public final class PolicyServer: Sendable {
     private let shared: PolicyConnectionHandler.Shared
     private let group: MultiThreadedEventLoopGroup
     private let registry: NIOLoopBoundBox<Registry>
+    private let lifecycle = Lifecycle()
+
+    /// idle → running → stopped. Kept off the event loop: after shutdown the loop is gone, and NIO
+    /// never completes work submitted to a loop that has shut down.
+    private actor Lifecycle {
+        enum Phase { case idle, running, stopped }
+        private(set) var phase = Phase.idle
+
+        func beginStart() throws {
+            guard phase == .idle else { throw phase == .running ? PolicyServerError.alreadyStarted : PolicyServerError.stopped }
+            phase = .running
+        }
+
+        /// True only for the first call.
+        func beginStop() -> Bool {
+            defer { phase = .stopped }
+            return phase != .stopped
+        }
+    }
 
     /// Connections and the listening channel; touched only on `group`'s single event loop.
     private final class Registry {
         var serverChannel: Channel?
-        var started = false
         var nextID: UInt64 = 0
         var channels: [UInt64: Channel] = [:]
         var handlers: [UInt64: PolicyConnectionHandler] = [:]
@@ -45,12 +63,8 @@ public final class PolicyServer: Sendable {
         guard configuration.maxConcurrentInferences >= 1 else {
             throw PolicyServerError.invalidConfiguration("maxConcurrentInferences must be at least 1")
         }
+        try await lifecycle.beginStart()
         let registry = self.registry
-        try await loop.submit {
-            guard !registry.value.started else { throw PolicyServerError.alreadyStarted }
-            registry.value.started = true
-        }.get()
-
         let shared = self.shared
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -109,9 +123,10 @@ public final class PolicyServer: Sendable {
     /// Stops accepting, lets in-flight requests finish (up to `shutdownGraceSeconds`), closes every
     /// connection (idle ones with close 1001) and releases the event loop. Safe to call twice.
     public func shutdown() async throws {
+        guard await lifecycle.beginStop() else { return }
         let registry = self.registry
         let grace = TimeAmount.nanoseconds(Int64(shared.configuration.shutdownGraceSeconds * 1e9))
-        let closed: EventLoopFuture<Void>? = try? await loop.submit { () -> EventLoopFuture<Void> in
+        let closed = try await loop.submit { () -> EventLoopFuture<Void> in
             let reg = registry.value
             let loop = registry.eventLoop
             reg.serverChannel?.close(promise: nil)
@@ -125,16 +140,14 @@ public final class PolicyServer: Sendable {
             }
             return all.always { _ in timeout.cancel() }
         }.get()
-        try? await closed?.get()
+        try? await closed.get()
         try await group.shutdownGracefully()
         shared.logger.info("policy server stopped")
     }
 
     /// Starts (if needed) and serves until SIGINT or SIGTERM, then shuts down gracefully.
     public func runUntilSignal() async throws {
-        let registry = self.registry
-        let running = try await loop.submit { registry.value.serverChannel != nil }.get()
-        if !running { _ = try await start() }
+        if await lifecycle.phase == .idle { _ = try await start() }
 
         let (signals, continuation) = AsyncStream<Int32>.makeStream()
         var sources: [DispatchSourceSignal] = []

@@ -80,13 +80,13 @@ public struct PolicyServerConfiguration: Sendable {
 public enum PolicyServerError: Error, CustomStringConvertible {
     case invalidConfiguration(String)
     case alreadyStarted
-    case notStarted
+    case stopped
 
     public var description: String {
         switch self {
         case .invalidConfiguration(let why): return "PolicyServer: invalid configuration: \(why)"
         case .alreadyStarted: return "PolicyServer: start() was already called"
-        case .notStarted: return "PolicyServer: the server is not running"
+        case .stopped: return "PolicyServer: this server was shut down; create a new one"
         }
     }
 }

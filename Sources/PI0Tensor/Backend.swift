@@ -54,6 +54,17 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func linear(_ w: PreparedLinear, x: UnsafePointer<Float>, rows: Int, ldx: Int,
                 y: UnsafeMutablePointer<Float>, ldy: Int)
     func attention(_ a: AttentionArgs)
+
+    // Elementwise and normalisation operations; the defaults (protocol extension) are `CPUOps`.
+    func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float], eps: Float,
+                   out: UnsafeMutablePointer<Float>)
+    func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], eps: Float, roundToBF16: Bool,
+                 out: UnsafeMutablePointer<Float>)
+    func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int)
+    func geluTanhMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, rows: Int, width: Int, ldIn: Int,
+                     roundToBF16: Bool, out: UnsafeMutablePointer<Float>, ldOut: Int)
+    func silu(_ x: UnsafeMutablePointer<Float>, count: Int)
+    func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int, roundToBF16: Bool)
 }
 
 /// Errors a backend raises when it cannot run.
@@ -70,6 +81,24 @@ public enum BackendError: Error, CustomStringConvertible, Equatable {
 }
 
 extension ComputeBackend {
+    public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float], eps: Float,
+                          out: UnsafeMutablePointer<Float>) {
+        CPUOps.layerNorm(x, rows: rows, width: width, weight: weight, bias: bias, eps: eps, out: out)
+    }
+    public func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], eps: Float, roundToBF16: Bool,
+                        out: UnsafeMutablePointer<Float>) {
+        CPUOps.rmsNorm(x, rows: rows, width: width, weight: weight, eps: eps, roundToBF16: roundToBF16, out: out)
+    }
+    public func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) { CPUOps.geluTanh(x, count: count) }
+    public func geluTanhMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, rows: Int, width: Int, ldIn: Int,
+                            roundToBF16: Bool, out: UnsafeMutablePointer<Float>, ldOut: Int) {
+        CPUOps.geluTanhMul(gate: gate, up: up, rows: rows, width: width, ldIn: ldIn, roundToBF16: roundToBF16, out: out, ldOut: ldOut)
+    }
+    public func silu(_ x: UnsafeMutablePointer<Float>, count: Int) { CPUOps.silu(x, count: count) }
+    public func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int, roundToBF16: Bool) {
+        CPUOps.add(x, y, count: count, roundToBF16: roundToBF16)
+    }
+
     public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?) throws -> PreparedLinear {
         try prepareLinear(weight, bias: bias, inputsAreBF16: false)
     }

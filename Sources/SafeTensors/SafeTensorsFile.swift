@@ -96,6 +96,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
         munmap(UnsafeMutableRawPointer(mutating: base), mappedLength)
     }
 
+    /// Drops the mapping's pages from this process's resident memory (madvise MADV_DONTNEED). The data
+    /// stays readable: pages are read back from the file on the next access. Call after weights have
+    /// been copied into packed buffers, so a checkpoint is not held twice.
+    public func releaseResidentPages() {
+        #if os(Linux)
+        _ = madvise(UnsafeMutableRawPointer(mutating: base), mappedLength, Int32(MADV_DONTNEED))
+        #else
+        _ = madvise(UnsafeMutableRawPointer(mutating: base), mappedLength, MADV_DONTNEED)
+        #endif
+    }
+
     private static func errnoText() -> String {
         let code = errno
         return "\(String(cString: strerror(code))) (errno \(code))"

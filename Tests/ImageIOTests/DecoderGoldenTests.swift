@@ -40,6 +40,23 @@ final class DecoderGoldenTests: XCTestCase {
     func testJPEGMatchesPillowExactly() throws { try check(kind: "jpeg") }
     func testPNGMatchesSourceSamples() throws { try check(kind: "png") }
 
+    /// Opt-in: every `<i>.jpg` in $IMAGEIO_RANDOM_JPEG_DIR must decode to its `<i>.rgb` exactly
+    /// (files from tools/imageio/make_random_jpegs.py).
+    func testRandomJPEGDirectory() throws {
+        guard let dir = ProcessInfo.processInfo.environment["IMAGEIO_RANDOM_JPEG_DIR"] else {
+            throw XCTSkip("set IMAGEIO_RANDOM_JPEG_DIR to run")
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".jpg") }
+        XCTAssertFalse(files.isEmpty)
+        var bad: [String] = []
+        for f in files {
+            let img = try ImageDecoder.decode(path: dir + "/" + f)
+            let want = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + f.dropLast(4) + ".rgb")))
+            if img.pixels != want { bad.append(f) }
+        }
+        XCTAssertEqual(bad, [], "\(bad.count) of \(files.count) differ from Pillow")
+    }
+
     func testGray16DiffersFromPillowOnlyByDesign() throws {
         // Pillow clips 16-bit gray to 255 ("I;16" -> RGB); we keep the high byte. The manifest records it.
         let flagged = try Fixtures.cases().filter { !($0["pil_equal"] as! Bool) }.map { $0["file"] as! String }
@@ -53,6 +70,21 @@ final class DecoderGoldenTests: XCTestCase {
         XCTAssertEqual(try PNG.decode(png, name: "roundtrip"), src)
         let tiny = RGBImage(width: 1, height: 1, pixels: [1, 2, 3])
         XCTAssertEqual(try ImageDecoder.decode(data: PNG.encode(tiny), name: "tiny"), tiny)
+    }
+
+    func testCoverageOfGoldenSet() throws {
+        // Guards against a regenerated fixture set silently losing the interesting cases.
+        let files = Set(try Fixtures.cases().map { $0["file"] as! String })
+        for f in ["j37x29_440.jpg", "j37x29_411.jpg", "j37x29_420_nodht.jpg", "j37x29_rgb.jpg", "j160x120_420_prog.jpg",
+                  "j3x17_420.jpg", "p_pal2_i.png", "p_rgba16.png"] {
+            XCTAssertTrue(files.contains(f), "fixture \(f) missing")
+        }
+    }
+
+    func testCMYKIsATypedUnsupportedError() throws {
+        XCTAssertThrowsError(try JPEG.decode(try Fixtures.bytes("j8x8_cmyk.jpg"), name: "cmyk.jpg")) {
+            XCTAssertEqual($0 as? ImageIOError, .unsupported(file: "cmyk.jpg", feature: "4 colour components (only gray and 3-component)"))
+        }
     }
 
     func testUnknownFormatAndMissingFile() {

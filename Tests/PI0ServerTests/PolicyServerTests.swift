@@ -151,5 +151,6 @@ final class PolicyServerTests: XCTestCase {
         try runBlocking { try await server.shutdown() }
         XCTAssertEqual(try client.readMessage(), .close(code: 1001, reason: "server shutting down"))
         XCTAssertThrowsError(try TestWebSocketClient(port: port), "no longer accepting")
+        XCTAssertNoThrow(try runBlocking { try await server.shutdown() }, "a second shutdown is harmless")
     }
 }

@@ -70,16 +70,21 @@ func observationBytes(state: [Float], extra: [(String, NumpyValue)] = []) -> [UI
     return NumpyMsgpack.pack(.map(pairs))
 }
 
-/// Runs async work from a synchronous test and waits for it.
-func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+/// Runs async work from a synchronous test and waits for it (at most `timeout` seconds, so a hang
+/// fails the test instead of the whole run).
+func runBlocking<T: Sendable>(timeout: Double = 60, _ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let result = Locked<Result<T, Error>?>(nil)
     let semaphore = DispatchSemaphore(value: 0)
-    nonisolated(unsafe) var result: Result<T, Error>!
     Task {
-        do { result = .success(try await body()) } catch { result = .failure(error) }
+        let r: Result<T, Error>
+        do { r = .success(try await body()) } catch { r = .failure(error) }
+        result.with { $0 = r }
         semaphore.signal()
     }
-    semaphore.wait()
-    return try result.get()
+    guard semaphore.wait(timeout: .now() + timeout) == .success, let r = result.with({ $0 }) else {
+        throw TestClientError(description: "async operation did not finish within \(timeout) s")
+    }
+    return try r.get()
 }
 
 func quietLogger() -> Logger {

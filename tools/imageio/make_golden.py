@@ -13,7 +13,7 @@ Writes small image files plus, for each, the RGB bytes that Pillow decodes from 
   scaled), and Pillow's own decode is compared and recorded in the manifest (`pil_equal`).
 
 Usage: /work/venvs/img/bin/python tools/imageio/make_golden.py Tests/ImageIOTests/Fixtures
-(venv: pip install pillow numpy)
+(venv: pip install pillow numpy simplejpeg)
 """
 import io
 import json
@@ -24,6 +24,10 @@ import zlib
 
 import numpy as np
 import PIL
+try:
+    import simplejpeg
+except ImportError:  # optional: only for the 4:4:0 / 4:1:1 cases
+    simplejpeg = None
 from PIL import Image
 
 
@@ -37,6 +41,18 @@ def smooth_image(h, w, seed):
     img = np.stack([r, g, b], -1) + rng.normal(0, 12, (h, w, 3))
     img[h // 3: h // 2, w // 4: w // 2] = [250, 10, 30]  # a hard-edged block
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def strip_dht(data):
+    """Removes every DHT segment (0xFFC4) in front of the first SOS."""
+    out, p = bytearray(data[:2]), 2
+    while True:
+        m, n = data[p + 1], (data[p + 2] << 8) | data[p + 3]
+        if m == 0xDA:
+            return bytes(out + data[p:])
+        if m != 0xC4:
+            out += data[p:p + 2 + n]
+        p += 2 + n
 
 
 def png_chunk(t, body):
@@ -139,10 +155,37 @@ def main(dest):
             buf = io.BytesIO()
             src.save(buf, "JPEG", **kw)
             record(f"j{w}x{h}_{tag}.jpg", buf.getvalue(), None, "jpeg", {"options": {k: v for k, v in kw.items()}})
+        # Adobe-marked RGB JPEG (no colour transform), and DHT-less "Motion-JPEG" style copies that rely
+        # on the Annex K tables (Pillow's default tables are those, so stripping DHT keeps the file valid).
+        buf = io.BytesIO()
+        src.save(buf, "JPEG", quality=90, keep_rgb=True)
+        record(f"j{w}x{h}_rgb.jpg", buf.getvalue(), None, "jpeg", {"options": {"keep_rgb": True}})
+        for tag, sub in [("444", 0), ("420", 2)]:
+            buf = io.BytesIO()
+            src.save(buf, "JPEG", quality=80, subsampling=sub)
+            record(f"j{w}x{h}_{tag}_nodht.jpg", strip_dht(buf.getvalue()), None, "jpeg", {"options": {"subsampling": sub, "dht": "stripped"}})
+        # 4:4:0 (h1v2) and 4:1:1 (h4v1) need another encoder: simplejpeg (bundled libjpeg-turbo).
+        if simplejpeg is not None:
+            for samp in ("440", "411"):
+                data = simplejpeg.encode_jpeg(np.ascontiguousarray(np.asarray(src)), quality=85, colorspace="RGB",
+                                              colorsubsampling=samp)
+                record(f"j{w}x{h}_{samp}.jpg", data, None, "jpeg", {"options": {"encoder": "simplejpeg", "subsampling": samp}})
         for tag, kw in [("gray", dict(quality=85)), ("gray_prog", dict(quality=85, progressive=True))]:
             buf = io.BytesIO()
             src.convert("L").save(buf, "JPEG", **kw)
             record(f"j{w}x{h}_{tag}.jpg", buf.getvalue(), None, "jpeg", {"options": kw})
+
+    # A camera-like frame, larger, 4:2:0 baseline and progressive.
+    cam = Image.fromarray(smooth_image(120, 160, 11))
+    for tag, kw in [("420", dict(quality=85)), ("420_prog", dict(quality=85, progressive=True))]:
+        buf = io.BytesIO()
+        cam.save(buf, "JPEG", **kw)
+        record(f"j160x120_{tag}.jpg", buf.getvalue(), None, "jpeg", {"options": kw})
+    # CMYK is not supported by ImageIO (typed error expected); no golden.
+    buf = io.BytesIO()
+    Image.fromarray(smooth_image(8, 8, 5)).convert("CMYK").save(buf, "JPEG")
+    with open(os.path.join(dest, "j8x8_cmyk.jpg"), "wb") as f:
+        f.write(buf.getvalue())
 
     # --- PNG (expected from the source samples; Pillow's agreement recorded) ---
     h, w = 13, 19

@@ -59,7 +59,8 @@ void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t 
 
 /// Rows of scores s[r, 0..<cols] (row stride lds): s += mask row (if mask != NULL; mask row for score row
 /// r is mask + (r / rows_per_mask_row) * ldmask), then softmax in place in fp32 (max-subtracted).
-void pi0k_softmax_rows(float *s, size_t rows, size_t cols, size_t lds,
+/// path PI0K_PATH_SCALAR uses libm expf; the SIMD paths an AVX2 polynomial exp (~2 ulp).
+void pi0k_softmax_rows(int path, float *s, size_t rows, size_t cols, size_t lds,
                        const float *mask, size_t ldmask, size_t rows_per_mask_row);
 
 /// Measured-peak helper: runs `iters` iterations of 12 independent 8-wide FMAs (AVX2) or 16-wide (AVX-512)

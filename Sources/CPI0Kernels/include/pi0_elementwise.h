@@ -1,0 +1,19 @@
+// Vectorised elementwise kernels for π0's activations (AVX2+FMA with a portable fallback, chosen at
+// run time). Callers split rows across threads. round_bf16 != 0 rounds each PyTorch-op result to
+// bfloat16 (nearest-even), as LeRobot's bf16 data path does.
+#pragma once
+#include <stddef.h>
+
+/// out[i] = gelu_tanh(gate[i]) * up[i] for i < n (out may alias gate). gelu_tanh(x) is computed as
+/// x / (1 + exp(-2·sqrt(2/π)·(x + 0.044715·x³))), equal to 0.5·x·(1 + tanh(...)).
+void pi0e_gelu_tanh_mul(const float *gate, const float *up, float *out, size_t n, int round_bf16);
+/// In place x = gelu_tanh(x).
+void pi0e_gelu_tanh(float *x, size_t n);
+/// In place x = x / (1 + exp(-x)).
+void pi0e_silu(float *x, size_t n);
+/// In place x += y (rounded to bf16 when asked).
+void pi0e_add(float *x, const float *y, size_t n, int round_bf16);
+/// Gemma RMSNorm of `rows` rows of `width`: x·rsqrt(mean(x²) + eps)·(1 + w).
+void pi0e_rmsnorm(const float *x, size_t rows, size_t width, const float *w, float eps, int round_bf16, float *out);
+/// LayerNorm: (x − mean)/sqrt(var + eps)·w + b (biased variance).
+void pi0e_layernorm(const float *x, size_t rows, size_t width, const float *w, const float *b, float eps, float *out);

@@ -1,0 +1,166 @@
+// Elementwise kernels (see include/pi0_elementwise.h). The AVX2 versions use a Cephes-style expf
+// polynomial (≤ 2 ulp); sums are accumulated in double per row for the norms, as the plain Swift
+// reference does, so both agree to float32 rounding.
+#include "pi0_elementwise.h"
+#pragma clang fp contract(off)
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline float round_bf16(float f) {
+    uint32_t u; memcpy(&u, &f, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) { u |= 0x00400000u; }
+    else { u += 0x7fffu + ((u >> 16) & 1u); }
+    u &= 0xffff0000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static const float kBeta2 = 2.0f * 0.7978845608028654f;   // 2·sqrt(2/π)
+static const float kKappa = 0.044715f;
+
+static inline float gelu_scalar(float x) {
+    float inner = kBeta2 * (x + kKappa * x * x * x);
+    return x / (1.0f + expf(-inner));
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma")))
+
+static int have_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) { __builtin_cpu_init(); cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+    return cached;
+}
+
+// exp(x), Cephes expf: range reduction by ln 2, degree-5 polynomial; clamps to [-88.4, 88.4].
+AVX2 static inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)), _mm256_set1_ps(88.3762626647949f));
+    __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
+    fx = _mm256_floor_ps(fx);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+    __m256 z = _mm256_mul_ps(x, x);
+    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+AVX2 static inline __m256 round_bf16_8(__m256 v) {
+    __m256i u = _mm256_castps_si256(v);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb));
+    r = _mm256_and_si256(r, _mm256_set1_epi32((int)0xffff0000u));
+    // NaN stays NaN (quiet): where v != v, keep v with the quiet bit.
+    __m256 isnan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+    __m256 qnan = _mm256_castsi256_ps(_mm256_and_si256(_mm256_or_si256(u, _mm256_set1_epi32(0x00400000)), _mm256_set1_epi32((int)0xffff0000u)));
+    return _mm256_blendv_ps(_mm256_castsi256_ps(r), qnan, isnan);
+}
+
+AVX2 static inline __m256 gelu8(__m256 x) {
+    __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+    __m256 inner = _mm256_mul_ps(_mm256_set1_ps(kBeta2), _mm256_fmadd_ps(_mm256_set1_ps(kKappa), x3, x));
+    __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), inner));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+AVX2 static void gelu_mul_avx2(const float *g, const float *u, float *o, size_t n, int rb) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = gelu8(_mm256_loadu_ps(g + i));
+        if (rb) a = round_bf16_8(a);
+        __m256 p = _mm256_mul_ps(a, _mm256_loadu_ps(u + i));
+        if (rb) p = round_bf16_8(p);
+        _mm256_storeu_ps(o + i, p);
+    }
+    for (; i < n; i++) {
+        float a = gelu_scalar(g[i]);
+        if (rb) a = round_bf16(a);
+        float p = a * u[i];
+        o[i] = rb ? round_bf16(p) : p;
+    }
+}
+
+AVX2 static void gelu_avx2(float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, gelu8(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] = gelu_scalar(x[i]);
+}
+
+AVX2 static void silu_avx2(float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
+        _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e)));
+    }
+    for (; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+#endif
+
+void pi0e_gelu_tanh_mul(const float *gate, const float *up, float *out, size_t n, int rb) {
+#if defined(__x86_64__)
+    if (have_avx2()) { gelu_mul_avx2(gate, up, out, n, rb); return; }
+#endif
+    for (size_t i = 0; i < n; i++) {
+        float a = gelu_scalar(gate[i]);
+        if (rb) a = round_bf16(a);
+        float p = a * up[i];
+        out[i] = rb ? round_bf16(p) : p;
+    }
+}
+
+void pi0e_gelu_tanh(float *x, size_t n) {
+#if defined(__x86_64__)
+    if (have_avx2()) { gelu_avx2(x, n); return; }
+#endif
+    for (size_t i = 0; i < n; i++) x[i] = gelu_scalar(x[i]);
+}
+
+void pi0e_silu(float *x, size_t n) {
+#if defined(__x86_64__)
+    if (have_avx2()) { silu_avx2(x, n); return; }
+#endif
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void pi0e_add(float *x, const float *y, size_t n, int rb) {
+    if (rb) { for (size_t i = 0; i < n; i++) x[i] = round_bf16(x[i] + y[i]); }
+    else { for (size_t i = 0; i < n; i++) x[i] += y[i]; }
+}
+
+void pi0e_rmsnorm(const float *x, size_t rows, size_t width, const float *w, float eps, int rb, float *out) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * width;
+        float *yr = out + r * width;
+        double sq = 0;
+        for (size_t i = 0; i < width; i++) sq += (double)xr[i] * (double)xr[i];
+        float variance = (float)(sq / (double)width);
+        float rs = 1.0f / sqrtf(variance + eps);
+        for (size_t i = 0; i < width; i++) {
+            float y = (xr[i] * rs) * (1.0f + w[i]);
+            yr[i] = rb ? round_bf16(y) : y;
+        }
+    }
+}
+
+void pi0e_layernorm(const float *x, size_t rows, size_t width, const float *w, const float *b, float eps, float *out) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * width;
+        float *yr = out + r * width;
+        double sum = 0;
+        for (size_t i = 0; i < width; i++) sum += xr[i];
+        double mean = sum / (double)width, sq = 0;
+        for (size_t i = 0; i < width; i++) { double d = xr[i] - mean; sq += d * d; }
+        float rstd = (float)(1.0 / sqrt(sq / (double)width + (double)eps));
+        float meanf = (float)mean;
+        for (size_t i = 0; i < width; i++) yr[i] = (xr[i] - meanf) * rstd * w[i] + b[i];
+    }
+}

@@ -1,0 +1,120 @@
+// Multi-query attention (one K/V head shared by all query heads, as in Gemma-2B/300M in π0) with an
+// additive mask: out[t, h, :] = softmax_j(scale · q[t, h, :]·k[j, :] + mask[t, j]) · v[j, :].
+//
+// Letters: T query positions, S key positions, H query heads, D head dim.
+// The fast version reuses the GEMM kernels: K and V are packed once per call, then for a block of query
+// positions the H·tb query rows are one [H·tb, D]·[D, S] product (scale applied in the kernel's epilogue),
+// the mask is added and the rows soft-maxed in fp32 in place, and P·V is a second product written
+// straight into `out`. Blocks of query positions run on separate threads.
+import CPI0Kernels
+
+public enum Attention {
+    /// LeRobot's masked-score value (`torch.finfo(float32).min`-like big negative used by π0's `torch.where`).
+    public static let maskedValue: Float = -2.3819763e38
+
+    /// Strides (in floats; defaults are the contiguous layouts):
+    /// - q: element (t, h, d) at q[t·qStrideT + h·qStrideH + d]; defaults qStrideH = D, qStrideT = H·qStrideH.
+    /// - k, v: element (j, d) at k[j·ldk + d], v[j·ldv + d]; defaults D.
+    /// - mask: [T, S] additive, element (t, j) at mask[t·ldMask + j]; default ldMask = S; nil = no mask.
+    /// - out: element (t, h, d) at out[t·outStrideT + h·outStrideH + d]; defaults D and H·D, i.e. [T, H·D].
+    /// threads <= 0 means `Threading.defaultThreadCount`. Results do not depend on the thread count.
+    /// path: the GEMM kernels and exp used (tests compare paths; callers keep the default).
+    public static func mqa(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                           mask: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
+                           t: Int, s: Int, heads: Int, headDim: Int, scale: Float,
+                           qStrideT: Int? = nil, qStrideH: Int? = nil, ldk: Int? = nil, ldv: Int? = nil,
+                           ldMask: Int? = nil, outStrideT: Int? = nil, outStrideH: Int? = nil,
+                           threads: Int = 0, path kernelPath: KernelPath = .best) {
+        precondition(kernelPath != .avx512bf16, "Attention.mqa: fp32 paths only")
+        precondition(t >= 0 && s >= 0 && heads >= 0 && headDim >= 0, "Attention.mqa: negative size")
+        if t == 0 || heads == 0 { return }
+        let qH = qStrideH ?? headDim, qT = qStrideT ?? heads * qH
+        let oH = outStrideH ?? headDim, oT = outStrideT ?? heads * oH
+        let ldk = ldk ?? headDim, ldv = ldv ?? headDim, ldMask = ldMask ?? s
+        precondition(qH >= headDim && oH >= headDim && ldk >= headDim && ldv >= headDim && ldMask >= s,
+                     "Attention.mqa: a stride is smaller than the row it holds")
+
+        let packedK = PackedWeight(float32: k, n: s, k: headDim, ldw: ldk, path: kernelPath)   // scores = q · Kᵀ
+        let packedV = PackedWeight(float32KN: v, k: s, n: headDim, ldb: ldv, path: kernelPath) // out = P · V
+        let path = packedK.path.c
+        // Rows of one timestep block as one matrix needs uniform row strides across timesteps.
+        let flat = qT == heads * qH && oT == heads * oH
+        let nt = max(1, min(Threading.resolve(threads), t))
+        // ~96 query rows per block (the GEMM's row block), and at least one block per thread.
+        let tb = min(max(1, 96 / heads), (t + nt - 1) / nt)
+        let blocks = (t + tb - 1) / tb
+        let tasks = min(nt, blocks)
+
+        let qP = SendablePointer(q), maskP = SendablePointer(mask), outP = SendablePointer(out)
+        Threading.run(tasks: tasks) { task in
+            let q = qP.value, mask = maskP.value, out = outP.value
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, tb * heads * s))
+            defer { scores.deallocate() }
+            for block in Threading.split(blocks, parts: tasks, part: task) {
+                let t0 = block * tb, tc = min(tb, t - t0), rows = tc * heads
+                // scores[r, j] = scale · q_r · k_j, r = (t - t0)·H + h
+                if flat {
+                    pi0k_gemm(path, 0, q + t0 * qT, qH, 0, rows, packedK.buffer, s, headDim, scale, nil, scores, s, 0, Int.max)
+                } else {
+                    for i in 0..<tc {
+                        pi0k_gemm(path, 0, q + (t0 + i) * qT, qH, 0, heads, packedK.buffer, s, headDim, scale, nil,
+                                  scores + i * heads * s, s, 0, Int.max)
+                    }
+                }
+                pi0k_softmax_rows(path, scores, rows, s, s, mask.map { $0 + t0 * ldMask }, ldMask, heads)
+                // out rows = P · V
+                if flat {
+                    pi0k_gemm(path, 0, scores, s, 0, rows, packedV.buffer, headDim, s, 1, nil, out + t0 * oT, oH, 0, Int.max)
+                } else {
+                    for i in 0..<tc {
+                        pi0k_gemm(path, 0, scores + i * heads * s, s, 0, heads, packedV.buffer, headDim, s, 1, nil,
+                                  out + (t0 + i) * oT, oH, 0, Int.max)
+                    }
+                }
+            }
+        }
+        withExtendedLifetime((packedK, packedV)) {}
+    }
+
+    /// Plain reference: Double everywhere (scores, max-subtracted softmax, weighted sum), rounded to Float
+    /// once. Same arguments and stride defaults as `mqa`.
+    public static func referenceMQA(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                    mask: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
+                                    t: Int, s: Int, heads: Int, headDim: Int, scale: Float,
+                                    qStrideT: Int? = nil, qStrideH: Int? = nil, ldk: Int? = nil, ldv: Int? = nil,
+                                    ldMask: Int? = nil, outStrideT: Int? = nil, outStrideH: Int? = nil) {
+        let qH = qStrideH ?? headDim, qT = qStrideT ?? heads * qH
+        let oH = outStrideH ?? headDim, oT = outStrideT ?? heads * oH
+        let ldk = ldk ?? headDim, ldv = ldv ?? headDim, ldMask = ldMask ?? s
+        var p = [Double](repeating: 0, count: s)
+        for i in 0..<t {
+            for h in 0..<heads {
+                var mx = -Double.infinity
+                for j in 0..<s {
+                    var dot = 0.0
+                    for d in 0..<headDim { dot += Double(q[i * qT + h * qH + d]) * Double(k[j * ldk + d]) }
+                    p[j] = dot * Double(scale) + (mask.map { Double($0[i * ldMask + j]) } ?? 0)
+                    mx = max(mx, p[j])
+                }
+                var sum = 0.0
+                for j in 0..<s {
+                    p[j] = _exp(p[j] - mx)
+                    sum += p[j]
+                }
+                for d in 0..<headDim {
+                    var acc = 0.0
+                    for j in 0..<s { acc += p[j] * Double(v[j * ldv + d]) }
+                    out[i * oT + h * oH + d] = Float(acc / sum)
+                }
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+private func _exp(_ x: Double) -> Double { Glibc.exp(x) }
+#elseif canImport(Darwin)
+import Darwin
+private func _exp(_ x: Double) -> Double { Darwin.exp(x) }
+#endif
