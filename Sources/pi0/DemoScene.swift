@@ -32,7 +32,7 @@ struct DemoScene {
         "cam_left_wrist": ["cam_left_wrist", "left_wrist", "left_wrist_0_rgb", "wrist", "wrist_image", "eye_in_hand"],
         "cam_right_wrist": ["cam_right_wrist", "right_wrist", "right_wrist_0_rgb"],
         "image": ["image", "agentview", "base_0_rgb", "top", "cam_high", "front"],
-        "wrist_image": ["wrist_image", "eye_in_hand", "wrist", "left_wrist_0_rgb", "cam_left_wrist", "left_wrist"],
+        "wrist_image": ["wrist_image", "image2", "eye_in_hand", "wrist", "left_wrist_0_rgb", "cam_left_wrist", "left_wrist"],
     ]
 
     static func load(_ name: String) throws -> DemoScene {

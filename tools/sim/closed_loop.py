@@ -15,7 +15,8 @@ to a server that is already running. Each control step builds openpi's ALOHA obs
 
 Writes to --out-dir: contact_sheet.png (the top camera every --sheet-every steps), latency.json (per
 inference: client round trip and the server's own timings; per control step: all steps, steps that
-triggered an inference, steps served from the chunk; p50/p95/max in ms) and steps.jsonl (one line per step).
+triggered an inference, steps served from the chunk; p50/p95/max in ms), steps.jsonl (one line per step)
+and, when the script started the server, server.log.
 
 Speed: gym-aloha's task renders three 640×480 cameras on every env.step although the env returns only
 `top`; we replace the task's get_observation so that it renders only the cameras we send (same pixels,
@@ -86,8 +87,16 @@ def start_server(args):
     if url is None:
         proc.terminate()
         sys.exit(f"pi0 serve did not report a listening address within {args.server_timeout} s")
-    # Keep draining the server's output so that it never blocks on a full pipe.
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    # Keep draining the server's output into OUT_DIR/server.log so that it never blocks on a full pipe
+    # and a crash can be read afterwards.
+    log = open(os.path.join(args.out_dir, "server.log"), "w")
+
+    def drain():
+        for text in proc.stdout:
+            log.write(text)
+            log.flush()
+
+    threading.Thread(target=drain, daemon=True).start()
     return proc, url
 
 
@@ -134,15 +143,18 @@ def stats(values):
 
 def contact_sheet(frames, path, cols=5):
     """frames: [(step, HWC uint8 224×224)] → a grid with the step written under each frame."""
-    side, label = 224, 16
+    # Drop the black bars resize_with_pad added above and below the 4:3 top view (rows black in every frame).
+    lit = np.flatnonzero(np.any(np.stack([f for _, f in frames]) > 0, axis=(0, 2, 3)))
+    top, bottom = (int(lit[0]), int(lit[-1]) + 1) if lit.size else (0, frames[0][1].shape[0])
+    side, height, label = frames[0][1].shape[1], bottom - top, 16
     cols = max(1, min(cols, len(frames)))
     rows = (len(frames) + cols - 1) // cols
-    sheet = Image.new("RGB", (cols * side, rows * (side + label)), "white")
+    sheet = Image.new("RGB", (cols * side, rows * (height + label)), "white")
     draw = ImageDraw.Draw(sheet)
     for i, (step, img) in enumerate(frames):
-        x, y = (i % cols) * side, (i // cols) * (side + label)
-        sheet.paste(Image.fromarray(img), (x, y))
-        draw.text((x + 4, y + side + 2), f"step {step}", fill="black")
+        x, y = (i % cols) * side, (i // cols) * (height + label)
+        sheet.paste(Image.fromarray(np.ascontiguousarray(img[top:bottom])), (x, y))
+        draw.text((x + 4, y + height + 2), f"step {step}", fill="black")
     sheet.save(path, optimize=True)
 
 
@@ -225,6 +237,11 @@ def main():
               f"p95 {inf['p95_ms']:.1f} / max {inf['max_ms']:.1f} ms; control step p50 {ctl['p50_ms']:.2f} / "
               f"p95 {ctl['p95_ms']:.1f} / max {ctl['max_ms']:.1f} ms; max reward {max_reward}")
         print("wrote", os.path.join(args.out_dir, "contact_sheet.png"), "and latency.json")
+    except Exception:
+        if server is not None and server.poll() is not None:
+            print(f"pi0 serve exited with status {server.returncode}; its output is in "
+                  f"{os.path.join(args.out_dir, 'server.log')}", file=sys.stderr)
+        raise
     finally:
         if server is not None:
             server.terminate()
