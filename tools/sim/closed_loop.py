@@ -3,7 +3,7 @@
 
     MUJOCO_GL=osmesa PYOPENGL_PLATFORM=osmesa /work/venvs/aloha/bin/python tools/sim/closed_loop.py \
         [--pi0 .build/debug/pi0] [--checkpoint Sources/pi0/Resources/DemoCheckpoint] [--port 0] \
-        [--url ws://HOST:PORT]  [--steps 100] [--action-horizon 10] [--wrists] [--out-dir sim_out]
+        [--url ws://HOST:PORT]  [--steps 100] [--action-horizon 10] [--wrists] [--out-dir DIR]
 
 Without --url the script starts `pi0 serve --checkpoint DIR --port P --layout aloha` itself (port 0: any free
 port, read back from the server's "listening on ws://…" line) and stops it at the end; with --url it talks
@@ -29,6 +29,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -173,7 +174,8 @@ def main():
     ap.add_argument("--wrists", action="store_true", help="also send cam_left_wrist and cam_right_wrist")
     ap.add_argument("--stock-render", action="store_true", help="keep gym-aloha's three-camera rendering per step")
     ap.add_argument("--sheet-every", type=int, default=10)
-    ap.add_argument("--out-dir", default="sim_out")
+    ap.add_argument("--out-dir", default=os.path.join(tempfile.gettempdir(), "pi0_closed_loop"),
+                    help="where the contact sheet and latency figures go (default: TMPDIR/pi0_closed_loop)")
     args = ap.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
 
