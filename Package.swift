@@ -50,7 +50,7 @@ let package = Package(
             "PI0", "PI0Runtime", "PI0Server", "SafeTensors", "SentencePiece", "ImageIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ], resources: [.copy("Resources/DemoCheckpoint")]),
+        ], resources: [.copy("Resources/DemoCheckpoint"), .copy("Resources/SampleFrames")]),
         // GEMM / attention benchmark on π0's shapes (tools/kernels; not a test).
         .executableTarget(name: "pi0-kernel-bench", dependencies: ["PI0CPU"], path: "tools/kernels"),
 

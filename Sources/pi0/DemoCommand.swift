@@ -1,4 +1,6 @@
-// `pi0 demo`: the main job on an embedded default that needs no download.
+// `pi0 demo`: the main job on an embedded default that needs no download. Without a scene the model runs
+// on synthetic frames; `pi0 demo aloha|libero` runs the policy on bundled simulator frames and draws a
+// picture (DemoScene.swift).
 import ArgumentParser
 import Foundation
 import PI0
@@ -7,13 +9,29 @@ import PI0Tensor
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run π0 end to end on the bundled small random-weight checkpoint (no download needed).")
+        abstract: "Run π0 end to end on the bundled small random-weight checkpoint (no download needed).",
+        discussion: """
+        pi0 demo                 synthetic frames, the raw model, a text summary of the action chunk.
+        pi0 demo aloha|libero    real simulator frames bundled with pi0 (gym-aloha AlohaTransferCube; LIBERO
+                                 spatial task 0) through the policy, plus a picture of the frames and of every
+                                 action dimension over the chunk (default ./pi0_demo_<scene>.png).
+        """)
 
-    @Option(help: "Checkpoint folder to use instead of the bundled random one.") var checkpoint: String?
+    @Argument(help: "Scene: aloha or libero (bundled simulator frames and a picture); none: synthetic frames.")
+    var scene: String?
+    @Option(help: "Checkpoint folder (or Hugging Face id in the local cache, with a scene) instead of the bundled random one.")
+    var checkpoint: String?
     @Option(help: "Euler steps (default: the config's).") var steps: Int?
+    @Option(help: "With a scene: where to write the picture (default ./pi0_demo_<scene>.png).") var output: String?
+    @Option(help: "With a scene: which bundled frame (0 = the first).") var frame: Int = 0
+    @Option(help: "With a scene: the instruction (default: the scene's).") var prompt: String?
     @OptionGroup var backendOptions: BackendOptions
 
     func run() throws {
+        if let scene { return try runScene(scene) }
+        guard output == nil, prompt == nil, frame == 0 else {
+            throw ValidationError("--output, --prompt and --frame need a scene: pi0 demo aloha|libero")
+        }
         let dir = try checkpoint ?? DemoAssets.checkpointDirectory()
         let bundled = checkpoint == nil
         let clockStart = Date()
