@@ -12,7 +12,7 @@ final class LoaderTests: XCTestCase {
     func testMissingDriverIsUnavailableNamingLibcuda() throws {
         if Self.driverPresent { throw XCTSkip("libcuda.so.1 is installed here; the missing-driver path cannot be observed") }
         XCTAssertThrowsError(try CUDABackend.make()) { error in
-            guard case let BackendError.unavailable(backend, reason) = error as? BackendError ?? .unavailable(backend: "", reason: "") else {
+            guard let e = error as? BackendError, case let .unavailable(backend, reason) = e else {
                 return XCTFail("expected BackendError.unavailable, got \(error)")
             }
             XCTAssertEqual(backend, "cuda")

@@ -25,15 +25,16 @@ log "device check start"
 # cuBLAS / NVRTC from a Python install's NVIDIA wheels, when the machine has them (optional: the backend
 # falls back to its own GEMM kernel, and the kernels are precompiled in the carried cache).
 for lib in libcublas.so.13 libcublas.so.12 libcublas.so; do
-  p=$(find /usr /opt /root -name "$lib" 2>/dev/null | head -1)
+  p=$(timeout 30 find /usr /opt /root -maxdepth 9 -name "$lib" 2>/dev/null | head -1)
   if [ -n "$p" ]; then export PI0_CUBLAS_PATH=$p; log "cuBLAS: $p"; break; fi
 done
 [ -z "${PI0_CUBLAS_PATH:-}" ] && log "cuBLAS: not found (fallback GEMM kernels)"
+if [ ! -x "$BIN" ] && [ -f "$BIN.gz" ]; then gunzip -c "$BIN.gz" >/tmp/pi0 && chmod +x /tmp/pi0 && BIN=/tmp/pi0; fi
 [ -x "$BIN" ] || { log "missing $BIN: run tools/cuda/prepare_device.sh and carry .build-device"; exit 2; }
 "$BIN" --version >"$OUT/version.txt" 2>&1 || true
 
 # 1. The op table against the CPU definitions (pi0 cuda-check, wired by the lead to CUDASelfTest.run).
-if "$BIN" help cuda-check >/dev/null 2>&1; then
+if "$BIN" --help 2>&1 | grep -q "cuda-check"; then
   step ops 90 "$BIN" cuda-check
   step ops_fallback_gemm 60 env PI0_CUDA_NO_CUBLAS=1 "$BIN" cuda-check
 else
