@@ -26,9 +26,14 @@ final class DynamicLibrary: @unchecked Sendable {
             if let h = dlopen(c, RTLD_NOW | RTLD_LOCAL) { return DynamicLibrary(handle: h, path: c) }
             messages.append(dlerror().map { String(cString: $0) } ?? "\(c): not found")
         }
+        // Report dlerror for the first bare soname (the dynamic linker's own search), which is the most
+        // telling; a path that exists but fails (wrong architecture, missing dependency) is kept too.
+        let bare = candidates.firstIndex { !$0.contains("/") } ?? 0
+        var shown = messages.isEmpty ? [] : [messages[min(bare, messages.count - 1)]]
+        shown += messages.filter { !$0.contains("No such file") && !shown.contains($0) }
         let tried = candidates.joined(separator: ", ")
         throw BackendError.unavailable(backend: "cuda",
-            reason: "\(what) could not be loaded (tried \(tried)): \(messages.last ?? "no candidates")")
+            reason: "\(what) could not be loaded (tried \(tried)): \(shown.isEmpty ? "no candidates" : shown.joined(separator: "; "))")
     }
 
     /// The first of `names` that the library exports, cast to the C function type `T`.

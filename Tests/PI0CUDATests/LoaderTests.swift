@@ -59,4 +59,18 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(CUDAKernelCache.path(arch: "sm_90", cubin: true, in: "/c"), "/c/\(CUDAKernelCache.sourceHash)-sm_90.cubin")
         XCTAssertEqual(CUDAKernelCache.path(arch: "sm_80", cubin: false, in: "/c"), "/c/\(CUDAKernelCache.sourceHash)-sm_80.ptx")
     }
+
+    func testMissingNVRTCSaysHowToInstallIt() throws {
+        // Point PI0_NVRTC_PATH at a folder without NVRTC (restored afterwards; XCTest runs tests serially).
+        let saved = ProcessInfo.processInfo.environment["PI0_NVRTC_PATH"]
+        setenv("PI0_NVRTC_PATH", "/nonexistent/pi0-nvrtc", 1)
+        defer { if let saved { setenv("PI0_NVRTC_PATH", saved, 1) } else { unsetenv("PI0_NVRTC_PATH") } }
+        XCTAssertEqual(LibrarySearch.nvrtcCandidates().first, "/nonexistent/pi0-nvrtc", "a non-folder path is taken as the library file")
+        guard (try? NVRTC()) == nil else { throw XCTSkip("NVRTC is installed system-wide or already loaded by an earlier test in this process; the missing path cannot be observed") }
+        XCTAssertThrowsError(try NVRTC()) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("pip install nvidia-cuda-nvrtc"), text)
+            XCTAssertTrue(text.contains("/nonexistent/pi0-nvrtc"), text)
+        }
+    }
 }
