@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "CPI0Kernels"),
         // The fast CPU backend.
         .target(name: "PI0CPU", dependencies: ["PI0Tensor", "CPI0Kernels"]),
+        // The CUDA backend: driver API, cuBLAS and NVRTC loaded at run time (dlopen), no link-time CUDA.
+        .target(name: "PI0CUDA", dependencies: ["PI0Tensor"]),
         .target(name: "SafeTensors"),
         .target(name: "SentencePiece"),
         .target(name: "ImageIO"),
@@ -58,6 +60,7 @@ let package = Package(
         .target(name: "PI0TestSupport", path: "Tests/PI0TestSupport"),
         .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor"]),
         .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor"]),
+        .testTarget(name: "PI0CUDATests", dependencies: ["PI0CUDA", "PI0Tensor", "PI0", "SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0Tests", dependencies: ["PI0", "SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece"], resources: [.copy("Fixtures")]),
