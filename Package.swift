@@ -49,7 +49,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pi0", dependencies: [
-            "PI0", "PI0Runtime", "PI0Server", "SafeTensors", "SentencePiece", "ImageIO",
+            "PI0", "PI0Runtime", "PI0Server", "PI0CUDA", "SafeTensors", "SentencePiece", "ImageIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources/DemoCheckpoint"), .copy("Resources/SampleFrames")]),

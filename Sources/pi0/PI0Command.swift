@@ -8,7 +8,7 @@ struct PI0Command: AsyncParsableCommand {
         commandName: "pi0",
         abstract: "π0 (pi0) vision-language-action policy inference in Swift.",
         subcommands: [DemoCommand.self, RunCommand.self, ServeCommand.self, InspectCommand.self, BenchCommand.self,
-                      DownloadCommand.self, TokenizeCommand.self, WriteRandomCheckpointCommand.self],
+                      CUDACheckCommand.self, DownloadCommand.self, TokenizeCommand.self, WriteRandomCheckpointCommand.self],
         defaultSubcommand: nil)
 }
 
