@@ -123,6 +123,8 @@ static const pi0k_path_desc *path_desc(int path) {
     case PI0K_PATH_AVX512BF16: return &avx512bf16;
     default: break;
     }
+#else
+    (void)path;
 #endif
     return &scalar;
 }
