@@ -250,25 +250,25 @@ static void pack_a(const pi0k_path_desc *d, const void *x, size_t ldx, size_t i0
     }
 }
 
-void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1, const void *packed,
-               size_t n, size_t k, float alpha, const float *bias, float *y, size_t ldy, size_t p0,
-               size_t p1) {
+int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1, const void *packed,
+              size_t n, size_t k, float alpha, const float *bias, float *y, size_t ldy, size_t p0,
+              size_t p1) {
     const pi0k_path_desc *d = path_desc(path);
     const size_t nr = d->nr, kp = padded_k(d, k);
     const size_t panels = (n + nr - 1) / nr;
     if (p1 > panels) p1 = panels;
-    if (m0 >= m1 || p0 >= p1) return;
+    if (m0 >= m1 || p0 >= p1) return 0;
     if (k == 0) { // empty sum: y = bias or 0
         for (size_t i = m0; i < m1; i++)
             for (size_t col = p0 * nr; col < n && col < p1 * nr; col++) y[i * ldy + col] = bias ? bias[col] : 0.0f;
-        return;
+        return 0;
     }
     pi0k_tile_fn tile = elem == PI0K_ELEM_BF16 ? d->tile_bf16 : d->tile_f32;
-    if (!tile) return;
+    if (!tile) return -2;
     const size_t esz = elem == PI0K_ELEM_BF16 ? 2 : 4, xsz = d->x_elem_size;
     const size_t mr_tile = d->mr;
     void *apack = NULL;
-    if (posix_memalign(&apack, 64, MC_ROWS * d->kc * xsz) != 0) return;
+    if (posix_memalign(&apack, 64, MC_ROWS * d->kc * xsz) != 0) return -1;
     float bias_pad[64];
     for (size_t kb = 0; kb < kp; kb += d->kc) {
         const size_t kc = kp - kb < d->kc ? kp - kb : d->kc;
@@ -295,6 +295,7 @@ void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t 
         }
     }
     free(apack);
+    return 0;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -53,10 +53,11 @@ void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16
 /// x: fp32 [*, k] with row stride ldx (for AVX512BF16: uint16 bf16 rows from pi0k_round_rows_bf16,
 /// ldx = kpad). packed: from pi0k_pack_* with the same path/elem/n/k. bias may be NULL.
 /// Each output element is computed by the same instruction sequence whatever the ranges, so any split of
-/// rows/panels across threads gives bit-identical results.
-void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1,
-               const void *packed, size_t n, size_t k, float alpha, const float *bias,
-               float *y, size_t ldy, size_t p0, size_t p1);
+/// rows/panels across threads gives bit-identical results. Returns 0, or -1 when the 96 KiB x-block
+/// scratch cannot be allocated, -2 for an element type the path has no kernel for (f32 on AVX512BF16).
+int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1,
+              const void *packed, size_t n, size_t k, float alpha, const float *bias,
+              float *y, size_t ldy, size_t p0, size_t p1);
 
 /// Rows of scores s[r, 0..<cols] (row stride lds): s += mask row (if mask != NULL; mask row for score row
 /// r is mask + (r / rows_per_mask_row) * ldmask), then softmax in place in fp32 (max-subtracted).
