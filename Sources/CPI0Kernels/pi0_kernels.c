@@ -123,6 +123,8 @@ static const pi0k_path_desc *path_desc(int path) {
     case PI0K_PATH_AVX512BF16: return &avx512bf16;
     default: break;
     }
+#else
+    (void)path;
 #endif
     return &scalar;
 }
@@ -144,27 +146,35 @@ size_t pi0k_packed_count(int path, int elem, size_t n, size_t k) {
 // dst[p*NR*k + kk*NR + j] = W[p*NR + j, kk]. For the vdpbf16ps path K is padded to even and pairs are
 // interleaved: dst[p*NR*kp + (kk/2)*2*NR + j*2 + (kk&1)] = W[p*NR + j, kk].
 
-void pi0k_pack_f32(int path, const float *w, size_t ldw, size_t n, size_t k, float *dst) {
-    const pi0k_path_desc *d = path_desc(path);
-    const size_t nr = d->nr, panels = (n + nr - 1) / nr;
-    for (size_t p = 0; p < panels; p++) {
-        float *pd = dst + p * nr * k;
-        for (size_t j = 0; j < nr; j++) {
-            const size_t col = p * nr + j;
-            if (col < n) {
-                const float *src = w + col * ldw;
-                for (size_t kk = 0; kk < k; kk++) pd[kk * nr + j] = src[kk];
-            } else {
-                for (size_t kk = 0; kk < k; kk++) pd[kk * nr + j] = 0.0f;
-            }
-        }
+// One source row (column of the panel) at a time: sequential reads, writes with stride NR into a panel
+// that stays in L2. (Measured 1.7-2.1 GB/s on the dev machine; walking the destination sequentially
+// with NR read streams instead was no faster, 1.0-2.2 GB/s.)
+#define PACK_PANELS(T, ZERO)                                                                                \
+    const pi0k_path_desc *d = path_desc(path);                                                              \
+    const size_t nr = d->nr, panels = (n + nr - 1) / nr;                                                    \
+    if (p1 > panels) p1 = panels;                                                                           \
+    for (size_t p = p0; p < p1; p++) {                                                                      \
+        T *pd = dst + p * nr * k;                                                                           \
+        for (size_t j = 0; j < nr; j++) {                                                                   \
+            const size_t col = p * nr + j;                                                                  \
+            if (col < n) {                                                                                  \
+                const T *src = w + col * ldw;                                                               \
+                for (size_t kk = 0; kk < k; kk++) pd[kk * nr + j] = src[kk];                                \
+            } else {                                                                                        \
+                for (size_t kk = 0; kk < k; kk++) pd[kk * nr + j] = ZERO;                                   \
+            }                                                                                               \
+        }                                                                                                   \
     }
+
+void pi0k_pack_f32(int path, const float *w, size_t ldw, size_t n, size_t k, float *dst, size_t p0, size_t p1) {
+    PACK_PANELS(float, 0.0f)
 }
 
-void pi0k_pack_f32_kn(int path, const float *b, size_t ldb, size_t k, size_t n, float *dst) {
+void pi0k_pack_f32_kn(int path, const float *b, size_t ldb, size_t k, size_t n, float *dst, size_t p0, size_t p1) {
     const pi0k_path_desc *d = path_desc(path);
     const size_t nr = d->nr, panels = (n + nr - 1) / nr;
-    for (size_t p = 0; p < panels; p++) {
+    if (p1 > panels) p1 = panels;
+    for (size_t p = p0; p < p1; p++) {
         float *pd = dst + p * nr * k;
         const size_t c0 = p * nr, cols = n - c0 < nr ? n - c0 : nr;
         for (size_t kk = 0; kk < k; kk++) {
@@ -174,12 +184,12 @@ void pi0k_pack_f32_kn(int path, const float *b, size_t ldb, size_t k, size_t n, 
     }
 }
 
-void pi0k_pack_bf16(int path, const uint16_t *w, size_t ldw, size_t n, size_t k, uint16_t *dst) {
-    const pi0k_path_desc *d = path_desc(path);
-    const size_t nr = d->nr, panels = (n + nr - 1) / nr;
-    if (d->k_align == 2) {
-        const size_t kp = padded_k(d, k);
-        for (size_t p = 0; p < panels; p++) {
+void pi0k_pack_bf16(int path, const uint16_t *w, size_t ldw, size_t n, size_t k, uint16_t *dst, size_t p0, size_t p1) {
+    if (path_desc(path)->k_align == 2) { // vdpbf16ps layout: K pairs interleaved per column
+        const pi0k_path_desc *d = path_desc(path);
+        const size_t nr = d->nr, kp = padded_k(d, k), panels = (n + nr - 1) / nr;
+        if (p1 > panels) p1 = panels;
+        for (size_t p = p0; p < p1; p++) {
             uint16_t *pd = dst + p * nr * kp;
             for (size_t j = 0; j < nr; j++) {
                 const size_t col = p * nr + j;
@@ -189,13 +199,7 @@ void pi0k_pack_bf16(int path, const uint16_t *w, size_t ldw, size_t n, size_t k,
         }
         return;
     }
-    for (size_t p = 0; p < panels; p++) {
-        uint16_t *pd = dst + p * nr * k;
-        for (size_t j = 0; j < nr; j++) {
-            const size_t col = p * nr + j;
-            for (size_t kk = 0; kk < k; kk++) pd[kk * nr + j] = col < n ? w[col * ldw + kk] : 0;
-        }
-    }
+    PACK_PANELS(uint16_t, 0)
 }
 
 static uint16_t f32_to_bf16_rne(float f) {
@@ -246,25 +250,25 @@ static void pack_a(const pi0k_path_desc *d, const void *x, size_t ldx, size_t i0
     }
 }
 
-void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1, const void *packed,
-               size_t n, size_t k, float alpha, const float *bias, float *y, size_t ldy, size_t p0,
-               size_t p1) {
+int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1, const void *packed,
+              size_t n, size_t k, float alpha, const float *bias, float *y, size_t ldy, size_t p0,
+              size_t p1) {
     const pi0k_path_desc *d = path_desc(path);
     const size_t nr = d->nr, kp = padded_k(d, k);
     const size_t panels = (n + nr - 1) / nr;
     if (p1 > panels) p1 = panels;
-    if (m0 >= m1 || p0 >= p1) return;
+    if (m0 >= m1 || p0 >= p1) return 0;
     if (k == 0) { // empty sum: y = bias or 0
         for (size_t i = m0; i < m1; i++)
             for (size_t col = p0 * nr; col < n && col < p1 * nr; col++) y[i * ldy + col] = bias ? bias[col] : 0.0f;
-        return;
+        return 0;
     }
     pi0k_tile_fn tile = elem == PI0K_ELEM_BF16 ? d->tile_bf16 : d->tile_f32;
-    if (!tile) return;
+    if (!tile) return -2;
     const size_t esz = elem == PI0K_ELEM_BF16 ? 2 : 4, xsz = d->x_elem_size;
     const size_t mr_tile = d->mr;
     void *apack = NULL;
-    if (posix_memalign(&apack, 64, MC_ROWS * d->kc * xsz) != 0) return;
+    if (posix_memalign(&apack, 64, MC_ROWS * d->kc * xsz) != 0) return -1;
     float bias_pad[64];
     for (size_t kb = 0; kb < kp; kb += d->kc) {
         const size_t kc = kp - kb < d->kc ? kp - kb : d->kc;
@@ -291,6 +295,7 @@ void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t 
         }
     }
     free(apack);
+    return 0;
 }
 
 // ---------------------------------------------------------------------------------------------------------

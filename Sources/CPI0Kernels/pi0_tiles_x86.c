@@ -36,6 +36,7 @@ AVX2 INLINE void avx2_tile(const int bf16, size_t kc, const void *av, size_t mr,
     for (int r = 0; r < A2_MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     const size_t bstride = A2_NR * (bf16 ? 2 : 4); // bytes of one K row of the panel
     const char *pf = b_next ? (const char *)b_next : (const char *)b; // branch-free: re-touching b is harmless
+#pragma clang loop unroll_count(4)
     for (size_t k = 0; k < kc; k++) {
         __m256 b0, b1;
         if (bf16) {

@@ -53,24 +53,27 @@ public enum Attention {
             for block in Threading.split(blocks, parts: tasks, part: task) {
                 let t0 = block * tb, tc = min(tb, t - t0), rows = tc * heads
                 // scores[r, j] = scale · q_r · k_j, r = (t - t0)·H + h
+                var ok = true
                 if flat {
-                    pi0k_gemm(path, 0, q + t0 * qT, qH, 0, rows, packedK.buffer, s, headDim, scale, nil, scores, s, 0, Int.max)
+                    ok = ok && 0 == pi0k_gemm(path, 0, q + t0 * qT, qH, 0, rows, packedK.buffer, s, headDim, scale, nil, scores, s, 0, Int.max)
                 } else {
                     for i in 0..<tc {
-                        pi0k_gemm(path, 0, q + (t0 + i) * qT, qH, 0, heads, packedK.buffer, s, headDim, scale, nil,
+                        ok = ok && 0 == pi0k_gemm(path, 0, q + (t0 + i) * qT, qH, 0, heads, packedK.buffer, s, headDim, scale, nil,
                                   scores + i * heads * s, s, 0, Int.max)
                     }
                 }
+                precondition(ok, "Attention.mqa: GEMM kernel failed (out of memory)")
                 pi0k_softmax_rows(path, scores, rows, s, s, mask.map { $0 + t0 * ldMask }, ldMask, heads)
                 // out rows = P · V
                 if flat {
-                    pi0k_gemm(path, 0, scores, s, 0, rows, packedV.buffer, headDim, s, 1, nil, out + t0 * oT, oH, 0, Int.max)
+                    ok = ok && 0 == pi0k_gemm(path, 0, scores, s, 0, rows, packedV.buffer, headDim, s, 1, nil, out + t0 * oT, oH, 0, Int.max)
                 } else {
                     for i in 0..<tc {
-                        pi0k_gemm(path, 0, scores + i * heads * s, s, 0, heads, packedV.buffer, headDim, s, 1, nil,
+                        ok = ok && 0 == pi0k_gemm(path, 0, scores + i * heads * s, s, 0, heads, packedV.buffer, headDim, s, 1, nil,
                                   out + (t0 + i) * oT, oH, 0, Int.max)
                     }
                 }
+                precondition(ok, "Attention.mqa: GEMM kernel failed (out of memory)")
             }
         }
         withExtendedLifetime((packedK, packedV)) {}

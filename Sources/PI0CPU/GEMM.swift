@@ -36,8 +36,9 @@ public enum GEMM {
                 let pr = Threading.split(panels, parts: pParts, part: task % pParts)
                 let tr = Threading.split(rowTiles, parts: mParts, part: task / pParts)
                 let m0 = tr.lowerBound * mr, m1 = min(m, tr.upperBound * mr)
-                pi0k_gemm(path.c, elem, xP.value, ldxElems, m0, m1, weight.buffer, n, k, alpha, biasP.value, yP.value, ldy,
-                          pr.lowerBound, pr.upperBound)
+                let status = pi0k_gemm(path.c, elem, xP.value, ldxElems, m0, m1, weight.buffer, n, k, alpha,
+                                       biasP.value, yP.value, ldy, pr.lowerBound, pr.upperBound)
+                precondition(status == 0, "GEMM.linear: kernel failed (\(status): -1 out of memory, -2 no kernel)")
             }
         }
         if path == .avx512bf16 { // vdpbf16ps multiplies bf16 by bf16: round the activations once

@@ -34,14 +34,16 @@ public final class PackedWeight: @unchecked Sendable { // immutable after init; 
     public convenience init(float32 w: UnsafePointer<Float>, n: Int, k: Int, ldw: Int? = nil, path: KernelPath = .best) {
         self.init(n: n, k: k, element: .float32, path: path)
         precondition((ldw ?? k) >= k, "PackedWeight: ldw < k")
-        pi0k_pack_f32(path.c, w, ldw ?? k, n, k, buffer.assumingMemoryBound(to: Float.self))
+        let (wP, dst, ldw) = (SendablePointer(w), SendablePointer(buffer.assumingMemoryBound(to: Float.self)), ldw ?? k)
+        packParallel { p0, p1 in pi0k_pack_f32(path.c, wP.value, ldw, n, k, dst.value, p0, p1) }
     }
 
     /// Packs bf16 W[n, k] (raw bf16 bits) with row stride ldw (default k).
     public convenience init(bfloat16 w: UnsafePointer<UInt16>, n: Int, k: Int, ldw: Int? = nil, path: KernelPath = .best) {
         self.init(n: n, k: k, element: .bfloat16, path: path)
         precondition((ldw ?? k) >= k, "PackedWeight: ldw < k")
-        pi0k_pack_bf16(path.c, w, ldw ?? k, n, k, buffer.assumingMemoryBound(to: UInt16.self))
+        let (wP, dst, ldw) = (SendablePointer(w), SendablePointer(buffer.assumingMemoryBound(to: UInt16.self)), ldw ?? k)
+        packParallel { p0, p1 in pi0k_pack_bf16(path.c, wP.value, ldw, n, k, dst.value, p0, p1) }
     }
 
     /// Packs a row-major B[k, n] (row stride ldb, default n) so that `GEMM.linear` computes x · B
@@ -50,8 +52,20 @@ public final class PackedWeight: @unchecked Sendable { // immutable after init; 
         precondition(path != .avx512bf16, "PackedWeight: B[k, n] packing is fp32 only")
         self.init(n: n, k: k, element: .float32, path: path)
         precondition((ldb ?? n) >= n, "PackedWeight: ldb < n")
-        pi0k_pack_f32_kn(path.c, b, ldb ?? n, k, n, buffer.assumingMemoryBound(to: Float.self))
+        let (bP, dst, ldb) = (SendablePointer(b), SendablePointer(buffer.assumingMemoryBound(to: Float.self)), ldb ?? n)
+        packParallel { p0, p1 in pi0k_pack_f32_kn(path.c, bP.value, ldb, k, n, dst.value, p0, p1) }
     }
 
     deinit { buffer.deallocate() }
+
+    /// Packs disjoint panel ranges on `Threading.defaultThreadCount` threads (one thread for small weights:
+    /// a checkpoint's worth of packing at load is seconds of memory traffic, worth spreading).
+    private func packParallel(_ body: @Sendable (Int, Int) -> Void) {
+        let panels = (n + path.panelWidth - 1) / path.panelWidth
+        let tasks = n * k < 1 << 20 ? 1 : min(panels, Threading.defaultThreadCount)
+        Threading.run(tasks: tasks) { t in
+            let r = Threading.split(panels, parts: tasks, part: t)
+            body(r.lowerBound, r.upperBound)
+        }
+    }
 }

@@ -88,6 +88,24 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// Weights above 1 M elements are packed on several threads (disjoint panel ranges): check a few rows of
+    /// such a product against the reference, fp32 and bf16, with n not a multiple of the panel width.
+    func testLargeWeightPackedInParallel() {
+        var rng = TestRNG()
+        let m = 3, n = 1101, k = 1000
+        let x = rng.floats(m * k), w = rng.floats(n * k)
+        let wBits = w.map { UInt16($0.bitPattern >> 16) }
+        for element in [WeightElement.float32, .bfloat16] {
+            let wf = element == .float32 ? w : wBits.map(BFloat16Rounding.widen)
+            let packed = element == .float32 ? PackedWeight(float32: w, n: n, k: k) : PackedWeight(bfloat16: wBits, n: n, k: k)
+            var y = [Float](repeating: .nan, count: m * n), want = y, scale = y
+            GEMM.linear(x: x, m: m, ldx: k, weight: packed, bias: nil, y: &y, ldy: n, threads: 2)
+            GEMM.referenceLinear(x: x, m: m, ldx: k, w: wf, n: n, k: k, bias: nil, y: &want, ldy: n)
+            GEMM.referenceLinear(x: x.map(abs), m: m, ldx: k, w: wf.map(abs), n: n, k: k, bias: nil, y: &scale, ldy: n)
+            assertClose(y, want, scale: scale, m: m, n: n, ld: n, tol: 1e-6, "\(element) n\(n) k\(k) seed \(rng.seed)")
+        }
+    }
+
     func testEmptyKGivesBias() {
         let bias: [Float] = [1, -2, 3]
         let packed = PackedWeight(float32: [], n: 3, k: 0)

@@ -3,7 +3,7 @@
 //
 //   swift build -c release --product pi0-kernel-bench --scratch-path .build-release
 //   .build-release/release/pi0-kernel-bench [--quick] [--threads 1,2] [--only NAME] [--weights f32|bf16]
-//       [--no-peak] [--attention]
+//       [--no-peak] [--attention] [--attention-only] [--packing]
 // PI0_KERNEL_PATH=portable|avx2|avx512 forces a kernel path.
 import Foundation
 import PI0CPU
@@ -67,7 +67,7 @@ print("GFLOP/s(wall) from the best wall time; GFLOP/s(cpu) from the calling thre
 print("shape               M     K      N  weights thr   best ms median ms  GFLOP/s(wall)  GFLOP/s(cpu) %peak(cpu)")
 
 var gen = Xorshift()
-for s in shapes where (only == nil && !args.contains("--attention-only")) || (only != nil && s.name.contains(only!)) {
+for s in shapes where (only == nil && !args.contains("--attention-only") && !args.contains("--packing")) || (only != nil && s.name.contains(only!)) {
     let x = (0..<(s.m * s.k)).map { _ in gen.next(1) }
     let w = (0..<(s.n * s.k)).map { _ in gen.next(0.05) }
     let bias = (0..<s.n).map { _ in gen.next(1) }
@@ -87,6 +87,25 @@ for s in shapes where (only == nil && !args.contains("--attention-only")) || (on
                          s.name as NSString, s.m, s.k, s.n, (element == .float32 ? "f32" : "bf16") as NSString,
                          threads, best * 1e3, median * 1e3, flop / best / 1e9) + cpuRate)
         }
+    }
+}
+
+// Packing cost (once per weight at load): GB/s of source bytes for the largest π0 weight, on one
+// thread (PI0_NUM_THREADS=1 so the calling thread does all of it and its CPU time is meaningful).
+// Includes the first-touch page faults of the fresh packed buffer.
+if args.contains("--packing") {
+    setenv("PI0_NUM_THREADS", "1", 1)
+    let n = 16384, k = 2048
+    let w = (0..<(n * k)).map { _ in gen.next(0.05) }
+    let wb = w.map { UInt16($0.bitPattern >> 16) }
+    for element in [WeightElement.float32, .bfloat16] {
+        let (best, _, cpu) = time {
+            _ = element == .float32 ? PackedWeight(float32: w, n: n, k: k) : PackedWeight(bfloat16: wb, n: n, k: k)
+        }
+        let bytes = Double(n * k * (element == .float32 ? 4 : 2))
+        print(String(format: "pack %@ [%d, %d], 1 thread: wall %.1f ms (%.2f GB/s), cpu %.1f ms (%.2f GB/s)",
+                     (element == .float32 ? "f32" : "bf16") as NSString, n, k, best * 1e3, bytes / best / 1e9,
+                     cpu * 1e3, bytes / cpu / 1e9))
     }
 }
 

@@ -37,12 +37,13 @@ size_t pi0k_row_tile(int path);
 /// Number of elements (floats for F32, uint16 for BF16) of a packed [n, k] weight.
 size_t pi0k_packed_count(int path, int elem, size_t n, size_t k);
 
-/// Pack W[n, k] (row stride ldw) for `path`. dst must hold pi0k_packed_count elements, 64-byte aligned.
-/// Columns past n are zero-filled. For PI0K_PATH_AVX512BF16 only pi0k_pack_bf16 is valid.
-void pi0k_pack_f32(int path, const float *w, size_t ldw, size_t n, size_t k, float *dst);
-void pi0k_pack_bf16(int path, const uint16_t *w, size_t ldw, size_t n, size_t k, uint16_t *dst);
-/// Pack B[k, n] (row-major, row stride ldb) into the same panel layout as W = Bᵀ (used for P·V).
-void pi0k_pack_f32_kn(int path, const float *b, size_t ldb, size_t k, size_t n, float *dst);
+/// Pack panels [p0, p1) of W[n, k] (row stride ldw) for `path` (all of them: 0, SIZE_MAX; disjoint ranges
+/// may run on different threads). dst (the whole packed buffer) holds pi0k_packed_count elements,
+/// 64-byte aligned. Columns past n are zero-filled. For PI0K_PATH_AVX512BF16 only pi0k_pack_bf16 is valid.
+void pi0k_pack_f32(int path, const float *w, size_t ldw, size_t n, size_t k, float *dst, size_t p0, size_t p1);
+void pi0k_pack_bf16(int path, const uint16_t *w, size_t ldw, size_t n, size_t k, uint16_t *dst, size_t p0, size_t p1);
+/// Pack panels [p0, p1) of B[k, n] (row-major, row stride ldb) into the layout of W = Bᵀ (for P·V).
+void pi0k_pack_f32_kn(int path, const float *b, size_t ldb, size_t k, size_t n, float *dst, size_t p0, size_t p1);
 
 /// Round fp32 rows to bf16 (round to nearest even), zero-padding each row to an even length kpad.
 /// Used only by PI0K_PATH_AVX512BF16, whose x operand is bf16: x[m, k] (ldx) -> dst[m, kpad] (row stride kpad).
@@ -52,10 +53,11 @@ void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16
 /// x: fp32 [*, k] with row stride ldx (for AVX512BF16: uint16 bf16 rows from pi0k_round_rows_bf16,
 /// ldx = kpad). packed: from pi0k_pack_* with the same path/elem/n/k. bias may be NULL.
 /// Each output element is computed by the same instruction sequence whatever the ranges, so any split of
-/// rows/panels across threads gives bit-identical results.
-void pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1,
-               const void *packed, size_t n, size_t k, float alpha, const float *bias,
-               float *y, size_t ldy, size_t p0, size_t p1);
+/// rows/panels across threads gives bit-identical results. Returns 0, or -1 when the 96 KiB x-block
+/// scratch cannot be allocated, -2 for an element type the path has no kernel for (f32 on AVX512BF16).
+int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1,
+              const void *packed, size_t n, size_t k, float alpha, const float *bias,
+              float *y, size_t ldy, size_t p0, size_t p1);
 
 /// Rows of scores s[r, 0..<cols] (row stride lds): s += mask row (if mask != NULL; mask row for score row
 /// r is mask + (r / rows_per_mask_row) * ldmask), then softmax in place in fp32 (max-subtracted).
