@@ -10,7 +10,8 @@ public enum Backends {
 
     /// The measured float32 FMA peak of this machine for the backend's thread count (GFLOP/s), if known.
     public static func measuredPeakGFLOPs(backend: ComputeBackend) -> Double? {
-        nil   // filled in once the kernels' peak probe lands
+        guard let cpu = backend as? CPUBackend, let perCore = FMAPeak.measure() else { return nil }
+        return perCore * Double(cpu.threads)
     }
 
     /// Worker threads a backend uses.
