@@ -98,27 +98,34 @@ extension PI0Model {
         let l = inputs.langTokens[0].count, cams = inputs.images.count
         let p = cams * n + l
         let emb = Tensor(shape: [b, p, w])
-        for c in 0..<cams {
-            // A camera masked in every row never reaches the actions: skip its vision pass (its rows
-            // stay zero) unless intermediates are being recorded.
-            if trace == nil && !inputs.imageMasks[c].contains(true) { continue }
-            var camEmb: [Float] = []
-            var traced: [String: (shape: [Int], values: [Float])] = [:]
-            inputs.images[c].withUnsafeBufferPointer { img in
-                for r in 0..<b {
-                    let out = vision.embedImage(img.baseAddress! + r * 3 * side * side) { name, shape, ptr in
-                        guard trace != nil else { return }
-                        // siglip_layer0_* are recorded for camera 0 only, as in the fixtures.
-                        if name.hasPrefix("siglip") && c != 0 { return }
-                        let key = name.hasPrefix("siglip") ? name : "\(name)_cam\(c)"
-                        traced[key, default: (shape, [])].values += UnsafeBufferPointer(start: ptr, count: shape.reduce(1, *))
-                    }
-                    (emb.data + (r * p + c * n) * w).update(from: out.data, count: n * w)
-                    if trace != nil { camEmb += out.array }
-                }
+        // Every (camera, row) image that can reach the actions goes through the vision tower in one
+        // pass. A camera masked in every row cannot (its tokens are padding): it is skipped and its rows
+        // stay zero, unless intermediates are being recorded.
+        let used = (0..<cams).filter { trace != nil || inputs.imageMasks[$0].contains(true) }
+        let imageSize = 3 * side * side
+        let stacked = Tensor(shape: [used.count * b, imageSize])   // owned copies: stable pointers
+        for (j, c) in used.enumerated() {
+            inputs.images[c].withUnsafeBufferPointer { stacked.row(j * b).update(from: $0.baseAddress!, count: b * imageSize) }
+        }
+        let pointers = (0..<(used.count * b)).map { UnsafePointer(stacked.row($0)) }
+        var traced: [String: [Int: [Float]]] = [:]   // name -> image index -> values
+        let embeddings = pointers.isEmpty ? Tensor(shape: [0, w]) : vision.embedImages(pointers) { name, i, shape, ptr in
+            guard trace != nil else { return }
+            traced[name, default: [:]][i] = Array(UnsafeBufferPointer(start: ptr, count: shape.reduce(1, *)))
+        }
+        for (j, c) in used.enumerated() {
+            for r in 0..<b {
+                (emb.data + (r * p + c * n) * w).update(from: embeddings.data + (j * b + r) * n * w, count: n * w)
             }
-            for (key, v) in traced { trace?.record(key, shape: [b] + v.shape, .float32(v.values)) }
-            trace?.record("img_emb_cam\(c)", shape: [b, n, w], .float32(camEmb))
+            guard let trace else { continue }
+            trace.record("img_emb_cam\(c)", shape: [b, n, w], .float32(Array(UnsafeBufferPointer(start: embeddings.data + j * b * n * w, count: b * n * w))))
+            for (name, perImage) in traced {
+                // siglip_layer0_* are recorded for camera 0 only, as in the fixtures.
+                if name.hasPrefix("siglip") && c != 0 { continue }
+                let key = name.hasPrefix("siglip") ? name : "\(name)_cam\(c)"
+                let values = (0..<b).flatMap { perImage[j * b + $0]! }
+                trace.record(key, shape: [b, n, dims.vision.hidden], .float32(values))
+            }
         }
         // Language: embedding row × embed_scale, the scale cast to the weight dtype (45.25 in bf16).
         var scale = Float(Double(w).squareRoot())

@@ -51,46 +51,55 @@ final class SigLIP: @unchecked Sendable {
         self.projector = Linear(prepared: try backend.prepareLinear(pw, bias: pb?.toFloat32()), backend: backend, roundToBF16: false)
     }
 
-    /// image: [3, HW, HW] in [-1, 1] -> [T, W] image embedding (after the projector).
-    func embedImage(_ image: UnsafePointer<Float>, trace: (String, [Int], UnsafePointer<Float>) -> Void) -> Tensor {
+    /// images: N pointers to [3, HW, HW] in [-1, 1] -> [N·T, W] image embeddings (after the projector).
+    /// All images go through the tower together (linear layers see N·T rows; attention stays per
+    /// image). `trace(name, image, [T, E], values)` is called per image for the fixtures' names.
+    func embedImages(_ images: [UnsafePointer<Float>], trace: (String, Int, [Int], UnsafePointer<Float>) -> Void) -> Tensor {
         let t = dims.tokensPerImage, e = dims.hidden, g = dims.gridSize, ps = dims.patchSize, side = dims.imageSize
-        // im2col: patch (gy, gx) -> token gy·G + gx, vector (c, ky, kx).
-        let patches = Tensor(shape: [t, 3 * ps * ps])
-        for gy in 0..<g { for gx in 0..<g {
-            let dst = patches.row(gy * g + gx)
-            for c in 0..<3 { for ky in 0..<ps {
-                let src = image + c * side * side + (gy * ps + ky) * side + gx * ps
-                for kx in 0..<ps { dst[(c * ps + ky) * ps + kx] = src[kx] }
+        let count = images.count, rows = count * t
+        // im2col: patch (gy, gx) of image i -> row i·T + gy·G + gx, vector (c, ky, kx).
+        let patches = Tensor(shape: [rows, 3 * ps * ps])
+        for (i, image) in images.enumerated() {
+            for gy in 0..<g { for gx in 0..<g {
+                let dst = patches.row(i * t + gy * g + gx)
+                for c in 0..<3 { for ky in 0..<ps {
+                    let src = image + c * side * side + (gy * ps + ky) * side + gx * ps
+                    for kx in 0..<ps { dst[(c * ps + ky) * ps + kx] = src[kx] }
+                } }
             } }
-        } }
-        let x = Tensor(shape: [t, e])
-        patchEmbedding(patches.data, rows: t, into: x.data)
-        for i in 0..<(t * e) { x.data[i] += positionEmbedding[i] }
-        trace("vision_embeddings", [t, e], x.data)
-
-        let n = Tensor(shape: [t, e]), q = Tensor(shape: [t, e]), k = Tensor(shape: [t, e]), v = Tensor(shape: [t, e])
-        let attn = Tensor(shape: [t, e]), h = Tensor(shape: [t, dims.intermediate])
-        for (i, l) in layers.enumerated() {
-            if i == 0 { trace("siglip_layer0_in", [t, e], x.data) }
-            backend.layerNorm(x.data, rows: t, width: e, weight: l.norm1w, bias: l.norm1b, eps: dims.layerNormEps, out: n.data)
-            l.q(n.data, rows: t, into: q.data); l.k(n.data, rows: t, into: k.data); l.v(n.data, rows: t, into: v.data)
-            backend.attention(AttentionArgs(q: q.data, qStride: e, k: k.data, kStride: e, v: v.data, vStride: e,
-                                            mask: nil, maskStride: 0, out: attn.data, outStride: e, queries: t, keys: t,
-                                            heads: dims.heads, kvHeads: dims.heads, headDim: dims.headDim,
-                                            scale: 1 / Float(dims.headDim).squareRoot(), roundToBF16: false))
-            l.out(attn.data, rows: t, into: n.data)
-            backend.add(x.data, n.data, count: t * e, roundToBF16: false)
-            backend.layerNorm(x.data, rows: t, width: e, weight: l.norm2w, bias: l.norm2b, eps: dims.layerNormEps, out: n.data)
-            l.fc1(n.data, rows: t, into: h.data)
-            backend.geluTanh(h.data, count: t * dims.intermediate)
-            l.fc2(h.data, rows: t, into: n.data)
-            backend.add(x.data, n.data, count: t * e, roundToBF16: false)
-            if i == 0 { trace("siglip_layer0_out", [t, e], x.data) }
         }
-        backend.layerNorm(x.data, rows: t, width: e, weight: postNormW, bias: postNormB, eps: dims.layerNormEps, out: n.data)
-        trace("vision_out", [t, e], n.data)
-        let out = Tensor(shape: [t, projector.outFeatures])
-        projector(n.data, rows: t, into: out.data)
+        let x = Tensor(shape: [rows, e])
+        patchEmbedding(patches.data, rows: rows, into: x.data)
+        for i in 0..<count { for j in 0..<(t * e) { x.data[i * t * e + j] += positionEmbedding[j] } }
+        func each(_ name: String, _ p: UnsafePointer<Float>) { for i in 0..<count { trace(name, i, [t, e], p + i * t * e) } }
+        each("vision_embeddings", x.data)
+
+        let n = Tensor(shape: [rows, e]), q = Tensor(shape: [rows, e]), k = Tensor(shape: [rows, e]), v = Tensor(shape: [rows, e])
+        let attn = Tensor(shape: [rows, e]), h = Tensor(shape: [rows, dims.intermediate])
+        for (li, l) in layers.enumerated() {
+            if li == 0 { each("siglip_layer0_in", x.data) }
+            backend.layerNorm(x.data, rows: rows, width: e, weight: l.norm1w, bias: l.norm1b, eps: dims.layerNormEps, out: n.data)
+            l.q(n.data, rows: rows, into: q.data); l.k(n.data, rows: rows, into: k.data); l.v(n.data, rows: rows, into: v.data)
+            for i in 0..<count {
+                let o = i * t * e
+                backend.attention(AttentionArgs(q: q.data + o, qStride: e, k: k.data + o, kStride: e, v: v.data + o, vStride: e,
+                                                mask: nil, maskStride: 0, out: attn.data + o, outStride: e, queries: t, keys: t,
+                                                heads: dims.heads, kvHeads: dims.heads, headDim: dims.headDim,
+                                                scale: 1 / Float(dims.headDim).squareRoot(), roundToBF16: false))
+            }
+            l.out(attn.data, rows: rows, into: n.data)
+            backend.add(x.data, n.data, count: rows * e, roundToBF16: false)
+            backend.layerNorm(x.data, rows: rows, width: e, weight: l.norm2w, bias: l.norm2b, eps: dims.layerNormEps, out: n.data)
+            l.fc1(n.data, rows: rows, into: h.data)
+            backend.geluTanh(h.data, count: rows * dims.intermediate)
+            l.fc2(h.data, rows: rows, into: n.data)
+            backend.add(x.data, n.data, count: rows * e, roundToBF16: false)
+            if li == 0 { each("siglip_layer0_out", x.data) }
+        }
+        backend.layerNorm(x.data, rows: rows, width: e, weight: postNormW, bias: postNormB, eps: dims.layerNormEps, out: n.data)
+        each("vision_out", n.data)
+        let out = Tensor(shape: [rows, projector.outFeatures])
+        projector(n.data, rows: rows, into: out.data)
         return out
     }
 }
