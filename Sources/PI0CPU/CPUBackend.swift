@@ -32,13 +32,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     public var name: String { "cpu (\(CPUFeatures.summary), \(KernelPath.best), \(threads) thread\(threads == 1 ? "" : "s"))" }
 
     public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
-        guard weight.shape.count >= 2 else {
-            throw BackendError.unsupportedWeight(name: weight.name, reason: "expected a matrix, got shape \(weight.shape)")
-        }
-        let n = weight.shape[0], k = weight.shape.dropFirst().reduce(1, *)
-        if let b = bias, b.count != n {
-            throw BackendError.unsupportedWeight(name: b.name, reason: "bias has \(b.count) values for \(n) outputs")
-        }
+        let (n, k) = try weight.linearShape(bias: bias)
         // bf16×bf16 products round the activations: only allowed when they are bf16 already.
         var path = KernelPath.best
         if path == .avx512bf16 && !(inputsAreBF16 && weight.dtype == .bfloat16) {

@@ -5,6 +5,7 @@
 // once per process against the portable kernel before they are used, so a miscompiled or mis-written SIMD
 // path falls back instead of producing wrong numbers.
 import CPI0Kernels
+import PI0Tensor
 
 /// What the running CPU offers to the kernels.
 public enum CPUFeatures {
@@ -72,7 +73,7 @@ public enum KernelPath: Int, Sendable, CaseIterable, CustomStringConvertible {
         let wb = w.map { UInt16($0.bitPattern >> 16) }
         let bias = (0..<n).map { _ in next() }
         if self == .avx512bf16 { // portable reference sees the same rounded activations
-            x = x.map { Float(bitPattern: UInt32(BFloat16Rounding.round($0)) << 16) }
+            x = x.map { BFloat16.round($0) }
         }
         var ok = true
         for useBF16 in [false, true] {
@@ -88,12 +89,3 @@ public enum KernelPath: Int, Sendable, CaseIterable, CustomStringConvertible {
     }
 }
 
-/// fp32 -> bf16 round-to-nearest-even (NaN stays a quiet NaN); matches pi0k_round_rows_bf16 and PyTorch.
-public enum BFloat16Rounding {
-    public static func round(_ f: Float) -> UInt16 {
-        let u = f.bitPattern
-        if u & 0x7fff_ffff > 0x7f80_0000 { return UInt16(truncatingIfNeeded: u >> 16) | 0x40 }
-        return UInt16(truncatingIfNeeded: (u &+ 0x7fff &+ ((u >> 16) & 1)) >> 16)
-    }
-    public static func widen(_ b: UInt16) -> Float { Float(bitPattern: UInt32(b) << 16) }
-}

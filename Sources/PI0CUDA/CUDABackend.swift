@@ -79,13 +79,7 @@ public final class CUDABackend: ComputeBackend, @unchecked Sendable {
     }
 
     public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
-        guard weight.shape.count >= 2 else {
-            throw BackendError.unsupportedWeight(name: weight.name, reason: "expected a matrix, got shape \(weight.shape)")
-        }
-        let n = weight.shape[0], k = weight.shape.dropFirst().reduce(1, *)
-        if let b = bias, b.count != n {
-            throw BackendError.unsupportedWeight(name: b.name, reason: "bias has \(b.count) values for \(n) outputs")
-        }
+        let (n, k) = try weight.linearShape(bias: bias)
         lock.lock(); defer { lock.unlock() }
         try ctx.makeCurrent()
         // cuBLAS needs equal A/B types: bf16 weights with non-bf16 inputs are widened to float32.

@@ -80,6 +80,21 @@ public enum BackendError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+extension WeightTensor {
+    /// (N, K) of a linear weight W [N, K…] (trailing dims flattened, e.g. a conv kernel), checking that
+    /// the bias, if any, has N values. Errors name the tensor.
+    public func linearShape(bias: WeightTensor?) throws -> (n: Int, k: Int) {
+        guard shape.count >= 2 else {
+            throw BackendError.unsupportedWeight(name: name, reason: "expected a matrix, got shape \(shape)")
+        }
+        let n = shape[0], k = shape.dropFirst().reduce(1, *)
+        if let b = bias, b.count != n {
+            throw BackendError.unsupportedWeight(name: b.name, reason: "bias has \(b.count) values for \(n) outputs")
+        }
+        return (n, k)
+    }
+}
+
 extension ComputeBackend {
     public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float], eps: Float,
                           out: UnsafeMutablePointer<Float>) {

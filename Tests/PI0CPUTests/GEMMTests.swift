@@ -4,6 +4,7 @@
 // ≤ 1000 rounds at ~sqrt(K)·2^-24 of that scale; one missing or doubled term would be ~1e-3 of it.
 import XCTest
 @testable import PI0CPU
+import PI0Tensor
 
 final class GEMMTests: XCTestCase {
     static let ms = [1, 2, 5, 7, 51, 67]
@@ -21,12 +22,12 @@ final class GEMMTests: XCTestCase {
             let ldx = strided ? k + 3 : k, ldy = strided ? n + 5 : n
             let alpha: Float = combo % 5 == 0 ? 0.125 : 1
             var x = rng.floats(m * ldx)
-            if bf16Activations { x = x.map { BFloat16Rounding.widen(BFloat16Rounding.round($0)) } }
+            if bf16Activations { x = x.map { BFloat16.round($0) } }
             let wRaw = rng.floats(n * k)
             let bias = withBias ? rng.floats(n) : []
             for element in elements {
                 let wBits = wRaw.map { UInt16($0.bitPattern >> 16) } // arbitrary bf16 values
-                let w = element == .float32 ? wRaw : wBits.map(BFloat16Rounding.widen)
+                let w = element == .float32 ? wRaw : wBits.map(BFloat16.float)
                 let packed = element == .float32
                     ? PackedWeight(float32: wRaw, n: n, k: k, path: path)
                     : PackedWeight(bfloat16: wBits, n: n, k: k, path: path)
@@ -96,7 +97,7 @@ final class GEMMTests: XCTestCase {
         let x = rng.floats(m * k), w = rng.floats(n * k)
         let wBits = w.map { UInt16($0.bitPattern >> 16) }
         for element in [WeightElement.float32, .bfloat16] {
-            let wf = element == .float32 ? w : wBits.map(BFloat16Rounding.widen)
+            let wf = element == .float32 ? w : wBits.map(BFloat16.float)
             let packed = element == .float32 ? PackedWeight(float32: w, n: n, k: k) : PackedWeight(bfloat16: wBits, n: n, k: k)
             var y = [Float](repeating: .nan, count: m * n), want = y, scale = y
             GEMM.linear(x: x, m: m, ldx: k, weight: packed, bias: nil, y: &y, ldy: n, threads: 2)
