@@ -218,13 +218,19 @@ void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The blocked driver: K blocks outermost (so a KC x NR micro-panel is reused by every row tile while it
-// sits in L1), then row blocks of MC rows, whose x block is packed into MR-row micro-panels (contiguous,
-// stays in L2; strided rows of a 2^n-float x would otherwise collide in the same cache sets), then panels,
-// then row tiles. Per output element the sequence of operations is fixed by (k, KC) only, never by
-// m0/m1/p0/p1, which is what makes any thread split bit-identical.
+// The blocked driver (BLIS order, with the weights packed once at load):
+//   K blocks of KC  ->  x rows [m0, m1) packed into MR-row micro-panels (thread-local buffer, reused by every
+//   column chunk)  ->  column chunks of NC_PANELS panels (KC x NC block stays in L2 while every row block
+//   passes over it)  ->  row blocks of MC rows (their packed x, MC x KC, also in L2)  ->  panels (the
+//   KC x NR micro-panel stays in L1 across the row tiles)  ->  row tiles.
+// Without the column chunks, each row block streamed the whole KC x N slice of W from memory (16 MiB for
+// the VLM's gate/up), once per row block. Packed x micro-panels are contiguous, so strided rows of a
+// 2^n-float x do not collide in the same cache sets. Per output element the sequence of operations is
+// fixed by (k, KC) only, never by m0/m1/p0/p1 or the chunking, which is what makes any thread split
+// bit-identical.
 
 enum { MC_ROWS = 96 }; // a multiple of every MR (4, 6, 12)
+enum { NC_BYTES = 256 * 1024 }; // W bytes per column chunk and K block
 
 // Packs x rows [i0, i1) x columns [kb, kb+kc) into micro-panels of MR rows: element (r, k) of tile t at
 // dst[t*MR*kc + (k/g)*MR*g + r*g + k%g] (g = 2 for bf16 pairs, else 1); rows past i1 are zero.
@@ -250,6 +256,21 @@ static void pack_a(const pi0k_path_desc *d, const void *x, size_t ldx, size_t i0
     }
 }
 
+// One growing scratch buffer per thread for the packed x: no allocation once it has grown to the
+// largest product the thread has run (the denoise loop repeats the same shapes).
+static _Thread_local void *scratch_buf;
+static _Thread_local size_t scratch_cap;
+
+static void *scratch(size_t bytes) {
+    if (bytes <= scratch_cap) return scratch_buf;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    free(scratch_buf);
+    scratch_buf = p;
+    scratch_cap = bytes;
+    return p;
+}
+
 int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1, const void *packed,
               size_t n, size_t k, float alpha, const float *bias, float *y, size_t ldy, size_t p0,
               size_t p1) {
@@ -267,34 +288,41 @@ int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m
     if (!tile) return -2;
     const size_t esz = elem == PI0K_ELEM_BF16 ? 2 : 4, xsz = d->x_elem_size;
     const size_t mr_tile = d->mr;
-    void *apack = NULL;
-    if (posix_memalign(&apack, 64, MC_ROWS * d->kc * xsz) != 0) return -1;
+    const size_t tiles = (m1 - m0 + mr_tile - 1) / mr_tile;
+    const size_t kc_max = kp < d->kc ? kp : d->kc;
+    void *apack = scratch(tiles * mr_tile * kc_max * xsz);
+    if (!apack) return -1;
+    size_t chunk = NC_BYTES / (kc_max * nr * esz);
+    if (chunk < 1) chunk = 1;
     float bias_pad[64];
     for (size_t kb = 0; kb < kp; kb += d->kc) {
         const size_t kc = kp - kb < d->kc ? kp - kb : d->kc;
         const int first = kb == 0, last = kb + kc == kp;
-        for (size_t mb = m0; mb < m1; mb += MC_ROWS) {
-            const size_t mend = mb + MC_ROWS < m1 ? mb + MC_ROWS : m1;
-            pack_a(d, x, ldx, mb, mend, kb, kc, apack);
-            for (size_t p = p0; p < p1; p++) {
-                const size_t n0 = p * nr, ncols = n - n0 < nr ? n - n0 : nr;
-                const char *bp = (const char *)packed + (p * nr * kp + kb * nr) * esz;
-                const float *bb = NULL;
-                if (last && bias) {
-                    for (size_t j = 0; j < nr; j++) bias_pad[j] = j < ncols ? bias[n0 + j] : 0.0f;
-                    bb = bias_pad;
-                }
-                // during this panel's last row tile, prefetch the next panel's block into L2
-                const char *bnext = p + 1 < p1 ? bp + nr * kp * esz : NULL;
-                for (size_t i = mb, t = 0; i < mend; i += mr_tile, t++) {
-                    const size_t mr = mend - i < mr_tile ? mend - i : mr_tile;
-                    tile(kc, (const char *)apack + t * mr_tile * kc * xsz, mr, bp, i + mr_tile >= mend ? bnext : NULL,
-                         y + i * ldy + n0, ldy, ncols, first, last, alpha, bb);
+        pack_a(d, x, ldx, m0, m1, kb, kc, apack);
+        for (size_t pc = p0; pc < p1; pc += chunk) {
+            const size_t pe = pc + chunk < p1 ? pc + chunk : p1;
+            for (size_t mb = m0; mb < m1; mb += MC_ROWS) {
+                const size_t mend = mb + MC_ROWS < m1 ? mb + MC_ROWS : m1;
+                const char *ablock = (const char *)apack + (mb - m0) / mr_tile * mr_tile * kc * xsz;
+                for (size_t p = pc; p < pe; p++) {
+                    const size_t n0 = p * nr, ncols = n - n0 < nr ? n - n0 : nr;
+                    const char *bp = (const char *)packed + (p * nr * kp + kb * nr) * esz;
+                    const float *bb = NULL;
+                    if (last && bias) {
+                        for (size_t j = 0; j < nr; j++) bias_pad[j] = j < ncols ? bias[n0 + j] : 0.0f;
+                        bb = bias_pad;
+                    }
+                    // during this panel's last row tile, prefetch the next panel's block
+                    const char *bnext = p + 1 < pe ? bp + nr * kp * esz : NULL;
+                    for (size_t i = mb, t = 0; i < mend; i += mr_tile, t++) {
+                        const size_t mr = mend - i < mr_tile ? mend - i : mr_tile;
+                        tile(kc, ablock + t * mr_tile * kc * xsz, mr, bp, i + mr_tile >= mend ? bnext : NULL,
+                             y + i * ldy + n0, ldy, ncols, first, last, alpha, bb);
+                    }
                 }
             }
         }
     }
-    free(apack);
     return 0;
 }
 

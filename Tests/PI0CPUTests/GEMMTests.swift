@@ -89,6 +89,32 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// Shapes past every blocking boundary of the driver: several K blocks (KC = 256), several row blocks
+    /// (MC = 96 rows) and several column chunks (256 KiB of packed W per K block), each with a ragged
+    /// end; 1, 2 and 3 threads (m ≥ 96 · threads with small weights takes the row split, the others the
+    /// panel split) against the reference, and bit-identical to each other.
+    func testBlockedShapesAcrossChunksRowBlocksAndThreads() {
+        var rng = TestRNG()
+        let m = 203, n = 531, k = 521
+        let x = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
+        let wBits = w.map { UInt16($0.bitPattern >> 16) }
+        for element in [WeightElement.float32, .bfloat16] {
+            let wf = element == .float32 ? w : wBits.map(BFloat16.float)
+            let packed = element == .float32 ? PackedWeight(float32: w, n: n, k: k) : PackedWeight(bfloat16: wBits, n: n, k: k)
+            var want = [Float](repeating: 0, count: m * n), scale = want
+            GEMM.referenceLinear(x: x, m: m, ldx: k, w: wf, n: n, k: k, bias: bias, y: &want, ldy: n)
+            GEMM.referenceLinear(x: x.map(abs), m: m, ldx: k, w: wf.map(abs), n: n, k: k, bias: bias.map(abs), y: &scale, ldy: n)
+            var first: [UInt32]?
+            for threads in [1, 2, 3] {
+                var y = [Float](repeating: .nan, count: m * n)
+                GEMM.linear(x: x, m: m, ldx: k, weight: packed, bias: bias, y: &y, ldy: n, threads: threads)
+                assertClose(y, want, scale: scale, m: m, n: n, ld: n, tol: 1e-6, "\(element) \(threads) threads seed \(rng.seed)")
+                if let first { XCTAssertEqual(y.map(\.bitPattern), first, "\(element): \(threads) threads vs 1") }
+                else { first = y.map(\.bitPattern) }
+            }
+        }
+    }
+
     /// Weights above 1 M elements are packed on several threads (disjoint panel ranges): check a few rows of
     /// such a product against the reference, fp32 and bf16, with n not a multiple of the panel width.
     func testLargeWeightPackedInParallel() {
