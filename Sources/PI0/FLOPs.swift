@@ -9,7 +9,8 @@ public struct StageFLOPs: Sendable {
 
 extension ModelDims {
     /// FLOPs of one inference with `cameras` images, `langTokens` tokens and chunk `chunk`, as this
-    /// implementation computes it (the VLM's last layer computes only K/V; masked cameras are skipped).
+    /// implementation computes it (the VLM's last layer computes only K/V; masked cameras and padded
+    /// language slots are skipped, so pass the valid counts).
     public func flops(cameras: Int, langTokens: Int, chunk: Int, maxActionDim: Int = 32) -> StageFLOPs {
         let v = vision, t = Double(v.tokensPerImage), e = Double(v.hidden), f = Double(v.intermediate)
         let patch = Double(3 * v.patchSize * v.patchSize)

@@ -57,7 +57,11 @@ public final class PI0Model: @unchecked Sendable {
         guard steps >= 1 else { throw PI0InputError.invalid(input: "steps", reason: "must be at least 1, got \(steps)") }
         let b = inputs.batch, h = config.chunkSize, a = config.maxActionDim
         var clock = StageClock()
-        let prefix = embedPrefix(inputs, trace: trace)
+        var prefix = embedPrefix(inputs, trace: trace)
+        // Prefix positions that are padding in every row (unused language slots, cameras masked in every
+        // row) cannot reach the actions: drop them before the VLM pass. Kept when recording intermediates,
+        // whose tensors have LeRobot's full prefix shape.
+        if trace == nil { prefix = prefix.droppingPadding() }
         timings?.record("vision", clock.lap())
         let state = PrefixState(model: self, prefix: prefix, suffixTokens: h + 1)
         state.runPrefix(trace: trace)
@@ -89,6 +93,25 @@ struct Prefix {
     let embeddings: Tensor          // [B, P, W]
     let pad: [[Bool]]               // [B][P]
     let positions: [[Int]]          // [B][P]
+
+    /// The prefix without the positions that are padding in every batch row. Exact: a padded position
+    /// is masked as a key for every query (prefix and suffix), the prefix's attention flags are all 0 (so
+    /// no block boundary moves), the remaining tokens keep their RoPE positions (computed on the full
+    /// pad mask), and the suffix positions count valid prefix tokens only. What changes is the length of
+    /// softmax sums that had exact zeros in them.
+    func droppingPadding() -> Prefix {
+        let keep = (0..<tokens).filter { j in pad.contains { $0[j] } }
+        if keep.count == tokens || keep.isEmpty { return self }
+        let w = embeddings.shape[2], t = keep.count
+        let emb = Tensor(shape: [batch, t, w])
+        for r in 0..<batch {
+            for (i, j) in keep.enumerated() {
+                (emb.data + (r * t + i) * w).update(from: embeddings.data + (r * tokens + j) * w, count: w)
+            }
+        }
+        return Prefix(batch: batch, tokens: t, embeddings: emb, pad: pad.map { row in keep.map { row[$0] } },
+                      positions: positions.map { row in keep.map { row[$0] } })
+    }
 }
 
 extension PI0Model {

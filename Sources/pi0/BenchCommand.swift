@@ -53,7 +53,8 @@ struct BenchCommand: ParsableCommand {
             samples["total", default: []].append(timings.total)
         }
         order.append("total")
-        let f = ckpt.dims.flops(cameras: cameras, langTokens: 48, chunk: ckpt.config.chunkSize, maxActionDim: ckpt.config.maxActionDim)
+        // The 28 padded language slots are dropped before the VLM (padding in every row): count the 20 valid.
+        let f = ckpt.dims.flops(cameras: cameras, langTokens: BenchInputs.validTokens, chunk: ckpt.config.chunkSize, maxActionDim: ckpt.config.maxActionDim)
         func flops(_ stage: String) -> Double {
             if stage == "vision" { return f.visionPerImage * Double(cameras) }
             if stage == "prefix" { return f.prefix }
@@ -94,11 +95,13 @@ struct BenchCommand: ParsableCommand {
 }
 
 enum BenchInputs {
+    static let validTokens = 20
+
     static func make(dims: ModelDims, config: PI0Config, cameras: Int) -> PI0Inputs {
         let side = dims.vision.imageSize
         let noise = GaussianNoise.sample(count: cameras * 3 * side * side, seed: 99)
         let images = (0..<cameras).map { c in Array(noise[(c * 3 * side * side)..<((c + 1) * 3 * side * side)]).map { max(-1, min(1, $0 * 0.5)) } }
-        let valid = 20, length = 48
+        let valid = validTokens, length = 48
         let tokens = (0..<length).map { $0 < valid ? 2 + ($0 * 7919) % (dims.vlm.vocabSize - 2) : 0 }
         return PI0Inputs(batch: 1, images: images, imageMasks: [[Bool]](repeating: [true], count: cameras),
                          langTokens: [tokens], langMasks: [(0..<length).map { $0 < valid }],

@@ -99,6 +99,36 @@ final class FixtureParityTests: XCTestCase {
         try checkAllCases(backend: try Backends.cpu(threads: 2))
     }
 
+    /// Without tracing, prefix positions that are padding in every row (unused language slots, cameras
+    /// masked in every row) are dropped before the VLM. The actions must still match LeRobot on every case,
+    /// and the dropped count must be what the inputs say (so the shortcut is really taken).
+    func testActionsUnchangedWhenAllRowPaddingIsDropped() throws {
+        var droppedSomewhere = false
+        for name in Fixtures.cases {
+            let dir = Fixtures.path(name)
+            let ckpt = try Checkpoint(directory: dir)
+            let model = try PI0Model(checkpoint: ckpt, backend: try Backends.cpu(threads: 2))
+            let inputs = try PI0Inputs.load(from: try SafeTensorsFile(path: dir + "/inputs.safetensors"), dims: ckpt.dims, config: ckpt.config)
+            let outputs = try SafeTensorsFile(path: dir + "/outputs.safetensors")
+            let steps = outputs.contains("timesteps") ? try outputs.info("timesteps").shape[0] : nil
+
+            let full = model.embedPrefix(inputs, trace: nil)
+            let kept = full.droppingPadding()
+            let n = ckpt.dims.vision.tokensPerImage, l = inputs.langTokens[0].count
+            let usedCameras = inputs.imageMasks.filter { $0.contains(true) }.count
+            let usedLanguage = (0..<l).filter { j in inputs.langMasks.contains { $0[j] } }.count
+            XCTAssertEqual(full.tokens, inputs.images.count * n + l, name)
+            XCTAssertEqual(kept.tokens, usedCameras * n + usedLanguage, name)
+            if kept.tokens < full.tokens { droppedSomewhere = true }
+
+            let actions = try model.sampleActions(inputs, steps: steps)
+            let r = ParityResult(name: "actions", actual: actions.array, expected: try outputs.floats("actions"))
+            let tol = try isBF16Case(name) ? Tolerance(minPCC: 0.999, maxRelL2: 1e-2) : Tolerance(minPCC: 0.99999, maxRelL2: 2e-5)
+            XCTAssertTrue(r.passes(minPCC: tol.minPCC, maxRelL2: tol.maxRelL2), "\(name) (padding dropped) \(r)")
+        }
+        XCTAssertTrue(droppedSomewhere, "no fixture case has padding to drop")
+    }
+
     func checkAllCases(backend: ComputeBackend) throws {
         let cases = Fixtures.cases
         XCTAssertGreaterThanOrEqual(cases.count, 2, "fixture cases missing from the test bundle")
