@@ -210,6 +210,20 @@ static uint16_t f32_to_bf16_rne(float f) {
     return (uint16_t)(u >> 16);
 }
 
+static _Thread_local uint16_t *rows_buf;
+static _Thread_local size_t rows_cap;
+
+uint16_t *pi0k_bf16_rows_scratch(size_t count) {
+    if (count == 0) count = 1;
+    if (count <= rows_cap) return rows_buf;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, count * sizeof(uint16_t)) != 0) return NULL;
+    free(rows_buf);
+    rows_buf = p;
+    rows_cap = count;
+    return rows_buf;
+}
+
 void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16_t *dst, size_t kpad) {
     for (size_t i = 0; i < m; i++) {
         for (size_t kk = 0; kk < k; kk++) dst[i * kpad + kk] = f32_to_bf16_rne(x[i * ldx + kk]);

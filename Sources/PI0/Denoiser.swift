@@ -100,9 +100,9 @@ final class PrefixState: @unchecked Sendable {
     func denoiseStep(x: Tensor, t: Float, state: [Float], into v: Tensor, trace: IntermediateRecorder?) {
         let m = model, b = prefix.batch, p = prefix.tokens, s = suffixTokens, h = s - 1, e = m.dims.expert.width
         // embed_suffix (float32 in both modes): [state token, action/time tokens].
-        let timeEmb = FlowMatching.timeEmbedding(t: t, dim: e, minPeriod: m.config.minPeriod, maxPeriod: m.config.maxPeriod)
         m.actionInProj(x.data, rows: b * h, into: actionTime.data, ldy: 2 * e)
-        for r in 0..<(b * h) { (actionTime.row(r) + e).update(from: timeEmb, count: e) }
+        FlowMatching.timeEmbedding(t: t, dim: e, minPeriod: m.config.minPeriod, maxPeriod: m.config.maxPeriod, into: actionTime.row(0) + e)
+        for r in 1..<max(b * h, 1) { (actionTime.row(r) + e).update(from: actionTime.row(0) + e, count: e) }
         trace?.record("suffix_action_time_in_step0", shape: [b, h, 2 * e], floats: actionTime.data)
         m.actionTimeMlpIn(actionTime.data, rows: b * h, into: hidden.data)
         m.backend.silu(hidden.data, count: b * h * e)

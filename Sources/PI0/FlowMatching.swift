@@ -25,6 +25,18 @@ public enum FlowMatching {
         timeEmbeddingF64(t: t, dim: dim, minPeriod: minPeriod, maxPeriod: maxPeriod).map { Float($0) }
     }
 
+    /// `timeEmbedding` written into out[0..<dim] (no allocation; the denoise loop uses this one).
+    public static func timeEmbedding(t: Float, dim: Int, minPeriod: Double, maxPeriod: Double, into out: UnsafeMutablePointer<Float>) {
+        let half = dim / 2, time = Double(t)
+        for j in 0..<half {
+            let fraction = half > 1 ? Double(j) / Double(half - 1) : 0
+            let period = minPeriod * Foundation.pow(maxPeriod / minPeriod, fraction)
+            let a = 1.0 / period * 2 * Double.pi * time
+            out[j] = Float(Foundation.sin(a))
+            out[half + j] = Float(Foundation.cos(a))
+        }
+    }
+
     /// The time of Euler step k: 1 + k·dt in double, then float32 (LeRobot builds a float32 tensor).
     public static func time(step k: Int, steps: Int) -> Float {
         let dt = -1.0 / Double(steps)

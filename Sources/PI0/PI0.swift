@@ -75,7 +75,7 @@ public final class PI0Model: @unchecked Sendable {
             state.denoiseStep(x: x, t: t, state: inputs.state, into: v, trace: k == 0 ? trace : nil)
             FlowMatching.eulerUpdate(x.data, velocity: v.data, count: x.count, steps: steps)
             if trace != nil { vAll += v.array; xAll += x.array; ts.append(t) }
-            timings?.record("denoise_step_\(k)", clock.lap())
+            timings?.record(StageTimings.stepName(k), clock.lap())
         }
         if let trace {
             trace.record("v_t_all", shape: [steps, b, h, a], .float32(vAll))

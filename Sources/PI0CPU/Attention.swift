@@ -2,7 +2,8 @@
 // additive mask: out[t, h, :] = softmax_j(scale · q[t, h, :]·k[j, :] + mask[t, j]) · v[j, :].
 //
 // Letters: T query positions, S key positions, H query heads, D head dim.
-// The fast version reuses the GEMM kernels: K and V are packed once per call, then for a block of query
+// The fast version reuses the GEMM kernels: K and V are packed once per call (into a reusable
+// `AttentionWorkspace`), then for a block of query
 // positions the H·tb query rows are one [H·tb, D]·[D, S] product (scale applied in the kernel's epilogue),
 // the mask is added and the rows soft-maxed in fp32 in place, and P·V is a second product written
 // straight into `out`. Blocks of query positions run on separate threads.
@@ -24,7 +25,7 @@ public enum Attention {
                            t: Int, s: Int, heads: Int, headDim: Int, scale: Float,
                            qStrideT: Int? = nil, qStrideH: Int? = nil, ldk: Int? = nil, ldv: Int? = nil,
                            ldMask: Int? = nil, outStrideT: Int? = nil, outStrideH: Int? = nil,
-                           threads: Int = 0, path kernelPath: KernelPath = .best) {
+                           threads: Int = 0, path kernelPath: KernelPath = .best, workspace: AttentionWorkspace? = nil) {
         precondition(kernelPath != .avx512bf16, "Attention.mqa: fp32 paths only")
         precondition(t >= 0 && s >= 0 && heads >= 0 && headDim >= 0, "Attention.mqa: negative size")
         if t == 0 || heads == 0 { return }
@@ -34,9 +35,10 @@ public enum Attention {
         precondition(qH >= headDim && oH >= headDim && ldk >= headDim && ldv >= headDim && ldMask >= s,
                      "Attention.mqa: a stride is smaller than the row it holds")
 
-        let packedK = PackedWeight(float32: k, n: s, k: headDim, ldw: ldk, path: kernelPath)   // scores = q · Kᵀ
-        let packedV = PackedWeight(float32KN: v, k: s, n: headDim, ldb: ldv, path: kernelPath) // out = P · V
-        let path = packedK.path.c
+        precondition(kernelPath.isSupported, "Attention.mqa: kernel path \(kernelPath) is not supported by this CPU")
+        let ws = workspace ?? AttentionWorkspace()
+        let packedK = ws.packTransposed(0, k, n: s, k: headDim, ldb: ldk, path: kernelPath) // scores = q · Kᵀ
+        let packedV = ws.pack(1, v, k: s, n: headDim, ldb: ldv, path: kernelPath)          // out = P · V
         // Rows of one timestep block as one matrix needs uniform row strides across timesteps.
         let flat = qT == heads * qH && oT == heads * oH
         let nt = max(1, min(Threading.resolve(threads), t))
@@ -45,38 +47,15 @@ public enum Attention {
         let blocks = (t + tb - 1) / tb
         let tasks = min(nt, blocks)
 
-        let qP = SendablePointer(q), maskP = SendablePointer(mask), outP = SendablePointer(out)
-        Threading.run(tasks: tasks) { task in
-            let q = qP.value, mask = maskP.value, out = outP.value
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, tb * heads * s))
-            defer { scores.deallocate() }
-            for block in Threading.split(blocks, parts: tasks, part: task) {
-                let t0 = block * tb, tc = min(tb, t - t0), rows = tc * heads
-                // scores[r, j] = scale · q_r · k_j, r = (t - t0)·H + h
-                var ok = true
-                if flat {
-                    ok = ok && 0 == pi0k_gemm(path, 0, q + t0 * qT, qH, 0, rows, packedK.buffer, s, headDim, scale, nil, scores, s, 0, Int.max)
-                } else {
-                    for i in 0..<tc {
-                        ok = ok && 0 == pi0k_gemm(path, 0, q + (t0 + i) * qT, qH, 0, heads, packedK.buffer, s, headDim, scale, nil,
-                                  scores + i * heads * s, s, 0, Int.max)
-                    }
-                }
-                precondition(ok, "Attention.mqa: GEMM kernel failed (out of memory)")
-                pi0k_softmax_rows(path, scores, rows, s, s, mask.map { $0 + t0 * ldMask }, ldMask, heads)
-                // out rows = P · V
-                if flat {
-                    ok = ok && 0 == pi0k_gemm(path, 0, scores, s, 0, rows, packedV.buffer, headDim, s, 1, nil, out + t0 * oT, oH, 0, Int.max)
-                } else {
-                    for i in 0..<tc {
-                        ok = ok && 0 == pi0k_gemm(path, 0, scores + i * heads * s, s, 0, heads, packedV.buffer, headDim, s, 1, nil,
-                                  out + (t0 + i) * oT, oH, 0, Int.max)
-                    }
-                }
-                precondition(ok, "Attention.mqa: GEMM kernel failed (out of memory)")
-            }
+        let blockFloats = (max(1, tb * heads * s) + 15) / 16 * 16   // one score block per task, 64-byte aligned
+        let scores = ws.buffer(2, bytes: tasks * blockFloats * 4).assumingMemoryBound(to: Float.self)
+        var job = MQAJob(path: kernelPath.c, q: q, k: packedK, v: packedV, mask: mask, out: out, scores: scores,
+                         blockFloats: blockFloats, t: t, s: s, heads: heads, headDim: headDim, scale: scale, qT: qT, qH: qH,
+                         ldMask: ldMask, oT: oT, oH: oH, flat: flat, tb: tb, blocks: blocks, tasks: tasks)
+        Threading.run(tasks: tasks, job: &job) { ctx, task in
+            ctx!.assumingMemoryBound(to: MQAJob.self).pointee.run(task: task)
         }
-        withExtendedLifetime((packedK, packedV)) {}
+        withExtendedLifetime(ws) {}
     }
 
     /// Plain reference: Double everywhere (scores, max-subtracted softmax, weighted sum), rounded to Float
@@ -110,6 +89,46 @@ public enum Attention {
                     out[i * oT + h * oH + d] = Float(acc / sum)
                 }
             }
+        }
+    }
+}
+
+/// One `Attention.mqa` call's arguments; task i handles its share of the query blocks.
+private struct MQAJob {
+    let path: Int32
+    let q: UnsafePointer<Float>, k: UnsafeRawPointer, v: UnsafeRawPointer   // k, v packed
+    let mask: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>
+    let scores: UnsafeMutablePointer<Float>, blockFloats: Int
+    let t: Int, s: Int, heads: Int, headDim: Int, scale: Float
+    let qT: Int, qH: Int, ldMask: Int, oT: Int, oH: Int, flat: Bool
+    let tb: Int, blocks: Int, tasks: Int
+
+    func run(task: Int) {
+        let scores = self.scores + task * blockFloats
+        for block in Threading.split(blocks, parts: tasks, part: task) {
+            let t0 = block * tb, tc = min(tb, t - t0), rows = tc * heads
+            // scores[r, j] = scale · q_r · k_j, r = (t - t0)·H + h
+            var ok = true
+            if flat {
+                ok = ok && 0 == pi0k_gemm(path, 0, q + t0 * qT, qH, 0, rows, k, s, headDim, scale, nil, scores, s, 0, Int.max)
+            } else {
+                for i in 0..<tc {
+                    ok = ok && 0 == pi0k_gemm(path, 0, q + (t0 + i) * qT, qH, 0, heads, k, s, headDim, scale, nil,
+                                              scores + i * heads * s, s, 0, Int.max)
+                }
+            }
+            precondition(ok, "Attention.mqa: GEMM kernel failed (out of memory)")
+            pi0k_softmax_rows(path, scores, rows, s, s, mask.map { $0 + t0 * ldMask }, ldMask, heads)
+            // out rows = P · V
+            if flat {
+                ok = ok && 0 == pi0k_gemm(path, 0, scores, s, 0, rows, v, headDim, s, 1, nil, out + t0 * oT, oH, 0, Int.max)
+            } else {
+                for i in 0..<tc {
+                    ok = ok && 0 == pi0k_gemm(path, 0, scores + i * heads * s, s, 0, heads, v, headDim, s, 1, nil,
+                                              out + (t0 + i) * oT, oH, 0, Int.max)
+                }
+            }
+            precondition(ok, "Attention.mqa: GEMM kernel failed (out of memory)")
         }
     }
 }

@@ -2,7 +2,6 @@
 // (bf16 weights stay bf16 and are widened in the kernel), attention as two threaded matrix products
 // per pass (MQA folds the heads into the rows: Q [T·H, D]·Kᵀ, then P [T·H, S]·V), softmax threaded
 // over rows. Results agree with `ReferenceBackend` to float32 rounding (tests in PI0CPUTests).
-import Dispatch
 import Foundation
 import PI0Tensor
 import CPI0Kernels
@@ -21,6 +20,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     private let lock = NSLock()
     private var scores: UnsafeMutablePointer<Float>?
     private var scoresCapacity = 0
+    private let workspace = AttentionWorkspace()   // packed K/V and score blocks, reused by every pass
 
     /// threads <= 0: all cores (or PI0_NUM_THREADS).
     public init(threads: Int = 0) {
@@ -76,7 +76,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                 Attention.mqa(q: a.q + g * group * hd, k: a.k + g * hd, v: a.v + g * hd, mask: a.mask, out: a.out + g * group * hd,
                               t: a.queries, s: a.keys, heads: group, headDim: hd, scale: a.scale,
                               qStrideT: a.qStride, qStrideH: hd, ldk: a.kStride, ldv: a.vStride, ldMask: a.mask == nil ? nil : a.maskStride,
-                              outStrideT: a.outStride, outStrideH: hd, threads: threads)
+                              outStrideT: a.outStride, outStrideH: hd, threads: threads, workspace: workspace)
             }
             return
         }
@@ -85,9 +85,11 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         if a.kvHeads == 1 && a.qStride == a.heads * hd && a.outStride == a.heads * hd {
             let rows = a.queries * a.heads
             let s = scoreBuffer(rows * a.keys)
-            GEMM.matmulABt(a: a.q, m: rows, lda: hd, b: a.k, n: a.keys, ldb: a.kStride, k: hd, alpha: 1, c: s, ldc: a.keys, threads: threads)
-            softmaxRows(s, rows: rows, keys: a.keys, args: a) { $0 / a.heads }
-            GEMM.matmulAB(a: s, m: rows, lda: a.keys, b: a.v, k: a.keys, ldb: a.vStride, n: hd, alpha: 1, c: a.out, ldc: hd, threads: threads)
+            GEMM.matmulABt(a: a.q, m: rows, lda: hd, b: a.k, n: a.keys, ldb: a.kStride, k: hd, alpha: 1, c: s, ldc: a.keys, threads: threads,
+                           workspace: workspace)
+            softmaxRows(s, rows: rows, keys: a.keys, args: a, rowsPerQuery: a.heads)
+            GEMM.matmulAB(a: s, m: rows, lda: a.keys, b: a.v, k: a.keys, ldb: a.vStride, n: hd, alpha: 1, c: a.out, ldc: hd, threads: threads,
+                          workspace: workspace)
             if a.roundToBF16 { BFloat16.round(a.out, count: rows * hd) }
             return
         }
@@ -95,92 +97,122 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         for h in 0..<a.heads {
             let kvh = h / group
             GEMM.matmulABt(a: a.q + h * hd, m: a.queries, lda: a.qStride, b: a.k + kvh * hd, n: a.keys, ldb: a.kStride, k: hd,
-                           alpha: 1, c: s, ldc: a.keys, threads: threads)
-            softmaxRows(s, rows: a.queries, keys: a.keys, args: a) { $0 }
+                           alpha: 1, c: s, ldc: a.keys, threads: threads, workspace: workspace)
+            softmaxRows(s, rows: a.queries, keys: a.keys, args: a, rowsPerQuery: 1)
             GEMM.matmulAB(a: s, m: a.queries, lda: a.keys, b: a.v + kvh * hd, k: a.keys, ldb: a.vStride, n: hd, alpha: 1,
-                          c: a.out + h * hd, ldc: a.outStride, threads: threads)
+                          c: a.out + h * hd, ldc: a.outStride, threads: threads, workspace: workspace)
             if a.roundToBF16 { for t in 0..<a.queries { BFloat16.round(a.out + t * a.outStride + h * hd, count: hd) } }
         }
     }
 
     /// Per row: (bf16-rounded) score·scale + mask, softmax, (bf16-rounded) probabilities, as the reference.
-    private func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, keys: Int, args a: AttentionArgs, query: (Int) -> Int) {
-        let sp = SendablePointer(s), maskP = SendablePointer(a.mask)
-        let parts = min(threads, max(1, rows / 16))
-        let queryOf = (0..<rows).map(query)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let r = Threading.split(rows, parts: parts, part: part)
-            for row in r {
-                let x = sp.value + row * keys
-                let mrow = maskP.value.map { $0 + queryOf[row] * a.maskStride }
-                for j in 0..<keys {
-                    var v = x[j]
-                    if a.roundToBF16 { v = BFloat16.round(v) }
-                    v *= a.scale
-                    if a.roundToBF16 { v = BFloat16.round(v) }
-                    if let m = mrow { v += m[j] }
-                    x[j] = v
-                }
-                CPUOps.softmax(x, count: keys)
-                if a.roundToBF16 { BFloat16.round(x, count: keys) }
-            }
+    /// Row r belongs to query r / rowsPerQuery.
+    private func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, keys: Int, args a: AttentionArgs, rowsPerQuery: Int) {
+        var job = SoftmaxJob(scores: s, rows: rows, keys: keys, parts: min(threads, max(1, rows / 16)), mask: a.mask,
+                             maskStride: a.maskStride, rowsPerQuery: rowsPerQuery, scale: a.scale, bf16: a.roundToBF16)
+        Threading.run(tasks: job.parts, job: &job) { ctx, part in
+            let j = ctx!.assumingMemoryBound(to: SoftmaxJob.self).pointee
+            for row in Threading.split(j.rows, parts: j.parts, part: part) { j.row(row) }
         }
     }
 }
 
-// Elementwise operations: vectorised C kernels, rows (or flat ranges) split across the threads.
+// Elementwise operations: vectorised C kernels, rows (or flat ranges) split across the threads. Each op
+// is one `ElementwiseJob` run through `Threading.run(tasks:job:_:)` (no closure context, no allocation).
 extension CPUBackend {
-    /// Runs body(range) over 0..<count in `threads` chunks of at least `grain` elements.
-    func parallel(_ count: Int, grain: Int, _ body: @Sendable (Range<Int>) -> Void) {
-        let parts = max(1, min(threads, count / max(grain, 1)))
-        if parts == 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: parts) { body(Threading.split(count, parts: parts, part: $0)) }
-    }
+    /// Parts for `count` items in chunks of at least `grain`.
+    func parts(_ count: Int, grain: Int) -> Int { max(1, min(threads, count / max(grain, 1))) }
 
     public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float], eps: Float,
                           out: UnsafeMutablePointer<Float>) {
-        let xp = SendablePointer(x), op = SendablePointer(out)
-        parallel(rows, grain: 8) { r in
-            weight.withUnsafeBufferPointer { w in bias.withUnsafeBufferPointer { b in
-                pi0e_layernorm(xp.value + r.lowerBound * width, r.count, width, w.baseAddress, b.baseAddress, eps,
-                               op.value + r.lowerBound * width)
-            } }
-        }
+        weight.withUnsafeBufferPointer { w in bias.withUnsafeBufferPointer { b in
+            var job = ElementwiseJob(op: .layerNorm, count: rows, parts: parts(rows, grain: 8), width: width,
+                                     a: x, out: out, weight: w.baseAddress, bias: b.baseAddress, eps: eps)
+            job.run()
+        } }
     }
 
     public func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], eps: Float, roundToBF16: Bool,
                         out: UnsafeMutablePointer<Float>) {
-        let xp = SendablePointer(x), op = SendablePointer(out)
-        parallel(rows, grain: 8) { r in
-            weight.withUnsafeBufferPointer { w in
-                pi0e_rmsnorm(xp.value + r.lowerBound * width, r.count, width, w.baseAddress, eps, roundToBF16 ? 1 : 0,
-                             op.value + r.lowerBound * width)
-            }
+        weight.withUnsafeBufferPointer { w in
+            var job = ElementwiseJob(op: .rmsNorm, count: rows, parts: parts(rows, grain: 8), width: width,
+                                     a: x, out: out, weight: w.baseAddress, eps: eps, bf16: roundToBF16)
+            job.run()
         }
     }
 
     public func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        let xp = SendablePointer(x)
-        parallel(count, grain: 1 << 14) { r in pi0e_gelu_tanh(xp.value + r.lowerBound, r.count) }
+        var job = ElementwiseJob(op: .gelu, count: count, parts: parts(count, grain: 1 << 14), out: x)
+        job.run()
     }
 
     public func geluTanhMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, rows: Int, width: Int, ldIn: Int,
                             roundToBF16: Bool, out: UnsafeMutablePointer<Float>, ldOut: Int) {
-        let g = SendablePointer(gate), u = SendablePointer(up), o = SendablePointer(out)
-        parallel(rows, grain: max(1, (1 << 14) / max(width, 1))) { r in
-            for row in r {
-                pi0e_gelu_tanh_mul(g.value + row * ldIn, u.value + row * ldIn, o.value + row * ldOut, width, roundToBF16 ? 1 : 0)
-            }
-        }
+        var job = ElementwiseJob(op: .geluMul, count: rows, parts: parts(rows, grain: max(1, (1 << 14) / max(width, 1))),
+                                 width: width, a: gate, b: up, out: out, bf16: roundToBF16, ldIn: ldIn, ldOut: ldOut)
+        job.run()
     }
 
     public func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        let xp = SendablePointer(x)
-        parallel(count, grain: 1 << 14) { r in pi0e_silu(xp.value + r.lowerBound, r.count) }
+        var job = ElementwiseJob(op: .silu, count: count, parts: parts(count, grain: 1 << 14), out: x)
+        job.run()
     }
 
     public func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int, roundToBF16: Bool) {
-        let xp = SendablePointer(x), yp = SendablePointer(y)
-        parallel(count, grain: 1 << 15) { r in pi0e_add(xp.value + r.lowerBound, yp.value + r.lowerBound, r.count, roundToBF16 ? 1 : 0) }
+        var job = ElementwiseJob(op: .add, count: count, parts: parts(count, grain: 1 << 15), b: y, out: x, bf16: roundToBF16)
+        job.run()
+    }
+}
+
+/// One elementwise op over `count` rows (norms, gelu·up) or values (gelu, silu, add), split into `parts`.
+struct ElementwiseJob {
+    enum Op { case layerNorm, rmsNorm, gelu, geluMul, silu, add }
+    var op: Op
+    var count: Int, parts: Int, width = 0
+    var a: UnsafePointer<Float>? = nil, b: UnsafePointer<Float>? = nil
+    var out: UnsafeMutablePointer<Float>
+    var weight: UnsafePointer<Float>? = nil, bias: UnsafePointer<Float>? = nil
+    var eps: Float = 0, bf16 = false, ldIn = 0, ldOut = 0
+
+    mutating func run() {
+        Threading.run(tasks: parts, job: &self) { ctx, part in
+            let j = ctx!.assumingMemoryBound(to: ElementwiseJob.self).pointee
+            j.run(Threading.split(j.count, parts: j.parts, part: part))
+        }
+    }
+
+    func run(_ r: Range<Int>) {
+        let lo = r.lowerBound, flag: Int32 = bf16 ? 1 : 0
+        switch op {
+        case .layerNorm: pi0e_layernorm(a! + lo * width, r.count, width, weight, bias, eps, out + lo * width)
+        case .rmsNorm: pi0e_rmsnorm(a! + lo * width, r.count, width, weight, eps, flag, out + lo * width)
+        case .gelu: pi0e_gelu_tanh(out + lo, r.count)
+        case .geluMul:
+            for row in r { pi0e_gelu_tanh_mul(a! + row * ldIn, b! + row * ldIn, out + row * ldOut, width, flag) }
+        case .silu: pi0e_silu(out + lo, r.count)
+        case .add: pi0e_add(out + lo, b! + lo, r.count, flag)
+        }
+    }
+}
+
+/// The bf16 attention's softmax over score rows (see `CPUBackend.softmaxRows`).
+private struct SoftmaxJob {
+    let scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, parts: Int
+    let mask: UnsafePointer<Float>?, maskStride: Int, rowsPerQuery: Int
+    let scale: Float, bf16: Bool
+
+    func row(_ row: Int) {
+        let x = scores + row * keys
+        let mrow = mask.map { $0 + (row / rowsPerQuery) * maskStride }
+        for j in 0..<keys {
+            var v = x[j]
+            if bf16 { v = BFloat16.round(v) }
+            v *= scale
+            if bf16 { v = BFloat16.round(v) }
+            if let m = mrow { v += m[j] }
+            x[j] = v
+        }
+        CPUOps.softmax(x, count: keys)
+        if bf16 { BFloat16.round(x, count: keys) }
     }
 }

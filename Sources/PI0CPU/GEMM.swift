@@ -14,11 +14,20 @@ public enum GEMM {
     public static func linear(x: UnsafePointer<Float>, m: Int, ldx: Int, weight: PackedWeight,
                               bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, ldy: Int,
                               alpha: Float = 1, threads: Int = 0) {
-        let n = weight.n, k = weight.k
+        withExtendedLifetime(weight) {
+            packedProduct(x: x, m: m, ldx: ldx, packed: UnsafeRawPointer(weight.buffer), n: weight.n, k: weight.k,
+                          element: weight.element, path: weight.path, bias: bias, y: y, ldy: ldy, alpha: alpha, threads: threads)
+        }
+    }
+
+    /// `linear` on a packed buffer the caller owns (laid out by `pi0k_pack_*` for `path`), so that callers
+    /// that pack per call (attention's K and V) can reuse their buffers.
+    static func packedProduct(x: UnsafePointer<Float>, m: Int, ldx: Int, packed: UnsafeRawPointer, n: Int, k: Int,
+                              element: WeightElement, path: KernelPath, bias: UnsafePointer<Float>?,
+                              y: UnsafeMutablePointer<Float>, ldy: Int, alpha: Float, threads: Int) {
         precondition(m >= 0 && ldx >= k && ldy >= n, "GEMM.linear: bad strides (m \(m), ldx \(ldx) < k \(k) or ldy \(ldy) < n \(n))")
         if m == 0 || n == 0 { return }
-        let path = weight.path
-        let elem: Int32 = weight.element == .float32 ? 0 : 1
+        let elem: Int32 = element == .float32 ? 0 : 1
         let nr = path.panelWidth, mr = path.rowTile
         let panels = (n + nr - 1) / nr, rowTiles = (m + mr - 1) / mr
 
@@ -30,27 +39,28 @@ public enum GEMM {
         // only its own rows of x (with a panel split every thread packs all of x, which cost ~9 % of the
         // vision tower), and the threads share W through the cache. Weights bigger than that (the VLM's
         // MLP) stay split by panels so that each thread streams only its half from memory.
-        let weightBytes = n * k * (weight.element == .float32 ? 4 : 2)
+        let weightBytes = n * k * (element == .float32 ? 4 : 2)
         let byRows = nt > 1 && m >= nt * 96 && weightBytes <= 24 << 20
         let pParts = byRows ? 1 : min(nt, panels)
         let mParts = byRows ? nt : max(1, min(rowTiles, (nt + pParts - 1) / pParts))
 
-        let biasP = SendablePointer(bias), yP = SendablePointer(y)
         func run(_ x: UnsafeRawPointer, _ ldxElems: Int) {
-            let xP = SendablePointer(x)
-            Threading.run(tasks: pParts * mParts) { task in
-                let pr = Threading.split(panels, parts: pParts, part: task % pParts)
-                let tr = Threading.split(rowTiles, parts: mParts, part: task / pParts)
-                let m0 = tr.lowerBound * mr, m1 = min(m, tr.upperBound * mr)
-                let status = pi0k_gemm(path.c, elem, xP.value, ldxElems, m0, m1, weight.buffer, n, k, alpha,
-                                       biasP.value, yP.value, ldy, pr.lowerBound, pr.upperBound)
+            var job = GemmJob(path: path.c, elem: elem, x: x, ldx: ldxElems, m: m, packed: packed, n: n, k: k, alpha: alpha,
+                              bias: bias, y: y, ldy: ldy, panels: panels, rowTiles: rowTiles, mr: mr, pParts: pParts, mParts: mParts)
+            Threading.run(tasks: pParts * mParts, job: &job) { ctx, task in
+                let j = ctx!.assumingMemoryBound(to: GemmJob.self).pointee
+                let pr = Threading.split(j.panels, parts: j.pParts, part: task % j.pParts)
+                let tr = Threading.split(j.rowTiles, parts: j.mParts, part: task / j.pParts)
+                let m0 = tr.lowerBound * j.mr, m1 = min(j.m, tr.upperBound * j.mr)
+                let status = pi0k_gemm(j.path, j.elem, j.x, j.ldx, m0, m1, j.packed, j.n, j.k, j.alpha,
+                                       j.bias, j.y, j.ldy, pr.lowerBound, pr.upperBound)
                 precondition(status == 0, "GEMM.linear: kernel failed (\(status): -1 out of memory, -2 no kernel)")
             }
         }
         if path == .avx512bf16 { // vdpbf16ps multiplies bf16 by bf16: round the activations once
             let kpad = (k + 1) & ~1
-            let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, m * kpad))
-            defer { xb.deallocate() }
+            // the calling thread's reusable buffer (pi0k_gemm's own scratch is a different one)
+            guard let xb = pi0k_bf16_rows_scratch(m * kpad) else { preconditionFailure("GEMM.linear: out of memory") }
             pi0k_round_rows_bf16(x, m, ldx, k, xb, kpad)
             run(UnsafeRawPointer(xb), kpad)
         } else {
@@ -77,20 +87,29 @@ public enum GEMM {
 
     /// C[i, j] = alpha · Σ_k A[i, k] · B[j, k]: A [m, k] (lda), B [n, k] row-major unpacked (ldb), C [m, n] (ldc).
     /// Attention scores QKᵀ. Packs B on every call (O(n·k), small next to the O(m·n·k) product when m is
-    /// large); pack once with `PackedWeight` and call `linear` when B is reused.
+    /// large) into `workspace` when given (no allocation once it has grown); pack once with `PackedWeight`
+    /// and call `linear` when B is reused.
     public static func matmulABt(a: UnsafePointer<Float>, m: Int, lda: Int, b: UnsafePointer<Float>, n: Int,
                                  ldb: Int, k: Int, alpha: Float = 1, c: UnsafeMutablePointer<Float>, ldc: Int,
-                                 threads: Int = 0) {
-        let packed = PackedWeight(float32: b, n: n, k: k, ldw: ldb)
-        linear(x: a, m: m, ldx: lda, weight: packed, bias: nil, y: c, ldy: ldc, alpha: alpha, threads: threads)
+                                 threads: Int = 0, workspace: AttentionWorkspace? = nil) {
+        precondition(ldb >= k, "GEMM.matmulABt: ldb < k")
+        let ws = workspace ?? AttentionWorkspace(), path = KernelPath.best
+        let packed = ws.packTransposed(0, b, n: n, k: k, ldb: ldb, path: path)
+        packedProduct(x: a, m: m, ldx: lda, packed: packed, n: n, k: k, element: .float32, path: path, bias: nil,
+                      y: c, ldy: ldc, alpha: alpha, threads: threads)
+        withExtendedLifetime(ws) {}
     }
 
     /// C[i, j] = alpha · Σ_k A[i, k] · B[k, j]: A [m, k] (lda), B [k, n] row-major (ldb), C [m, n] (ldc). P·V.
     public static func matmulAB(a: UnsafePointer<Float>, m: Int, lda: Int, b: UnsafePointer<Float>, k: Int,
                                 ldb: Int, n: Int, alpha: Float = 1, c: UnsafeMutablePointer<Float>, ldc: Int,
-                                threads: Int = 0) {
-        let packed = PackedWeight(float32KN: b, k: k, n: n, ldb: ldb)
-        linear(x: a, m: m, ldx: lda, weight: packed, bias: nil, y: c, ldy: ldc, alpha: alpha, threads: threads)
+                                threads: Int = 0, workspace: AttentionWorkspace? = nil) {
+        precondition(ldb >= n, "GEMM.matmulAB: ldb < n")
+        let ws = workspace ?? AttentionWorkspace(), path = KernelPath.best
+        let packed = ws.pack(1, b, k: k, n: n, ldb: ldb, path: path)
+        packedProduct(x: a, m: m, ldx: lda, packed: packed, n: n, k: k, element: .float32, path: path, bias: nil,
+                      y: c, ldy: ldc, alpha: alpha, threads: threads)
+        withExtendedLifetime(ws) {}
     }
 
     /// Reference for `matmulAB` (Double accumulation).
@@ -104,4 +123,14 @@ public enum GEMM {
             }
         }
     }
+}
+
+/// Everything one GEMM task needs (see `Threading.run(tasks:job:_:)`).
+private struct GemmJob {
+    let path: Int32, elem: Int32
+    let x: UnsafeRawPointer, ldx: Int, m: Int
+    let packed: UnsafeRawPointer, n: Int, k: Int
+    let alpha: Float, bias: UnsafePointer<Float>?
+    let y: UnsafeMutablePointer<Float>, ldy: Int
+    let panels: Int, rowTiles: Int, mr: Int, pParts: Int, mParts: Int
 }

@@ -1,5 +1,5 @@
-// Thread count and the fork-join helper used by the kernels (DispatchQueue.concurrentPerform).
-import Dispatch
+// Thread count and the fork-join helper used by the kernels (a persistent pool in CPI0Kernels).
+import CPI0Kernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -16,13 +16,30 @@ public enum Threading {
     /// `threads <= 0` means `defaultThreadCount`.
     static func resolve(_ threads: Int) -> Int { threads > 0 ? threads : defaultThreadCount }
 
-    /// Runs body(0..<tasks), on the calling thread when tasks == 1, else concurrently.
+    /// Runs body(0..<tasks), on the calling thread when tasks == 1, else on the calling thread and the
+    /// kernels' persistent workers (`pi0k_parallel_run`: no allocation per call, unlike
+    /// DispatchQueue.concurrentPerform). Returns when every task has run.
     static func run(tasks: Int, _ body: @Sendable (Int) -> Void) {
         if tasks <= 1 {
             if tasks == 1 { body(0) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: tasks, execute: body)
+        withoutActuallyEscaping(body) { escapable in
+            var task = escapable
+            withUnsafeMutablePointer(to: &task) { p in
+                pi0k_parallel_run(tasks, tasks, { ctx, i in
+                    ctx!.assumingMemoryBound(to: (@Sendable (Int) -> Void).self).pointee(i)
+                }, p)
+            }
+        }
+    }
+
+    /// Runs body(&job, i) for i in 0..<tasks like `run(tasks:_:)`, with no closure context: `body` captures
+    /// nothing (a @convention(c) function), everything it needs is in `job`, which lives on the caller's
+    /// stack. This is what the per-layer kernels use, so that a denoise step allocates nothing.
+    static func run<Job>(tasks: Int, job: inout Job, _ body: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void) {
+        if tasks <= 0 { return }
+        withUnsafeMutablePointer(to: &job) { pi0k_parallel_run(tasks, tasks, body, UnsafeMutableRawPointer($0)) }
     }
 
     static func environment(_ name: String) -> String? {

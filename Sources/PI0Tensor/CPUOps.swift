@@ -87,23 +87,26 @@ public enum CPUOps {
     /// and the sum are rounded, as three bf16 PyTorch ops would.
     public static func applyRoPE(_ x: UnsafeMutablePointer<Float>, tokens: Int, heads: Int, headDim: Int, stride: Int,
                                  cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, roundToBF16: Bool) {
+        precondition(headDim % 2 == 0, "applyRoPE: odd head dim \(headDim)")
         let half = headDim / 2
-        var tmp = [Float](repeating: 0, count: headDim)
+        // rotate_half pairs element i with i + half: both outputs of a pair are computed from the old pair,
+        // so no temporary row is needed. rot = (−v[i + half], v[i]); out = v·cos + rot·sin, per element.
         for t in 0..<tokens {
             let c = cos + t * headDim, s = sin + t * headDim
             for h in 0..<heads {
                 let v = x + t * stride + h * headDim
-                for i in 0..<headDim {
-                    let rot = i < half ? -v[i + half] : v[i - half]
+                for i in 0..<half {
+                    let lo = v[i], hi = v[i + half]
                     if roundToBF16 {
-                        tmp[i] = BFloat16.round(BFloat16.round(v[i] * c[i]) + BFloat16.round(rot * s[i]))
+                        v[i] = BFloat16.round(BFloat16.round(lo * c[i]) + BFloat16.round(-hi * s[i]))
+                        v[i + half] = BFloat16.round(BFloat16.round(hi * c[i + half]) + BFloat16.round(lo * s[i + half]))
                     } else {
-                        let a = v[i] * c[i]
-                        let b = rot * s[i]
-                        tmp[i] = a + b
+                        let a = lo * c[i], b = -hi * s[i]
+                        v[i] = a + b
+                        let a2 = hi * c[i + half], b2 = lo * s[i + half]
+                        v[i + half] = a2 + b2
                     }
                 }
-                for i in 0..<headDim { v[i] = tmp[i] }
             }
         }
     }

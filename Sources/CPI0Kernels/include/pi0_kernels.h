@@ -48,6 +48,9 @@ void pi0k_pack_f32_kn(int path, const float *b, size_t ldb, size_t k, size_t n, 
 /// Round fp32 rows to bf16 (round to nearest even), zero-padding each row to an even length kpad.
 /// Used only by PI0K_PATH_AVX512BF16, whose x operand is bf16: x[m, k] (ldx) -> dst[m, kpad] (row stride kpad).
 void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16_t *dst, size_t kpad);
+/// The calling thread's buffer of at least `count` uint16 for pi0k_round_rows_bf16's output (grown on
+/// demand, kept for the thread's life; NULL when out of memory). Valid until the next call on this thread.
+uint16_t *pi0k_bf16_rows_scratch(size_t count);
 
 /// The GEMM over rows [m0, m1) and panels [p0, p1) (columns [p0*NR, min(p1*NR, n))).
 /// x: fp32 [*, k] with row stride ldx (for AVX512BF16: uint16 bf16 rows from pi0k_round_rows_bf16,
@@ -69,6 +72,12 @@ void pi0k_softmax_rows(int path, float *s, size_t rows, size_t cols, size_t lds,
 /// chains; returns a value that depends on all of them. flops = iters * 12 * width * 2. Returns 0 and does
 /// nothing when the path is not supported. path: PI0K_PATH_AVX2 or PI0K_PATH_AVX512.
 float pi0k_peak_fma(int path, uint64_t iters);
+
+/// Fork-join: runs fn(ctx, i) for i in [0, tasks) on the calling thread and up to threads - 1 persistent
+/// workers, and returns when all have finished. Runs inline (in order) when tasks or threads is 1, when
+/// called from inside a task, or while another thread's region is running. Allocates nothing per call.
+typedef void (*pi0k_task_fn)(void *ctx, long task);
+void pi0k_parallel_run(long tasks, long threads, pi0k_task_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }
