@@ -131,6 +131,25 @@ void pi0e_silu(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
+#if defined(__x86_64__)
+AVX2 static void round_rows_avx2(float *x, size_t rows, size_t width, size_t ld) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * ld;
+        size_t i = 0;
+        for (; i + 8 <= width; i += 8) _mm256_storeu_ps(row + i, round_bf16_8(_mm256_loadu_ps(row + i)));
+        for (; i < width; i++) row[i] = round_bf16(row[i]);
+    }
+}
+#endif
+
+void pi0e_round_bf16_rows(float *x, size_t rows, size_t width, size_t ld) {
+#if defined(__x86_64__)
+    if (have_avx2()) { round_rows_avx2(x, rows, width, ld); return; }
+#endif
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < width; i++) x[r * ld + i] = round_bf16(x[r * ld + i]);
+}
+
 void pi0e_add(float *x, const float *y, size_t n, int rb) {
     if (rb) { for (size_t i = 0; i < n; i++) x[i] = round_bf16(x[i] + y[i]); }
     else { for (size_t i = 0; i < n; i++) x[i] += y[i]; }

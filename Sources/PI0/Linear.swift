@@ -35,9 +35,7 @@ struct Linear: @unchecked Sendable {
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
         let ldy = ldy ?? outFeatures
         backend.linear(prepared, x: x, rows: rows, ldx: ldx ?? inFeatures, y: y, ldy: ldy)
-        if roundToBF16 {
-            for r in 0..<rows { BFloat16.round(y + r * ldy, count: outFeatures) }
-        }
+        if roundToBF16 { backend.roundToBF16(y, rows: rows, width: outFeatures, ld: ldy) }
     }
 }
 

@@ -158,6 +158,12 @@ extension CPUBackend {
         job.run()
     }
 
+    public func roundToBF16(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, ld: Int) {
+        var job = ElementwiseJob(op: .roundBF16, count: rows, parts: parts(rows, grain: max(1, (1 << 15) / max(width, 1))),
+                                 width: width, out: x, ldOut: ld)
+        job.run()
+    }
+
     public func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int, roundToBF16: Bool) {
         var job = ElementwiseJob(op: .add, count: count, parts: parts(count, grain: 1 << 15), b: y, out: x, bf16: roundToBF16)
         job.run()
@@ -166,7 +172,7 @@ extension CPUBackend {
 
 /// One elementwise op over `count` rows (norms, gelu·up) or values (gelu, silu, add), split into `parts`.
 struct ElementwiseJob {
-    enum Op { case layerNorm, rmsNorm, gelu, geluMul, silu, add }
+    enum Op { case layerNorm, rmsNorm, gelu, geluMul, silu, add, roundBF16 }
     var op: Op
     var count: Int, parts: Int, width = 0
     var a: UnsafePointer<Float>? = nil, b: UnsafePointer<Float>? = nil
@@ -191,6 +197,7 @@ struct ElementwiseJob {
             for row in r { pi0e_gelu_tanh_mul(a! + row * ldIn, b! + row * ldIn, out + row * ldOut, width, flag) }
         case .silu: pi0e_silu(out + lo, r.count)
         case .add: pi0e_add(out + lo, b! + lo, r.count, flag)
+        case .roundBF16: pi0e_round_bf16_rows(out + lo * ldOut, r.count, width, ldOut)
         }
     }
 }

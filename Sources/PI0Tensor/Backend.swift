@@ -65,6 +65,8 @@ public protocol ComputeBackend: AnyObject, Sendable {
                      roundToBF16: Bool, out: UnsafeMutablePointer<Float>, ldOut: Int)
     func silu(_ x: UnsafeMutablePointer<Float>, count: Int)
     func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int, roundToBF16: Bool)
+    /// Rounds x[r·ld + i] (r < rows, i < width) to bf16 in place: a bf16 layer's output.
+    func roundToBF16(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, ld: Int)
 }
 
 /// Errors a backend raises when it cannot run.
@@ -96,6 +98,9 @@ extension WeightTensor {
 }
 
 extension ComputeBackend {
+    public func roundToBF16(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, ld: Int) {
+        for r in 0..<rows { BFloat16.round(x + r * ld, count: width) }
+    }
     public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float], eps: Float,
                           out: UnsafeMutablePointer<Float>) {
         CPUOps.layerNorm(x, rows: rows, width: width, weight: weight, bias: bias, eps: eps, out: out)

@@ -60,6 +60,28 @@ final class CPUBackendTests: XCTestCase {
         }
     }
 
+    /// bf16 rounding of layer outputs (strided rows, only `width` columns touched) is bit-identical to
+    /// `BFloat16.round`, including ties, NaN (stays a quiet NaN), infinities and values that round up to inf.
+    func testRoundToBF16RowsMatchesScalarRounding() {
+        var seed: UInt64 = 5
+        let fast = CPUBackend(threads: 2)
+        let specials: [Float] = [.nan, .infinity, -.infinity, Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000),
+                                 Float(bitPattern: 0x7F7F_FFFF), -0.0, Float(bitPattern: 0x0000_0001)]
+        for (rows, width, ld) in [(1, 3, 3), (7, 13, 16), (64, 1031, 1040), (300, 9, 9)] {
+            var x = random(rows * ld, seed: &seed, scale: 100)
+            for (i, v) in specials.enumerated() where i < x.count { x[(i * 37) % x.count] = v }
+            var a = x
+            fast.roundToBF16(&a, rows: rows, width: width, ld: ld)
+            for r in 0..<rows {
+                for c in 0..<ld {
+                    let i = r * ld + c
+                    let want = c < width ? BFloat16.round(x[i]) : x[i]
+                    XCTAssertEqual(a[i].bitPattern, want.bitPattern, "\(rows)x\(width) ld \(ld) at (\(r), \(c)) from \(x[i])")
+                }
+            }
+        }
+    }
+
     func testElementwiseOpsMatchThePlainVersions() {
         var seed: UInt64 = 99
         let fast = CPUBackend(threads: 2)

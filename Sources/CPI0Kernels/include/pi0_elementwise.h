@@ -11,6 +11,8 @@ void pi0e_gelu_tanh_mul(const float *gate, const float *up, float *out, size_t n
 void pi0e_gelu_tanh(float *x, size_t n);
 /// In place x = x / (1 + exp(-x)).
 void pi0e_silu(float *x, size_t n);
+/// Rounds rows [0, rows) x [0, width) (row stride ld) to bf16 in place (nearest-even; NaN stays NaN).
+void pi0e_round_bf16_rows(float *x, size_t rows, size_t width, size_t ld);
 /// In place x += y (rounded to bf16 when asked).
 void pi0e_add(float *x, const float *y, size_t n, int round_bf16);
 /// Gemma RMSNorm of `rows` rows of `width`: x·rsqrt(mean(x²) + eps)·(1 + w).
