@@ -142,6 +142,27 @@ AVX2 static void round_rows_avx2(float *x, size_t rows, size_t width, size_t ld)
 }
 #endif
 
+#if defined(__x86_64__)
+AVX2 static void bf16_scores_avx2(float *x, size_t rows, size_t cols, size_t ld, float scale) {
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * ld;
+        size_t i = 0;
+        for (; i + 8 <= cols; i += 8)
+            _mm256_storeu_ps(row + i, round_bf16_8(_mm256_mul_ps(round_bf16_8(_mm256_loadu_ps(row + i)), vs)));
+        for (; i < cols; i++) row[i] = round_bf16(round_bf16(row[i]) * scale);
+    }
+}
+#endif
+
+void pi0e_bf16_scores(float *x, size_t rows, size_t cols, size_t ld, float scale) {
+#if defined(__x86_64__)
+    if (have_avx2()) { bf16_scores_avx2(x, rows, cols, ld, scale); return; }
+#endif
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < cols; i++) x[r * ld + i] = round_bf16(round_bf16(x[r * ld + i]) * scale);
+}
+
 void pi0e_round_bf16_rows(float *x, size_t rows, size_t width, size_t ld) {
 #if defined(__x86_64__)
     if (have_avx2()) { round_rows_avx2(x, rows, width, ld); return; }

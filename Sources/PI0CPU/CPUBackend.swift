@@ -90,7 +90,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
             softmaxRows(s, rows: rows, keys: a.keys, args: a, rowsPerQuery: a.heads)
             GEMM.matmulAB(a: s, m: rows, lda: a.keys, b: a.v, k: a.keys, ldb: a.vStride, n: hd, alpha: 1, c: a.out, ldc: hd, threads: threads,
                           workspace: workspace)
-            if a.roundToBF16 { BFloat16.round(a.out, count: rows * hd) }
+            if a.roundToBF16 { roundToBF16(a.out, rows: rows, width: hd, ld: hd) }
             return
         }
         let s = scoreBuffer(a.queries * a.keys)
@@ -101,18 +101,22 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
             softmaxRows(s, rows: a.queries, keys: a.keys, args: a, rowsPerQuery: 1)
             GEMM.matmulAB(a: s, m: a.queries, lda: a.keys, b: a.v + kvh * hd, k: a.keys, ldb: a.vStride, n: hd, alpha: 1,
                           c: a.out + h * hd, ldc: a.outStride, threads: threads, workspace: workspace)
-            if a.roundToBF16 { for t in 0..<a.queries { BFloat16.round(a.out + t * a.outStride + h * hd, count: hd) } }
+            if a.roundToBF16 { roundToBF16(a.out + h * hd, rows: a.queries, width: hd, ld: a.outStride) }
         }
     }
 
     /// Per row: (bf16-rounded) score·scale + mask, softmax, (bf16-rounded) probabilities, as the reference.
-    /// Row r belongs to query r / rowsPerQuery.
+    /// bf16 scores → probabilities, in place: score rounded, scaled, rounded (PyTorch's bf16 ops), mask
+    /// added and soft-maxed in float32 (vectorised exp), probabilities rounded to bf16. Row r belongs to
+    /// query r / rowsPerQuery; parts split on query boundaries so each part's mask rows line up.
     private func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, keys: Int, args a: AttentionArgs, rowsPerQuery: Int) {
-        var job = SoftmaxJob(scores: s, rows: rows, keys: keys, parts: min(threads, max(1, rows / 16)), mask: a.mask,
-                             maskStride: a.maskStride, rowsPerQuery: rowsPerQuery, scale: a.scale, bf16: a.roundToBF16)
+        let queries = rows / rowsPerQuery
+        var job = SoftmaxJob(scores: s, queries: queries, rowsPerQuery: rowsPerQuery, keys: keys,
+                             parts: min(threads, max(1, rows / 16), max(queries, 1)), mask: a.mask, maskStride: a.maskStride,
+                             scale: a.scale, bf16: a.roundToBF16, path: KernelPath.best.c)
         Threading.run(tasks: job.parts, job: &job) { ctx, part in
             let j = ctx!.assumingMemoryBound(to: SoftmaxJob.self).pointee
-            for row in Threading.split(j.rows, parts: j.parts, part: part) { j.row(row) }
+            j.run(Threading.split(j.queries, parts: j.parts, part: part))
         }
     }
 }
@@ -204,22 +208,18 @@ struct ElementwiseJob {
 
 /// The bf16 attention's softmax over score rows (see `CPUBackend.softmaxRows`).
 private struct SoftmaxJob {
-    let scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, parts: Int
-    let mask: UnsafePointer<Float>?, maskStride: Int, rowsPerQuery: Int
-    let scale: Float, bf16: Bool
+    let scores: UnsafeMutablePointer<Float>, queries: Int, rowsPerQuery: Int, keys: Int, parts: Int
+    let mask: UnsafePointer<Float>?, maskStride: Int
+    let scale: Float, bf16: Bool, path: Int32
 
-    func row(_ row: Int) {
-        let x = scores + row * keys
-        let mrow = mask.map { $0 + (row / rowsPerQuery) * maskStride }
-        for j in 0..<keys {
-            var v = x[j]
-            if bf16 { v = BFloat16.round(v) }
-            v *= scale
-            if bf16 { v = BFloat16.round(v) }
-            if let m = mrow { v += m[j] }
-            x[j] = v
+    func run(_ qs: Range<Int>) {
+        let x = scores + qs.lowerBound * rowsPerQuery * keys, rows = qs.count * rowsPerQuery
+        if bf16 {
+            pi0e_bf16_scores(x, rows, keys, keys, scale)
+        } else {
+            for i in 0..<(rows * keys) { x[i] *= scale }
         }
-        CPUOps.softmax(x, count: keys)
-        if bf16 { BFloat16.round(x, count: keys) }
+        pi0k_softmax_rows(path, x, rows, keys, keys, mask.map { $0 + qs.lowerBound * maskStride }, maskStride, rowsPerQuery)
+        if bf16 { pi0e_round_bf16_rows(x, rows, keys, keys) }
     }
 }

@@ -11,6 +11,9 @@ void pi0e_gelu_tanh_mul(const float *gate, const float *up, float *out, size_t n
 void pi0e_gelu_tanh(float *x, size_t n);
 /// In place x = x / (1 + exp(-x)).
 void pi0e_silu(float *x, size_t n);
+/// bf16 attention scores: x = bf16(bf16(x) * scale) on rows [0, rows) x [0, cols) (row stride ld), as
+/// PyTorch's bf16 matmul output followed by a bf16 multiply.
+void pi0e_bf16_scores(float *x, size_t rows, size_t cols, size_t ld, float scale);
 /// Rounds rows [0, rows) x [0, width) (row stride ld) to bf16 in place (nearest-even; NaN stays NaN).
 void pi0e_round_bf16_rows(float *x, size_t rows, size_t width, size_t ld);
 /// In place x += y (rounded to bf16 when asked).
