@@ -255,6 +255,13 @@ static void pack_a(const pi0k_path_desc *d, const void *x, size_t ldx, size_t i0
         char *tile = (char *)dst + t * mr * kc * esz;
         const size_t rows = i1 - i < mr ? i1 - i : mr;
         if (rows < mr) memset(tile, 0, mr * kc * esz);
+#if defined(__x86_64__)
+        if (esz == 4 && g == 1 && mr == 6 && rows == 6 && d->tile_f32 == pi0k_tile_avx2_f32) { // AVX2 transpose
+            const float *src = (const float *)x + i * ldx + kb;
+            pi0k_pack_a6_avx2(src, ldx, kc, (float *)tile, i + 2 * mr <= i1 ? src + mr * ldx : NULL);
+            continue;
+        }
+#endif
         if (esz == 4 && g == 1) {
             float *tf = (float *)tile;
             for (size_t r = 0; r < rows; r++) {

@@ -281,4 +281,42 @@ AVX512 float pi0k_peak_fma_avx512(uint64_t iters) {
     return _mm512_reduce_add_ps(s);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Packing six rows of fp32 x into an AVX2 micro-panel: dst[k*6 + r] = x[r*ldx + k], k < kc. Eight
+// columns at a time: load 8 floats of each row (rows 6 and 7 are zero), transpose 8 x 8 in registers and
+// store the eight 6-float columns with overlapping 8-float stores (each store's last two lanes are
+// overwritten by the next; the final column of a group uses a masked store so nothing past dst[kc*6]
+// is written). `next` (may be NULL): the next tile's first row, prefetched meanwhile (stride ldx).
+
+AVX2 void pi0k_pack_a6_avx2(const float *x, size_t ldx, size_t kc, float *dst, const float *next) {
+    const __m256 z = _mm256_setzero_ps();
+    const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    size_t k = 0;
+    for (; k + 8 <= kc; k += 8) {
+        if (next && (k & 15) == 0)
+            for (int r = 0; r < 6; r++) _mm_prefetch((const char *)(next + r * ldx + k), _MM_HINT_T0);
+        const __m256 r0 = _mm256_loadu_ps(x + k), r1 = _mm256_loadu_ps(x + ldx + k);
+        const __m256 r2 = _mm256_loadu_ps(x + 2 * ldx + k), r3 = _mm256_loadu_ps(x + 3 * ldx + k);
+        const __m256 r4 = _mm256_loadu_ps(x + 4 * ldx + k), r5 = _mm256_loadu_ps(x + 5 * ldx + k);
+        const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+        const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+        const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+        const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+        const __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+        const __m256 s4 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(3, 2, 3, 2));
+        const __m256 s6 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(3, 2, 3, 2));
+        float *d = dst + k * 6;
+        _mm256_storeu_ps(d, _mm256_permute2f128_ps(s0, s4, 0x20));
+        _mm256_storeu_ps(d + 6, _mm256_permute2f128_ps(s1, s5, 0x20));
+        _mm256_storeu_ps(d + 12, _mm256_permute2f128_ps(s2, s6, 0x20));
+        _mm256_storeu_ps(d + 18, _mm256_permute2f128_ps(s3, s7, 0x20));
+        _mm256_storeu_ps(d + 24, _mm256_permute2f128_ps(s0, s4, 0x31));
+        _mm256_storeu_ps(d + 30, _mm256_permute2f128_ps(s1, s5, 0x31));
+        _mm256_storeu_ps(d + 36, _mm256_permute2f128_ps(s2, s6, 0x31));
+        _mm256_maskstore_ps(d + 42, six, _mm256_permute2f128_ps(s3, s7, 0x31));
+    }
+    for (; k < kc; k++)
+        for (int r = 0; r < 6; r++) dst[k * 6 + r] = x[r * ldx + k];
+}
+
 #endif // __x86_64__

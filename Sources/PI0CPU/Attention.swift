@@ -42,8 +42,11 @@ public enum Attention {
         // Rows of one timestep block as one matrix needs uniform row strides across timesteps.
         let flat = qT == heads * qH && oT == heads * oH
         let nt = max(1, min(Threading.resolve(threads), t))
-        // ~96 query rows per block (the GEMM's row block), and at least one block per thread.
-        let tb = min(max(1, 96 / heads), (t + nt - 1) / nt)
+        // Blocks of at most ~96 query rows (the GEMM's row block), the same number for every thread
+        // (3 blocks on 2 threads would leave one idle a third of the time), as even as t allows.
+        let maxTB = max(1, 96 / heads)
+        let perThread = (t + nt * maxTB - 1) / (nt * maxTB)
+        let tb = max(1, (t + nt * perThread - 1) / (nt * perThread))
         let blocks = (t + tb - 1) / tb
         let tasks = min(nt, blocks)
 

@@ -16,6 +16,9 @@ let shapes: [Shape] = [
     Shape(name: "siglip fc1", m: 256, k: 1152, n: 4304),
     Shape(name: "siglip fc2", m: 256, k: 4304, n: 1152),
     Shape(name: "projector", m: 256, k: 1152, n: 2048),
+    Shape(name: "siglip3 qkvo", m: 768, k: 1152, n: 1152),      // three cameras stacked
+    Shape(name: "siglip3 fc1", m: 768, k: 1152, n: 4304),
+    Shape(name: "siglip3 fc2", m: 768, k: 4304, n: 1152),
     Shape(name: "vlm q/o", m: 816, k: 2048, n: 2048),
     Shape(name: "vlm k/v", m: 816, k: 2048, n: 256),
     Shape(name: "vlm gate/up", m: 816, k: 2048, n: 16384),
