@@ -93,11 +93,11 @@ public enum GEMM {
                                  ldb: Int, k: Int, alpha: Float = 1, c: UnsafeMutablePointer<Float>, ldc: Int,
                                  threads: Int = 0, workspace: AttentionWorkspace? = nil) {
         precondition(ldb >= k, "GEMM.matmulABt: ldb < k")
-        let ws = workspace ?? AttentionWorkspace(), path = KernelPath.best
-        let packed = ws.packTransposed(0, b, n: n, k: k, ldb: ldb, path: path)
-        packedProduct(x: a, m: m, ldx: lda, packed: packed, n: n, k: k, element: .float32, path: path, bias: nil,
-                      y: c, ldy: ldc, alpha: alpha, threads: threads)
-        withExtendedLifetime(ws) {}
+        withWorkspace(workspace) { ws, path in
+            let packed = ws.packTransposed(0, b, n: n, k: k, ldb: ldb, path: path)
+            packedProduct(x: a, m: m, ldx: lda, packed: packed, n: n, k: k, element: .float32, path: path, bias: nil,
+                          y: c, ldy: ldc, alpha: alpha, threads: threads)
+        }
     }
 
     /// C[i, j] = alpha · Σ_k A[i, k] · B[k, j]: A [m, k] (lda), B [k, n] row-major (ldb), C [m, n] (ldc). P·V.
@@ -105,11 +105,17 @@ public enum GEMM {
                                 ldb: Int, n: Int, alpha: Float = 1, c: UnsafeMutablePointer<Float>, ldc: Int,
                                 threads: Int = 0, workspace: AttentionWorkspace? = nil) {
         precondition(ldb >= n, "GEMM.matmulAB: ldb < n")
-        let ws = workspace ?? AttentionWorkspace(), path = KernelPath.best
-        let packed = ws.pack(1, b, k: k, n: n, ldb: ldb, path: path)
-        packedProduct(x: a, m: m, ldx: lda, packed: packed, n: n, k: k, element: .float32, path: path, bias: nil,
-                      y: c, ldy: ldc, alpha: alpha, threads: threads)
-        withExtendedLifetime(ws) {}
+        withWorkspace(workspace) { ws, path in
+            let packed = ws.pack(1, b, k: k, n: n, ldb: ldb, path: path)
+            packedProduct(x: a, m: m, ldx: lda, packed: packed, n: n, k: k, element: .float32, path: path, bias: nil,
+                          y: c, ldy: ldc, alpha: alpha, threads: threads)
+        }
+    }
+
+    /// Runs body with the caller's workspace (or a temporary one) and the fp32 kernel path.
+    private static func withWorkspace(_ workspace: AttentionWorkspace?, _ body: (AttentionWorkspace, KernelPath) -> Void) {
+        let ws = workspace ?? AttentionWorkspace()
+        withExtendedLifetime(ws) { body(ws, KernelPath.best) }
     }
 
     /// Reference for `matmulAB` (Double accumulation).
