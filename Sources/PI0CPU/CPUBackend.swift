@@ -18,16 +18,12 @@ final class PackedLinear: PreparedLinear, @unchecked Sendable {
 public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     public let threads: Int
     private let lock = NSLock()
-    private var scores: UnsafeMutablePointer<Float>?
-    private var scoresCapacity = 0
     private let workspace = AttentionWorkspace()   // packed K/V and score blocks, reused by every pass
 
     /// threads <= 0: all cores (or PI0_NUM_THREADS).
     public init(threads: Int = 0) {
         self.threads = threads > 0 ? threads : Threading.defaultThreadCount
     }
-
-    deinit { scores?.deallocate() }
 
     public var name: String { "cpu (\(CPUFeatures.summary), \(KernelPath.best), \(threads) thread\(threads == 1 ? "" : "s"))" }
 
@@ -58,13 +54,9 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         }
     }
 
+    /// The bf16 path's score matrix: the workspace's score slot (packed K and V use slots 0 and 1).
     private func scoreBuffer(_ count: Int) -> UnsafeMutablePointer<Float> {
-        if scoresCapacity < count {
-            scores?.deallocate()
-            scores = .allocate(capacity: count)
-            scoresCapacity = count
-        }
-        return scores!
+        workspace.buffer(2, bytes: count * 4).assumingMemoryBound(to: Float.self)
     }
 
     public func attention(_ a: AttentionArgs) {
