@@ -8,32 +8,37 @@ public enum FlowMatching {
     /// `create_sinusoidal_pos_embedding`, then cast to float32: [sin(a_0…a_{h−1}), cos(a_0…a_{h−1})] with
     /// a_j = t·2π/period_j, period_j = min·(max/min)^(j/(h−1)), h = dim/2.
     public static func timeEmbeddingF64(t: Float, dim: Int, minPeriod: Double, maxPeriod: Double) -> [Double] {
-        let half = dim / 2
-        let time = Double(t)   // the float32 tensor is promoted, e.g. 0.3 enters as 0.30000001192…
-        var sines = [Double](), cosines = [Double]()
-        for j in 0..<half {
-            let fraction = half > 1 ? Double(j) / Double(half - 1) : 0   // torch.linspace(0, 1, half)
-            let period = minPeriod * Foundation.pow(maxPeriod / minPeriod, fraction)
-            let scaling = 1.0 / period * 2 * Double.pi
-            let a = scaling * time
-            sines.append(Foundation.sin(a)); cosines.append(Foundation.cos(a))
+        var out = [Double](repeating: 0, count: 2 * (dim / 2))
+        angles(t: t, dim: dim, minPeriod: minPeriod, maxPeriod: maxPeriod) { j, half, a in
+            out[j] = Foundation.sin(a); out[half + j] = Foundation.cos(a)
         }
-        return sines + cosines
+        return out
     }
 
     public static func timeEmbedding(t: Float, dim: Int, minPeriod: Double, maxPeriod: Double) -> [Float] {
-        timeEmbeddingF64(t: t, dim: dim, minPeriod: minPeriod, maxPeriod: maxPeriod).map { Float($0) }
+        if dim < 2 { return [] }
+        return [Float](unsafeUninitializedCapacity: 2 * (dim / 2)) { buffer, count in
+            timeEmbedding(t: t, dim: dim, minPeriod: minPeriod, maxPeriod: maxPeriod, into: buffer.baseAddress!)
+            count = 2 * (dim / 2)
+        }
     }
 
     /// `timeEmbedding` written into out[0..<dim] (no allocation; the denoise loop uses this one).
     public static func timeEmbedding(t: Float, dim: Int, minPeriod: Double, maxPeriod: Double, into out: UnsafeMutablePointer<Float>) {
-        let half = dim / 2, time = Double(t)
+        angles(t: t, dim: dim, minPeriod: minPeriod, maxPeriod: maxPeriod) { j, half, a in
+            out[j] = Float(Foundation.sin(a)); out[half + j] = Float(Foundation.cos(a))
+        }
+    }
+
+    /// body(j, h, a_j) for j < h = dim/2, a_j = t·2π/period_j in float64.
+    private static func angles(t: Float, dim: Int, minPeriod: Double, maxPeriod: Double, _ body: (Int, Int, Double) -> Void) {
+        let half = dim / 2
+        let time = Double(t)   // the float32 tensor is promoted, e.g. 0.3 enters as 0.30000001192…
         for j in 0..<half {
-            let fraction = half > 1 ? Double(j) / Double(half - 1) : 0
+            let fraction = half > 1 ? Double(j) / Double(half - 1) : 0   // torch.linspace(0, 1, half)
             let period = minPeriod * Foundation.pow(maxPeriod / minPeriod, fraction)
-            let a = 1.0 / period * 2 * Double.pi * time
-            out[j] = Float(Foundation.sin(a))
-            out[half + j] = Float(Foundation.cos(a))
+            let scaling = 1.0 / period * 2 * Double.pi
+            body(j, half, scaling * time)
         }
     }
 
