@@ -39,8 +39,10 @@ public enum Attention {
         let ws = workspace ?? AttentionWorkspace()
         let packedK = ws.packTransposed(0, k, n: s, k: headDim, ldb: ldk, path: kernelPath) // scores = q · Kᵀ
         let packedV = ws.pack(1, v, k: s, n: headDim, ldb: ldv, path: kernelPath)          // out = P · V
-        // Rows of one timestep block as one matrix needs uniform row strides across timesteps.
-        let flat = qT == heads * qH && oT == heads * oH
+        // Rows of one timestep block as one matrix needs uniform row strides across timesteps: contiguous
+        // heads, or a single head (SigLIP calls once per head, rows t·qT apart).
+        let flat = heads == 1 || (qT == heads * qH && oT == heads * oH)
+        let qRow = heads == 1 ? qT : qH, oRow = heads == 1 ? oT : oH
         let nt = max(1, min(Threading.resolve(threads), t))
         // Blocks of at most ~96 query rows (the GEMM's row block), the same number for every thread
         // (3 blocks on 2 threads would leave one idle a third of the time), as even as t allows.
@@ -54,7 +56,7 @@ public enum Attention {
         let scores = ws.buffer(2, bytes: tasks * blockFloats * 4).assumingMemoryBound(to: Float.self)
         var job = MQAJob(path: kernelPath.c, q: q, k: packedK, v: packedV, mask: mask, out: out, scores: scores,
                          blockFloats: blockFloats, t: t, s: s, heads: heads, headDim: headDim, scale: scale, qT: qT, qH: qH,
-                         ldMask: ldMask, oT: oT, oH: oH, flat: flat, tb: tb, blocks: blocks, tasks: tasks)
+                         ldMask: ldMask, oT: oT, oH: oH, flat: flat, qRow: qRow, oRow: oRow, tb: tb, blocks: blocks, tasks: tasks)
         Threading.run(tasks: tasks, job: &job) { ctx, task in
             ctx!.assumingMemoryBound(to: MQAJob.self).pointee.run(task: task)
         }
@@ -103,7 +105,8 @@ private struct MQAJob {
     let mask: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>
     let scores: UnsafeMutablePointer<Float>, blockFloats: Int
     let t: Int, s: Int, heads: Int, headDim: Int, scale: Float
-    let qT: Int, qH: Int, ldMask: Int, oT: Int, oH: Int, flat: Bool
+    let qT: Int, qH: Int, ldMask: Int, oT: Int, oH: Int
+    let flat: Bool, qRow: Int, oRow: Int   // flat: row r of a block at q + r·qRow, out + r·oRow
     let tb: Int, blocks: Int, tasks: Int
 
     func run(task: Int) {
@@ -113,7 +116,7 @@ private struct MQAJob {
             // scores[r, j] = scale · q_r · k_j, r = (t - t0)·H + h
             var ok = true
             if flat {
-                ok = ok && 0 == pi0k_gemm(path, 0, q + t0 * qT, qH, 0, rows, k, s, headDim, scale, nil, scores, s, 0, Int.max)
+                ok = ok && 0 == pi0k_gemm(path, 0, q + t0 * qT, qRow, 0, rows, k, s, headDim, scale, nil, scores, s, 0, Int.max)
             } else {
                 for i in 0..<tc {
                     ok = ok && 0 == pi0k_gemm(path, 0, q + (t0 + i) * qT, qH, 0, heads, k, s, headDim, scale, nil,
@@ -124,7 +127,7 @@ private struct MQAJob {
             pi0k_softmax_rows(path, scores, rows, s, s, mask.map { $0 + t0 * ldMask }, ldMask, heads)
             // out rows = P · V
             if flat {
-                ok = ok && 0 == pi0k_gemm(path, 0, scores, s, 0, rows, v, headDim, s, 1, nil, out + t0 * oT, oH, 0, Int.max)
+                ok = ok && 0 == pi0k_gemm(path, 0, scores, s, 0, rows, v, headDim, s, 1, nil, out + t0 * oT, oRow, 0, Int.max)
             } else {
                 for i in 0..<tc {
                     ok = ok && 0 == pi0k_gemm(path, 0, scores + i * heads * s, s, 0, heads, v, headDim, s, 1, nil,

@@ -66,7 +66,10 @@ final class AttentionTests: XCTestCase {
     }
 
     func testStridedLayouts() {
-        for (t, s, heads, headDim) in [(5, 67, 8, 72), (51, 300, 3, 256), (1, 7, 2, 17), (13, 33, 8, 256)] {
+        // heads = 1 with rows wider than the head is SigLIP's layout (one call per head, q/out rows 1152
+        // floats apart): the whole query block is one product with row stride qT.
+        for (t, s, heads, headDim) in [(5, 67, 8, 72), (51, 300, 3, 256), (1, 7, 2, 17), (13, 33, 8, 256),
+                                       (256, 256, 1, 72), (37, 67, 1, 17)] {
             check(Case(t: t, s: s, heads: heads, headDim: headDim, strided: true))
         }
     }
@@ -96,7 +99,8 @@ final class AttentionTests: XCTestCase {
     }
 
     func testThreadCountDoesNotChangeBits() {
-        for c in [Case(t: 51, s: 300, heads: 8, headDim: 72, strided: false), Case(t: 9, s: 67, heads: 3, headDim: 256, strided: true)] {
+        for c in [Case(t: 51, s: 300, heads: 8, headDim: 72, strided: false), Case(t: 9, s: 67, heads: 3, headDim: 256, strided: true),
+                  Case(t: 100, s: 67, heads: 1, headDim: 72, strided: true)] {
             var outs: [[UInt32]] = []
             for threads in [1, 2, 3] {
                 var rng = TestRNG(seed: 42)
