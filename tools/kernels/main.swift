@@ -113,7 +113,8 @@ if args.contains("--packing") {
 }
 
 // Attention: MQA as π0 calls it (Gemma: 8 query heads, one K/V head, D 256), and SigLIP's per-head
-// attention (16 heads with their own K/V, D 72: one mqa call per head with heads = 1). flop = 4·T·H·S·D.
+// attention (16 heads with their own K/V, D 72: one mqa call per head with heads = 1, rows 16·72 floats
+// apart as in the model). flop = 4·T·H·S·D.
 if args.contains("--attention") || args.contains("--attention-only") {
     struct AttnShape { let name: String; let t, s, heads, headDim, calls: Int }
     let attn = [
@@ -128,11 +129,24 @@ if args.contains("--attention") || args.contains("--attention-only") {
         var mask = [Float](repeating: 0, count: a.t * a.s)
         for i in 0..<a.t { for j in 0..<a.s where j > i + (a.s - a.t) { mask[i * a.s + j] = Attention.maskedValue } }
         var out = [Float](repeating: 0, count: a.t * a.heads * a.headDim)
+        let qWide = (0..<(a.t * a.calls * a.headDim)).map { _ in gen.next(1) }, kvWide = qWide.map { $0 * 0.5 }
+        var outWide = [Float](repeating: 0, count: a.t * a.calls * a.headDim)
         for threads in threadList {
             let (best, median, cpu) = time {
-                for _ in 0..<a.calls {
+                if a.calls == 1 {
                     Attention.mqa(q: q, k: k, v: v, mask: mask, out: &out, t: a.t, s: a.s, heads: a.heads,
                                   headDim: a.headDim, scale: 1 / Float(a.headDim).squareRoot(), threads: threads)
+                    return
+                }
+                // SigLIP's layout: q, k, v and out are [T, calls·D] (all heads side by side); one call per head.
+                for c in 0..<a.calls {
+                    let ld = a.calls * a.headDim, o = c * a.headDim
+                    qWide.withUnsafeBufferPointer { qp in kvWide.withUnsafeBufferPointer { kp in outWide.withUnsafeMutableBufferPointer { op in
+                        Attention.mqa(q: qp.baseAddress! + o, k: kp.baseAddress! + o, v: kp.baseAddress! + o, mask: nil,
+                                      out: op.baseAddress! + o, t: a.t, s: a.s, heads: 1, headDim: a.headDim,
+                                      scale: 1 / Float(a.headDim).squareRoot(), qStrideT: ld, ldk: ld, ldv: ld, outStrideT: ld,
+                                      threads: threads)
+                    } } }
                 }
             }
             let flop = 4.0 * Double(a.t * a.heads * a.s * a.headDim * a.calls)
