@@ -333,11 +333,13 @@ int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m
                         for (size_t j = 0; j < nr; j++) bias_pad[j] = j < ncols ? bias[n0 + j] : 0.0f;
                         bb = bias_pad;
                     }
-                    // during this panel's last row tile, prefetch the next panel's block
-                    const char *bnext = p + 1 < pe ? bp + nr * kp * esz : NULL;
+                    // During this panel's first row tile, prefetch the next panel's block (also across chunks),
+                    // so that it has all of this panel's row tiles to arrive. Issued in the last tile instead,
+                    // it had one tile's time: with M = 51 (the expert) that left W's DRAM latency exposed.
+                    const char *bnext = p + 1 < p1 ? bp + nr * kp * esz : NULL;
                     for (size_t i = mb, t = 0; i < mend; i += mr_tile, t++) {
                         const size_t mr = mend - i < mr_tile ? mend - i : mr_tile;
-                        tile(kc, ablock + t * mr_tile * kc * xsz, mr, bp, i + mr_tile >= mend ? bnext : NULL,
+                        tile(kc, ablock + t * mr_tile * kc * xsz, mr, bp, i == mb ? bnext : NULL,
                              y + i * ldy + n0, ldy, ncols, first, last, alpha, bb);
                     }
                 }
