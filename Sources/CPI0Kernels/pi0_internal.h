@@ -14,6 +14,7 @@ typedef void (*pi0k_tile_fn)(size_t kc, const void *a, size_t mr, const void *b,
 
 typedef struct {
     size_t mr, nr, kc;       // register tile rows, panel width, K block
+    size_t kc_deep;          // K block when k >= PI0K_DEEP_K (fewer passes over y; see pi0_kernels.c)
     pi0k_tile_fn tile_f32;   // f32 panels (NULL when unsupported)
     pi0k_tile_fn tile_bf16;  // bf16 panels
     size_t x_elem_size;      // 4 (fp32 x) or 2 (bf16 x for the vdpbf16ps path)

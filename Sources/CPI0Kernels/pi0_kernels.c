@@ -109,14 +109,17 @@ static void scalar_tile_bf16(size_t kc, const void *x, size_t mr, const void *b,
 
 // ---------------------------------------------------------------------------------------------------------
 // Path table. KC: the B micro-panel block (KC x NR) stays in L1 while it is reused across row tiles
-// (AVX2: 256 x 16 x 4 B = 16 KiB of a 32 KiB L1d).
+// (AVX2: 256 x 16 x 4 B = 16 KiB of a 32 KiB L1d). Deep products (k >= PI0K_DEEP_K: the VLM's MLP down
+// projection, K = 16384) use kc_deep: every K block reads and writes all of y once, and with K = 16384
+// that traffic (64 passes over y) cost more than the B panel's L1 residency gains; AVX2 KC = 512 measured
+// +4-6 % on 788 x 16384 -> 1024 (C harness, interleaved best-of runs), neutral for K = 2048 and 4096.
 
 static const pi0k_path_desc *path_desc(int path) {
-    static const pi0k_path_desc scalar = {SC_MR, SC_NR, 256, scalar_tile_f32, scalar_tile_bf16, 4, 1};
+    static const pi0k_path_desc scalar = {SC_MR, SC_NR, 256, 256, scalar_tile_f32, scalar_tile_bf16, 4, 1};
 #if defined(__x86_64__)
-    static const pi0k_path_desc avx2 = {6, 16, 256, pi0k_tile_avx2_f32, pi0k_tile_avx2_bf16, 4, 1};
-    static const pi0k_path_desc avx512 = {12, 32, 256, pi0k_tile_avx512_f32, pi0k_tile_avx512_bf16, 4, 1};
-    static const pi0k_path_desc avx512bf16 = {12, 32, 256, NULL, pi0k_tile_avx512bf16_dot, 2, 2};
+    static const pi0k_path_desc avx2 = {6, 16, 256, 512, pi0k_tile_avx2_f32, pi0k_tile_avx2_bf16, 4, 1};
+    static const pi0k_path_desc avx512 = {12, 32, 256, 256, pi0k_tile_avx512_f32, pi0k_tile_avx512_bf16, 4, 1};
+    static const pi0k_path_desc avx512bf16 = {12, 32, 256, 256, NULL, pi0k_tile_avx512bf16_dot, 2, 2};
     switch (path) {
     case PI0K_PATH_AVX2: return &avx2;
     case PI0K_PATH_AVX512: return &avx512;
@@ -244,6 +247,7 @@ void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16
 // bit-identical.
 
 enum { MC_ROWS = 96 }; // a multiple of every MR (4, 6, 12)
+enum { PI0K_DEEP_K = 8192 };
 enum { NC_BYTES = 256 * 1024 }; // W bytes per column chunk and K block
 
 // Packs x rows [i0, i1) x columns [kb, kb+kc) into micro-panels of MR rows: element (r, k) of tile t at
@@ -310,14 +314,15 @@ int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m
     const size_t esz = elem == PI0K_ELEM_BF16 ? 2 : 4, xsz = d->x_elem_size;
     const size_t mr_tile = d->mr;
     const size_t tiles = (m1 - m0 + mr_tile - 1) / mr_tile;
-    const size_t kc_max = kp < d->kc ? kp : d->kc;
+    const size_t kcb = k >= PI0K_DEEP_K ? d->kc_deep : d->kc; // a function of k only: splits stay bit-identical
+    const size_t kc_max = kp < kcb ? kp : kcb;
     void *apack = scratch(tiles * mr_tile * kc_max * xsz);
     if (!apack) return -1;
     size_t chunk = NC_BYTES / (kc_max * nr * esz);
     if (chunk < 1) chunk = 1;
     float bias_pad[64];
-    for (size_t kb = 0; kb < kp; kb += d->kc) {
-        const size_t kc = kp - kb < d->kc ? kp - kb : d->kc;
+    for (size_t kb = 0; kb < kp; kb += kcb) {
+        const size_t kc = kp - kb < kcb ? kp - kb : kcb;
         const int first = kb == 0, last = kb + kc == kp;
         pack_a(d, x, ldx, m0, m1, kb, kc, apack);
         for (size_t pc = p0; pc < p1; pc += chunk) {
