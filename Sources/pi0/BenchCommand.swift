@@ -21,6 +21,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Machine peak in GFLOP/s for the % of peak column (default: measured FMA peak of the cpu backend).")
     var peakGflops: Double?
     @Flag(help: "Print one JSON object instead of a table.") var json = false
+    @Flag(help: "Also time every backend operation (linear layers by shape, attention, norms, activations) over the timed runs.")
+    var profile = false
     @OptionGroup var backendOptions: BackendOptions
 
     func run() throws {
@@ -34,7 +36,8 @@ struct BenchCommand: ParsableCommand {
         let t0 = Date()
         let ckpt = try Checkpoint(directory: checkpoint)
         let backend = try backendOptions.make()
-        let model = try PI0Model(checkpoint: ckpt, precision: prec, backend: backend)
+        let profiler = profile ? ProfilingBackend(wrapping: backend) : nil
+        let model = try PI0Model(checkpoint: ckpt, precision: prec, backend: profiler ?? backend)
         let loadSeconds = Date().timeIntervalSince(t0)
         note(String(format: "loaded in %.1f s (%@, %@)", loadSeconds, model.precision.rawValue, backend.name))
         let inputs = BenchInputs.make(dims: ckpt.dims, config: ckpt.config, cameras: cameras)
@@ -45,7 +48,7 @@ struct BenchCommand: ParsableCommand {
             note(r == 0 ? "warm-up run …" : "run \(r)/\(runs) …")
             let timings = StageTimings()
             _ = try model.sampleActions(inputs, steps: steps, seed: UInt64(r), timings: timings)
-            if r == 0 { firstInference = timings.total; continue }
+            if r == 0 { firstInference = timings.total; profiler?.reset(); continue }
             for s in timings.stages {
                 if samples[s.name] == nil { order.append(s.name) }
                 samples[s.name, default: []].append(s.seconds)
@@ -81,6 +84,12 @@ struct BenchCommand: ParsableCommand {
                                       "backend": backend.name, "precision": model.precision.rawValue, "cameras": cameras,
                                       "steps": steps, "runs": runs]
             if let peak { obj["peak_gflop_per_s"] = peak }
+            if let profiler {
+                obj["profile"] = profiler.snapshot().map { p -> [String: Any] in
+                    ["op": p.op, "calls_per_run": Double(p.entry.calls) / Double(runs), "seconds_per_run": p.entry.seconds / Double(runs),
+                     "gflop_per_s": p.entry.seconds > 0 ? p.entry.flops / p.entry.seconds / 1e9 : 0]
+                }
+            }
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
@@ -90,7 +99,25 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "peak RSS %.2f GB · load %.1f s · time to first action %.1f s · threads %d%@",
                          Double(rss) / 1e9, loadSeconds, loadSeconds + firstInference, Backends.threadCount(backend),
                          peak.map { String(format: " · peak %.0f GFLOP/s", $0) } ?? ""))
+            if let profiler { printProfile(profiler, total: samples["total"]!.reduce(0, +) / Double(runs)) }
         }
+    }
+}
+
+extension BenchCommand {
+    /// Per-run averages over the timed runs; "other" is what the model does outside the backend.
+    func printProfile(_ profiler: ProfilingBackend, total: Double) {
+        let ops = profiler.snapshot()
+        let listed = ops.reduce(0.0) { $0 + $1.entry.seconds } / Double(runs)
+        print("\nprofile (per run; linear = rows×in→out)         calls        ms  % total  GFLOP/s")
+        for (op, e) in ops {
+            let ms = e.seconds / Double(runs) * 1000
+            print(op.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: " %8.0f %9.1f %7.1f%% %8@",
+                  Double(e.calls) / Double(runs), ms, 100 * ms / 1000 / total,
+                  e.flops > 0 && e.seconds > 0 ? String(format: "%.1f", e.flops / e.seconds / 1e9) : "-"))
+        }
+        print("other (outside the backend)".padding(toLength: 44, withPad: " ", startingAt: 0)
+              + String(format: " %8@ %9.1f %7.1f%%", "", (total - listed) * 1000, 100 * (total - listed) / total))
     }
 }
 
