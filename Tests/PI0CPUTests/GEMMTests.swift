@@ -94,25 +94,7 @@ final class GEMMTests: XCTestCase {
     /// end; 1, 2 and 3 threads (m ≥ 96 · threads with small weights takes the row split, the others the
     /// panel split) against the reference, and bit-identical to each other.
     func testBlockedShapesAcrossChunksRowBlocksAndThreads() {
-        var rng = TestRNG()
-        let m = 203, n = 531, k = 521
-        let x = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
-        let wBits = w.map { UInt16($0.bitPattern >> 16) }
-        for element in [WeightElement.float32, .bfloat16] {
-            let wf = element == .float32 ? w : wBits.map(BFloat16.float)
-            let packed = element == .float32 ? PackedWeight(float32: w, n: n, k: k) : PackedWeight(bfloat16: wBits, n: n, k: k)
-            var want = [Float](repeating: 0, count: m * n), scale = want
-            GEMM.referenceLinear(x: x, m: m, ldx: k, w: wf, n: n, k: k, bias: bias, y: &want, ldy: n)
-            GEMM.referenceLinear(x: x.map(abs), m: m, ldx: k, w: wf.map(abs), n: n, k: k, bias: bias.map(abs), y: &scale, ldy: n)
-            var first: [UInt32]?
-            for threads in [1, 2, 3] {
-                var y = [Float](repeating: .nan, count: m * n)
-                GEMM.linear(x: x, m: m, ldx: k, weight: packed, bias: bias, y: &y, ldy: n, threads: threads)
-                assertClose(y, want, scale: scale, m: m, n: n, ld: n, tol: 1e-6, "\(element) \(threads) threads seed \(rng.seed)")
-                if let first { XCTAssertEqual(y.map(\.bitPattern), first, "\(element): \(threads) threads vs 1") }
-                else { first = y.map(\.bitPattern) }
-            }
-        }
+        checkThreadSplits(m: 203, n: 531, k: 521, paths: [.best], tol: 1e-6)
     }
 
     /// Deep products (k ≥ 8192, the VLM's down projection) take a longer K block on AVX2 (512): K with a
@@ -120,11 +102,17 @@ final class GEMMTests: XCTestCase {
     /// against the reference and bit-identical across thread counts. Bound 2e-6 of Σ|x·w|: fp32 sums of
     /// 8525 terms in 17 blocks (the observed error is ~1e-7 of that scale; a lost K block would be ~6e-2).
     func testDeepKUsesLongerBlocksExactly() {
+        checkThreadSplits(m: 37, n: 41, k: 8192 + 333,
+                          paths: KernelPath.allCases.filter { $0.isSupported && $0 != .avx512bf16 }, tol: 2e-6)
+    }
+
+    /// m × k · (n × k)ᵀ + bias with fp32 and bf16 weights on each path: 1, 2 and 3 threads against the
+    /// Double reference, and bit-identical to each other.
+    func checkThreadSplits(m: Int, n: Int, k: Int, paths: [KernelPath], tol: Float) {
         var rng = TestRNG()
-        let m = 37, n = 41, k = 8192 + 333
         let x = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
         let wBits = w.map { UInt16($0.bitPattern >> 16) }
-        for path in KernelPath.allCases where path.isSupported && path != .avx512bf16 {
+        for path in paths {
             for element in [WeightElement.float32, .bfloat16] {
                 let wf = element == .float32 ? w : wBits.map(BFloat16.float)
                 let packed = element == .float32 ? PackedWeight(float32: w, n: n, k: k, path: path)
@@ -136,7 +124,7 @@ final class GEMMTests: XCTestCase {
                 for threads in [1, 2, 3] {
                     var y = [Float](repeating: .nan, count: m * n)
                     GEMM.linear(x: x, m: m, ldx: k, weight: packed, bias: bias, y: &y, ldy: n, threads: threads)
-                    assertClose(y, want, scale: scale, m: m, n: n, ld: n, tol: 2e-6, "\(path) \(element) \(threads) threads seed \(rng.seed)")
+                    assertClose(y, want, scale: scale, m: m, n: n, ld: n, tol: tol, "\(path) \(element) \(threads) threads seed \(rng.seed)")
                     if let first { XCTAssertEqual(y.map(\.bitPattern), first, "\(path) \(element): \(threads) threads vs 1") }
                     else { first = y.map(\.bitPattern) }
                 }
