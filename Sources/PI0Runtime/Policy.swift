@@ -74,8 +74,12 @@ public final class PI0Policy: @unchecked Sendable {
         for name in present {
             let f = given[name]!
             let chw = try f.floatCHW(camera: name)
-            images.append(try ImagePreprocessing.resizeWithPadToPM1(chw: chw, height: f.height, width: f.width,
-                                                                    outHeight: side, outWidth: side))
+            do {
+                images.append(try ImagePreprocessing.resizeWithPadToPM1(chw: chw, height: f.height, width: f.width,
+                                                                        outHeight: side, outWidth: side))
+            } catch let e as ImagePreprocessingError {
+                throw PolicyError.badImage(camera: name, reason: e.description)
+            }
             masks.append([true])
         }
         for name in cameraNames where given[name] == nil {
@@ -111,24 +115,33 @@ public final class PI0Policy: @unchecked Sendable {
         return (r.tokens, r.mask)
     }
 
-    /// Predicts a chunk of actions [chunk, actionDim] in the robot's units.
+    /// Predicts a chunk of actions [chunk, actionDim] in the robot's units. `width`: the number of action
+    /// dimensions the caller wants (default `actionDim`; see `postprocess`).
     public func predictActionChunk(_ obs: Observation, noise: [Float]? = nil, seed: UInt64 = 0, steps: Int? = nil,
-                                   timings: StageTimings? = nil) throws -> ActionChunk {
+                                   timings: StageTimings? = nil, width: Int? = nil) throws -> ActionChunk {
         var inputs = try preprocess(obs)
         inputs.noise = noise
         lock.lock(); defer { lock.unlock() }
         let raw = try model.sampleActions(inputs, steps: steps, seed: seed, timings: timings)
-        return try postprocess(raw.array)
+        return try postprocess(raw.array, width: width)
     }
 
-    /// Model output [chunk, max_action_dim] (normalised, padded) → [chunk, actionDim] un-normalised.
-    public func postprocess(_ padded: [Float]) throws -> ActionChunk {
-        let c = checkpoint.config
+    /// Model output [chunk, max_action_dim] (normalised, padded) → [chunk, width] un-normalised: the one
+    /// place the action dimensions are chosen. The checkpoint's first `actionDim` dimensions are
+    /// un-normalised (LeRobot: slice, then unnormalizer); a caller asking for another `width` (a server
+    /// layout) gets the first `width` of them, and zeros for dimensions beyond the checkpoint's.
+    public func postprocess(_ padded: [Float], width: Int? = nil) throws -> ActionChunk {
+        let c = checkpoint.config, width = width ?? actionDim
         var sliced: [Float] = []
         sliced.reserveCapacity(c.chunkSize * actionDim)
         for t in 0..<c.chunkSize { sliced += padded[(t * c.maxActionDim)..<(t * c.maxActionDim + actionDim)] }
         let values = try stats?.unnormalizeActions(sliced, actionDim: actionDim) ?? sliced
-        return ActionChunk(horizon: c.chunkSize, actionDim: actionDim, values: values)
+        guard width != actionDim else { return ActionChunk(horizon: c.chunkSize, actionDim: actionDim, values: values) }
+        var out = [Float](repeating: 0, count: c.chunkSize * width)
+        for t in 0..<c.chunkSize {
+            for d in 0..<min(width, actionDim) { out[t * width + d] = values[t * actionDim + d] }
+        }
+        return ActionChunk(horizon: c.chunkSize, actionDim: width, values: out)
     }
 }
 

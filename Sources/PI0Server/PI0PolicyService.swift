@@ -43,12 +43,8 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
                 do {
                     seed &+= 1
                     let timings = StageTimings()
-                    let chunk = try policy.predictActionChunk(obs, seed: fixedSeed ?? seed, timings: timings)
-                    var out = [Float](repeating: 0, count: chunk.horizon * actionDim)
-                    for t in 0..<chunk.horizon {
-                        for d in 0..<min(actionDim, chunk.actionDim) { out[t * actionDim + d] = chunk.values[t * chunk.actionDim + d] }
-                    }
-                    cont.resume(returning: PolicyOutput(actions: NDArray(floats: out, shape: [chunk.horizon, actionDim]),
+                    let chunk = try policy.predictActionChunk(obs, seed: fixedSeed ?? seed, timings: timings, width: actionDim)
+                    cont.resume(returning: PolicyOutput(actions: NDArray(floats: chunk.values, shape: [chunk.horizon, chunk.actionDim]),
                                                         policyInferMs: timings.total * 1000))
                 } catch {
                     cont.resume(throwing: error)
