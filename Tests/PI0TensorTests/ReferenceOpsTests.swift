@@ -27,7 +27,7 @@ final class ReferenceOpsTests: XCTestCase {
         let rows = 3, width = 37
         let x = rng.floats(rows * width).map { $0 * 4 + 1 }, w = rng.floats(width), b = rng.floats(width)
         var out = [Float](repeating: 0, count: rows * width)
-        CPUOps.layerNorm(x, rows: rows, width: width, weight: w, bias: b, eps: 1e-6, out: &out)
+        ReferenceOps.layerNorm(x, rows: rows, width: width, weight: w, bias: b, eps: 1e-6, out: &out)
         var want: [Double] = []
         for r in 0..<rows {
             let row = x[(r * width)..<((r + 1) * width)].map(Double.init)
@@ -49,10 +49,10 @@ final class ReferenceOpsTests: XCTestCase {
             want += (0..<width).map { row[$0] * rs * (1 + Double(w[$0])) }
         }
         var out = [Float](repeating: 0, count: rows * width)
-        CPUOps.rmsNorm(x, rows: rows, width: width, weight: w, eps: 1e-6, roundToBF16: false, out: &out)
+        ReferenceOps.rmsNorm(x, rows: rows, width: width, weight: w, eps: 1e-6, roundToBF16: false, out: &out)
         assertClose(out, want, tol: 2e-6, "rmsNorm")
         // bf16 output: one rounding at the end, so within half a bf16 ulp (2⁻⁹ relative) and representable.
-        CPUOps.rmsNorm(x, rows: rows, width: width, weight: w, eps: 1e-6, roundToBF16: true, out: &out)
+        ReferenceOps.rmsNorm(x, rows: rows, width: width, weight: w, eps: 1e-6, roundToBF16: true, out: &out)
         assertClose(out, want, tol: 1.0 / 256, "rmsNorm bf16")
         XCTAssertTrue(out.allSatisfy { BFloat16.round($0) == $0 })
     }
@@ -60,10 +60,10 @@ final class ReferenceOpsTests: XCTestCase {
     func testGeluTanhAndSiLU() {
         let xs = stride(from: -8.0, through: 8.0, by: 0.0625).map { Float($0) }
         var g = xs
-        CPUOps.geluTanh(&g, count: g.count)
+        ReferenceOps.geluTanh(&g, count: g.count)
         assertClose(g, xs.map { geluTanh(Double($0)) }, tol: 1e-6, "geluTanh")
         var s = xs
-        CPUOps.silu(&s, count: s.count)
+        ReferenceOps.silu(&s, count: s.count)
         assertClose(s, xs.map { Double($0) / (1 + exp(-Double($0))) }, tol: 1e-6, "silu")
     }
 
@@ -72,7 +72,7 @@ final class ReferenceOpsTests: XCTestCase {
         let rows = 3, width = 10, ldIn = 13, ldOut = 11
         let gate = rng.floats(rows * ldIn).map { $0 * 3 }, up = rng.floats(rows * ldIn)
         var out = [Float](repeating: 99, count: rows * ldOut)
-        CPUOps.geluTanhMul(gate: gate, up: up, rows: rows, width: width, ldIn: ldIn, roundToBF16: false, out: &out, ldOut: ldOut)
+        ReferenceOps.geluTanhMul(gate: gate, up: up, rows: rows, width: width, ldIn: ldIn, roundToBF16: false, out: &out, ldOut: ldOut)
         var got: [Float] = [], want: [Double] = []
         for r in 0..<rows {
             for i in 0..<width {
@@ -88,10 +88,10 @@ final class ReferenceOpsTests: XCTestCase {
         var rng = SplitMix64(seed: 4)
         let a = rng.floats(100).map { $0 * 1e3 }, b = rng.floats(100).map { $0 * 1e-2 }
         var x = a
-        CPUOps.add(&x, b, count: 100, roundToBF16: false)
+        ReferenceOps.add(&x, b, count: 100, roundToBF16: false)
         XCTAssertEqual(x, (0..<100).map { Float(Double(a[$0]) + Double(b[$0])) })
         x = a
-        CPUOps.add(&x, b, count: 100, roundToBF16: true)
+        ReferenceOps.add(&x, b, count: 100, roundToBF16: true)
         XCTAssertEqual(x, (0..<100).map { BFloat16.round(Float(Double(a[$0]) + Double(b[$0]))) })
     }
 
@@ -100,7 +100,7 @@ final class ReferenceOpsTests: XCTestCase {
         var x = rng.floats(50).map { $0 * 20 }
         let xd = x.map(Double.init), m = xd.max()!
         let e = xd.map { exp($0 - m) }, sum = e.reduce(0, +)
-        CPUOps.softmax(&x, count: x.count)
+        ReferenceOps.softmax(&x, count: x.count)
         assertClose(x, e.map { $0 / sum }, tol: 1e-6, "softmax")
         XCTAssertEqual(Double(x.reduce(0, +)), 1, accuracy: 1e-5)
     }
@@ -114,7 +114,7 @@ final class ReferenceOpsTests: XCTestCase {
         let angles = (0..<(tokens * d)).map { _ in Double(rng.float()) * 3 }
         let cos = angles.map { Float(Foundation.cos($0)) }, sin = angles.map { Float(Foundation.sin($0)) }
         var x = x0
-        CPUOps.applyRoPE(&x, tokens: tokens, heads: heads, headDim: d, stride: stride, cos: cos, sin: sin, roundToBF16: false)
+        ReferenceOps.applyRoPE(&x, tokens: tokens, heads: heads, headDim: d, stride: stride, cos: cos, sin: sin, roundToBF16: false)
         var got: [Float] = [], want: [Double] = []
         for t in 0..<tokens {
             for h in 0..<heads {
@@ -143,7 +143,7 @@ final class ReferenceOpsTests: XCTestCase {
         var out = [Float](repeating: 0, count: T * H * D)
         q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
             mask.withUnsafeBufferPointer { mp in out.withUnsafeMutableBufferPointer { op in
-                CPUOps.referenceAttention(AttentionArgs(
+                ReferenceOps.referenceAttention(AttentionArgs(
                     q: qp.baseAddress!, qStride: H * D, k: kp.baseAddress!, kStride: KV * D, v: vp.baseAddress!, vStride: KV * D,
                     mask: mp.baseAddress!, maskStride: S, out: op.baseAddress!, outStride: H * D,
                     queries: T, keys: S, heads: H, kvHeads: KV, headDim: D, scale: scale, roundToBF16: false))

@@ -3,7 +3,7 @@
 // float32 results agree with LeRobot to a few ulps. Shapes: x is [rows, width] row-major.
 import Foundation
 
-public enum CPUOps {
+public enum ReferenceOps {
     /// LayerNorm (SigLIP): (x − mean)/sqrt(var + eps)·w + b, biased variance. Statistics in Double.
     public static func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float],
                                  eps: Float, out: UnsafeMutablePointer<Float>) {
