@@ -1,4 +1,4 @@
-// PaliGemma's language model and the action expert sharing attention (PI0_SPEC.md §4.1, §5.2).
+// PaliGemma's language model and the action expert sharing attention (docs/SPEC.md §4.1, §5.2).
 //
 // The VLM runs once over the prefix and leaves, per layer, K (after RoPE) and V in a cache whose rows
 // [0, P) hold the prefix. Every denoise step the expert writes its own suffix K/V into rows [P, P+S)

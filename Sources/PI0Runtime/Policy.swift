@@ -1,5 +1,5 @@
 // The policy a robotics engineer calls: observation in, un-normalised actions in the robot's own
-// dimensions out, with LeRobot 0.6.1's pre- and post-processing for π0 (PI0_SPEC.md §2.1):
+// dimensions out, with LeRobot 0.6.1's pre- and post-processing for π0 (docs/SPEC.md §2.1):
 //   images → float [0,1] CHW → resize-with-pad to the model resolution → [-1, 1]; cameras the
 //   checkpoint knows but the observation lacks are appended after the present ones as −1 images, mask false;
 //   prompt → "\n" appended → BOS + SentencePiece ids, padded/truncated to 48;

@@ -29,7 +29,7 @@ public struct AttentionArgs: @unchecked Sendable {
     public var queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int
     public var scale: Float
     /// bf16 data path: scores (q·kᵀ) and probabilities are rounded to bf16 and so is the output,
-    /// as a bf16 eager attention in PyTorch does (PI0_SPEC.md §7).
+    /// as a bf16 eager attention in PyTorch does (docs/SPEC.md §7).
     public var roundToBF16: Bool
 
     public init(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,

@@ -60,7 +60,7 @@ final class ComponentTests: XCTestCase {
         let expected = [1 * cos(1.0) - 3 * sin(1.0), 2 * cos(0.1) - 4 * sin(0.1),
                         3 * cos(1.0) + 1 * sin(1.0), 4 * cos(0.1) + 2 * sin(0.1)]
         for i in 0..<4 { XCTAssertEqual(Double(x[i]), expected[i], accuracy: 1e-6) }
-        // bf16 mode rounds the inverse frequencies themselves (PI0_SPEC.md §7): 1/10000^(2/256) = 0.93057… → 0.9296875.
+        // bf16 mode rounds the inverse frequencies themselves (docs/SPEC.md §7): 1/10000^(2/256) = 0.93057… → 0.9296875.
         let bf = RoPE.inverseFrequencies(headDim: 256, theta: 10000, roundToBF16: true)
         XCTAssertEqual(bf[1], 0.9296875)
     }
@@ -117,7 +117,7 @@ final class ComponentTests: XCTestCase {
         XCTAssertEqual(BFloat16.round(1.01171875), 1.015625)     // halfway, rounds up to even
         XCTAssertEqual(BFloat16.round(Float(bitPattern: 0x3F80_8001)), 1.0078125)   // just above halfway
         XCTAssertTrue(BFloat16.round(.nan).isNaN)
-        XCTAssertEqual(BFloat16.round(45.254833), 45.25)         // √2048 in bf16 (PI0_SPEC.md §3.2)
+        XCTAssertEqual(BFloat16.round(45.254833), 45.25)         // √2048 in bf16 (docs/SPEC.md §3.2)
     }
 
     func testReferenceAttentionByHand() {
