@@ -63,16 +63,17 @@ public final class PI0Model: @unchecked Sendable {
         // whose tensors have LeRobot's full prefix shape.
         if trace == nil { prefix = prefix.droppingPadding() }
         timings?.record("vision", clock.lap())
-        let state = PrefixState(model: self, prefix: prefix, suffixTokens: h + 1)
-        state.runPrefix(trace: trace)
+        let pass = PaliGemmaWithExpert(vlm: vlm, expert: expert, prefix: prefix, suffixAtt: suffixAttention)
+        pass.runPrefix(trace: trace)
         timings?.record("prefix", clock.lap())
+        let suffix = SuffixBuffers(model: self, batch: b)
 
         let x = Tensor(shape: [b, h, a], values: inputs.noise ?? GaussianNoise.sample(count: b * h * a, seed: seed))
         let v = Tensor(shape: [b, h, a])
         var vAll: [Float] = [], xAll: [Float] = [], ts: [Float] = []
         for k in 0..<steps {
             let t = FlowMatching.time(step: k, steps: steps)
-            state.denoiseStep(x: x, t: t, state: inputs.state, into: v, trace: k == 0 ? trace : nil)
+            denoiseStep(pass, suffix, x: x, t: t, state: inputs.state, into: v, trace: k == 0 ? trace : nil)
             FlowMatching.eulerUpdate(x.data, velocity: v.data, count: x.count, steps: steps)
             if trace != nil { vAll += v.array; xAll += x.array; ts.append(t) }
             timings?.record(StageTimings.stepName(k), clock.lap())
@@ -84,6 +85,57 @@ public final class PI0Model: @unchecked Sendable {
             trace.record("actions", shape: [b, h, a], floats: x.data)
         }
         return x
+    }
+}
+
+/// The suffix embeddings and the buffers embed_suffix works in, made once per observation.
+final class SuffixBuffers: @unchecked Sendable {
+    let embeddings: Tensor                 // [B, S, E]
+    let actionTime: Tensor                 // [B·H, 2E]
+    let hidden: Tensor                     // [B·H, E]
+
+    init(model m: PI0Model, batch b: Int) {
+        let h = m.config.chunkSize, e = m.dims.expert.width
+        embeddings = Tensor(shape: [b, h + 1, e])
+        actionTime = Tensor(shape: [b * h, 2 * e])
+        hidden = Tensor(shape: [b * h, e])
+    }
+}
+
+extension PI0Model {
+    /// The suffix's attention flags: the state token and the first action token each start a block.
+    var suffixAttention: [Int] { [1, 1] + [Int](repeating: 0, count: max(config.chunkSize - 1, 0)) }
+
+    /// embed_suffix (float32 in both modes): [state token, action/time tokens] into `buf.embeddings`.
+    /// x: [B, H, A]; state: [B, max_state_dim].
+    func embedSuffix(x: Tensor, t: Float, state: [Float], _ buf: SuffixBuffers, trace: IntermediateRecorder?) {
+        let b = x.shape[0], h = config.chunkSize, s = h + 1, e = dims.expert.width
+        let actionTime = buf.actionTime, hidden = buf.hidden, suffix = buf.embeddings
+        actionInProj(x.data, rows: b * h, into: actionTime.data, ldy: 2 * e)
+        FlowMatching.timeEmbedding(t: t, dim: e, minPeriod: config.minPeriod, maxPeriod: config.maxPeriod, into: actionTime.row(0) + e)
+        for r in 1..<max(b * h, 1) { (actionTime.row(r) + e).update(from: actionTime.row(0) + e, count: e) }
+        trace?.record("suffix_action_time_in_step0", shape: [b, h, 2 * e], floats: actionTime.data)
+        actionTimeMlpIn(actionTime.data, rows: b * h, into: hidden.data)
+        backend.silu(hidden.data, count: b * h * e)
+        state.withUnsafeBufferPointer { st in
+            for r in 0..<b {
+                stateProj(st.baseAddress! + r * config.maxStateDim, rows: 1, into: suffix.data + r * s * e)
+                actionTimeMlpOut(hidden.data + r * h * e, rows: h, into: suffix.data + (r * s + 1) * e)
+            }
+        }
+        trace?.record("suffix_embs_step0", shape: [b, s, e], floats: suffix.data)
+    }
+
+    /// One denoise step: v_t = action_out_proj(expert(embed_suffix(state, x_t, t))[:, −H:]) into v [B, H, A].
+    func denoiseStep(_ pass: PaliGemmaWithExpert, _ buf: SuffixBuffers, x: Tensor, t: Float, state: [Float],
+                     into v: Tensor, trace: IntermediateRecorder?) {
+        let b = x.shape[0], h = config.chunkSize, s = pass.suffixTokens, e = dims.expert.width, a = config.maxActionDim
+        embedSuffix(x: x, t: t, state: state, buf, trace: trace)
+        pass.runExpert(buf.embeddings, trace: trace)
+        for r in 0..<b {
+            actionOutProj(pass.normed.data + (r * s + s - h) * e, rows: h, into: v.data + r * h * a)
+        }
+        trace?.record("v_t_step0", shape: [b, h, a], floats: v.data)
     }
 }
 
