@@ -1,8 +1,19 @@
-// π0 (PI0Pytorch in LeRobot 0.6.1): embedPrefix, embedSuffix, denoiseStep, sampleActions.
+// π0 and π0.5 (PI0Pytorch / PI05Pytorch in LeRobot 0.6.1): embedPrefix, embedSuffix, denoiseStep,
+// sampleActions. One sampling loop serves both; the model kind decides the suffix (π0: state token +
+// action/time tokens; π0.5: action tokens only, time through the expert's adaptive norms,
+// docs/SPEC_PI05.md §3-§6).
 // Letters: B batch, C cameras, N tokens per image, L language tokens, P = C·N + L prefix tokens,
-// H chunk (action horizon), S = H + 1 suffix tokens, A = max_action_dim, W VLM width, E expert width.
+// H chunk (action horizon), S suffix tokens (π0: H + 1, π0.5: H), A = max_action_dim, W VLM width, E expert width.
 import Foundation
 import PI0Tensor
+
+/// The layers that differ between π0 and π0.5 (their checkpoint keys are declared in `PI0Model.init`).
+enum SuffixHeads {
+    /// π0: `state_proj` makes the state token; `action_time_mlp_in/out` fuse each action token with the time.
+    case pi0(stateProj: Linear, actionTimeMlpIn: Linear, actionTimeMlpOut: Linear)
+    /// π0.5: `time_mlp_in/out` turn the time embedding into the expert's adaRMS conditioning.
+    case pi05(timeMlpIn: Linear, timeMlpOut: Linear)
+}
 
 public final class PI0Model: @unchecked Sendable {
     public let config: PI0Config
@@ -13,9 +24,12 @@ public final class PI0Model: @unchecked Sendable {
     let vlm: Gemma
     let expert: Gemma
     let embedTokens: WeightTensor          // [vocab, W]
-    let stateProj: Linear, actionInProj: Linear, actionTimeMlpIn: Linear, actionTimeMlpOut: Linear, actionOutProj: Linear
+    let actionInProj: Linear, actionOutProj: Linear
+    let heads: SuffixHeads
 
     var bf16: Bool { precision == .bfloat16 }
+    /// π0 or π0.5, from the checkpoint's config.json.
+    public var kind: ModelKind { config.model }
 
     /// Builds the model from a checkpoint. `precision` defaults to the config's `dtype`.
     public init(checkpoint ckpt: Checkpoint, precision: Precision? = nil, backend: ComputeBackend) throws {
@@ -23,10 +37,12 @@ public final class PI0Model: @unchecked Sendable {
         self.precision = precision ?? ckpt.config.precision
         let bf16 = self.precision == .bfloat16
         let root = ckpt.scoped("")
+        try ckpt.checkModelKind()   // a π0 tensor in a π0.5 checkpoint (or the reverse) is named first
         vision = try SigLIP(vision: ckpt.scoped(PI0Keys.vision), projector: ckpt.scoped("paligemma_with_expert.paligemma.model.multi_modal_projector"),
                             dims: dims.vision, projectionDim: dims.vlm.width, backend: backend)
         vlm = try Gemma(ckpt.scoped(PI0Keys.languageModel), dims: dims.vlm, backend: backend, bf16: bf16)
-        expert = try Gemma(ckpt.scoped(PI0Keys.expert), dims: dims.expert, backend: backend, bf16: bf16)
+        expert = try Gemma(ckpt.scoped(PI0Keys.expert), dims: dims.expert, adaptiveNorms: config.model == .pi05,
+                           backend: backend, bf16: bf16)
         // LeRobot's rule: a real embed_tokens entry wins; otherwise the tied lm_head (PI0_SPEC.md §8).
         let embKey = ckpt.contains(PI0Keys.embedTokens) ? PI0Keys.embedTokens : PI0Keys.lmHead
         var emb = try ckpt.weight(embKey, shape: [dims.vlm.vocabSize, dims.vlm.width], hint: "vocab_size by VLM width")
@@ -34,15 +50,26 @@ public final class PI0Model: @unchecked Sendable {
             emb = WeightTensor(name: emb.name, shape: emb.shape, floats: emb.floats().map(BFloat16.round), dtype: .bfloat16)
         }
         embedTokens = emb
+        // The heads are float32 in both precision modes (PI0_SPEC.md §7, docs/SPEC_PI05.md §8).
         let e = dims.expert.width, a = config.maxActionDim
-        stateProj = try Linear(root, "state_proj", out: e, in: config.maxStateDim, bias: true, backend: backend, bf16: false,
-                               hint: "expert width by max_state_dim")
         actionInProj = try Linear(root, "action_in_proj", out: e, in: a, bias: true, backend: backend, bf16: false,
                                   hint: "expert width by max_action_dim")
-        actionTimeMlpIn = try Linear(root, "action_time_mlp_in", out: e, in: 2 * e, bias: true, backend: backend, bf16: false)
-        actionTimeMlpOut = try Linear(root, "action_time_mlp_out", out: e, in: e, bias: true, backend: backend, bf16: false)
         actionOutProj = try Linear(root, "action_out_proj", out: a, in: e, bias: true, backend: backend, bf16: false,
                                    hint: "max_action_dim by expert width")
+        switch config.model {
+        case .pi0:
+            heads = .pi0(
+                stateProj: try Linear(root, "state_proj", out: e, in: config.maxStateDim, bias: true, backend: backend, bf16: false,
+                                      hint: "expert width by max_state_dim"),
+                actionTimeMlpIn: try Linear(root, "action_time_mlp_in", out: e, in: 2 * e, bias: true, backend: backend, bf16: false),
+                actionTimeMlpOut: try Linear(root, "action_time_mlp_out", out: e, in: e, bias: true, backend: backend, bf16: false))
+        case .pi05:
+            heads = .pi05(
+                timeMlpIn: try Linear(root, "time_mlp_in", out: e, in: e, bias: true, backend: backend, bf16: false,
+                                      hint: "expert width by expert width (the time embedding's width)"),
+                timeMlpOut: try Linear(root, "time_mlp_out", out: e, in: e, bias: true, backend: backend, bf16: false,
+                                       hint: "expert width by expert width"))
+        }
         try ckpt.checkAllUsed()
         // The backend holds packed copies now; let the kernel drop the mapped pages (the token
         // embedding rows are read back from the file on demand), so the checkpoint is not resident twice.
@@ -67,6 +94,8 @@ public final class PI0Model: @unchecked Sendable {
         pass.runPrefix(trace: trace)
         timings?.record("prefix", clock.lap())
         let suffix = SuffixBuffers(model: self, batch: b)
+        var perStep: [String: [Float]] = [:]   // traced tensors recorded at every step
+        func collect(_ name: String, _ p: UnsafePointer<Float>, _ n: Int) { perStep[name, default: []] += UnsafeBufferPointer(start: p, count: n) }
 
         let x = Tensor(shape: [b, h, a], values: inputs.noise ?? GaussianNoise.sample(count: b * h * a, seed: seed))
         let v = Tensor(shape: [b, h, a])
@@ -75,13 +104,25 @@ public final class PI0Model: @unchecked Sendable {
             let t = FlowMatching.time(step: k, steps: steps)
             denoiseStep(pass, suffix, x: x, t: t, state: inputs.state, into: v, trace: k == 0 ? trace : nil)
             FlowMatching.eulerUpdate(x.data, velocity: v.data, count: x.count, steps: steps)
-            if trace != nil { vAll += v.array; xAll += x.array; ts.append(t) }
+            if trace != nil {
+                vAll += v.array; xAll += x.array; ts.append(t)
+                collect("suffix_out_all", pass.normed.data, pass.normed.count)
+                if kind == .pi05 {
+                    collect("time_emb_all", suffix.timeEmbedding.data, b * dims.expert.width)
+                    collect("time_mlp_hidden_all", suffix.hidden.data, b * dims.expert.width)
+                    collect("adarms_cond_all", suffix.conditioning.data, b * dims.expert.width)
+                }
+            }
             timings?.record(StageTimings.stepName(k), clock.lap())
         }
         if let trace {
             trace.record("v_t_all", shape: [steps, b, h, a], .float32(vAll))
             trace.record("x_t_all", shape: [steps, b, h, a], .float32(xAll))
             trace.record("timesteps", shape: [steps], .float32(ts))
+            for (name, values) in perStep {
+                let shape = name == "suffix_out_all" ? [steps] + pass.normed.shape : [steps, b, dims.expert.width]
+                trace.record(name, shape: shape, .float32(values))
+            }
             trace.record("actions", shape: [b, h, a], floats: x.data)
         }
         return x
@@ -91,47 +132,87 @@ public final class PI0Model: @unchecked Sendable {
 /// The suffix embeddings and the buffers embed_suffix works in, made once per observation.
 final class SuffixBuffers: @unchecked Sendable {
     let embeddings: Tensor                 // [B, S, E]
-    let actionTime: Tensor                 // [B·H, 2E]
-    let hidden: Tensor                     // [B·H, E]
+    let actionTime: Tensor                 // π0: [B·H, 2E] (action embedding | time embedding)
+    let hidden: Tensor                     // π0: [B·H, E]; π0.5: [B, E] (swish(time_mlp_in(·)))
+    let timeEmbedding: Tensor              // π0.5: [B, E]
+    let conditioning: Tensor               // π0.5: [B, E] adarms_cond
+    let modulations: Tensor                // π0.5: [2·depth + 1, B, 3E] (Gemma.modulations)
 
     init(model m: PI0Model, batch b: Int) {
         let h = m.config.chunkSize, e = m.dims.expert.width
-        embeddings = Tensor(shape: [b, h + 1, e])
-        actionTime = Tensor(shape: [b * h, 2 * e])
-        hidden = Tensor(shape: [b * h, e])
+        switch m.kind {
+        case .pi0:
+            embeddings = Tensor(shape: [b, h + 1, e])
+            actionTime = Tensor(shape: [b * h, 2 * e])
+            hidden = Tensor(shape: [b * h, e])
+            timeEmbedding = Tensor(shape: [0]); conditioning = Tensor(shape: [0]); modulations = Tensor(shape: [0])
+        case .pi05:
+            embeddings = Tensor(shape: [b, h, e])
+            actionTime = Tensor(shape: [0])
+            hidden = Tensor(shape: [b, e])
+            timeEmbedding = Tensor(shape: [b, e])
+            conditioning = Tensor(shape: [b, e])
+            modulations = Tensor(shape: [m.expert.normCount, b, 3 * e])
+        }
     }
 }
 
 extension PI0Model {
-    /// The suffix's attention flags: the state token and the first action token each start a block.
-    var suffixAttention: [Int] { [1, 1] + [Int](repeating: 0, count: max(config.chunkSize - 1, 0)) }
+    /// The suffix's attention flags (a 1 starts a block): π0 [1 (state), 1, 0, …] — the state token and
+    /// the first action token each start a block; π0.5 [1, 0, …] (docs/SPEC_PI05.md §3).
+    var suffixAttention: [Int] {
+        let rest = [Int](repeating: 0, count: max(config.chunkSize - 1, 0))
+        return kind == .pi0 ? [1, 1] + rest : [1] + rest
+    }
 
-    /// embed_suffix (float32 in both modes): [state token, action/time tokens] into `buf.embeddings`.
-    /// x: [B, H, A]; state: [B, max_state_dim].
+    /// embed_suffix into `buf` (float32 in both modes). x: [B, H, A]; state: [B, max_state_dim] (π0 only).
+    /// π0: [state token, action/time tokens]. π0.5: the action tokens, plus the adaRMS conditioning
+    /// swish(time_mlp_out(swish(time_mlp_in(emb(t))))) and its modulations (docs/SPEC_PI05.md §3, §4).
     func embedSuffix(x: Tensor, t: Float, state: [Float], _ buf: SuffixBuffers, trace: IntermediateRecorder?) {
-        let b = x.shape[0], h = config.chunkSize, s = h + 1, e = dims.expert.width
-        let actionTime = buf.actionTime, hidden = buf.hidden, suffix = buf.embeddings
-        actionInProj(x.data, rows: b * h, into: actionTime.data, ldy: 2 * e)
-        FlowMatching.timeEmbedding(t: t, dim: e, minPeriod: config.minPeriod, maxPeriod: config.maxPeriod, into: actionTime.row(0) + e)
-        for r in 1..<max(b * h, 1) { (actionTime.row(r) + e).update(from: actionTime.row(0) + e, count: e) }
-        trace?.record("suffix_action_time_in_step0", shape: [b, h, 2 * e], floats: actionTime.data)
-        actionTimeMlpIn(actionTime.data, rows: b * h, into: hidden.data)
-        backend.silu(hidden.data, count: b * h * e)
-        state.withUnsafeBufferPointer { st in
+        let b = x.shape[0], h = config.chunkSize, e = dims.expert.width
+        let suffix = buf.embeddings, s = suffix.shape[1]
+        switch heads {
+        case let .pi0(stateProj, actionTimeMlpIn, actionTimeMlpOut):
+            let actionTime = buf.actionTime, hidden = buf.hidden
+            actionInProj(x.data, rows: b * h, into: actionTime.data, ldy: 2 * e)
+            FlowMatching.timeEmbedding(t: t, dim: e, minPeriod: config.minPeriod, maxPeriod: config.maxPeriod, into: actionTime.row(0) + e)
+            for r in 1..<max(b * h, 1) { (actionTime.row(r) + e).update(from: actionTime.row(0) + e, count: e) }
+            trace?.record("suffix_action_time_in_step0", shape: [b, h, 2 * e], floats: actionTime.data)
+            actionTimeMlpIn(actionTime.data, rows: b * h, into: hidden.data)
+            backend.silu(hidden.data, count: b * h * e)
+            state.withUnsafeBufferPointer { st in
+                for r in 0..<b {
+                    stateProj(st.baseAddress! + r * config.maxStateDim, rows: 1, into: suffix.data + r * s * e)
+                    actionTimeMlpOut(hidden.data + r * h * e, rows: h, into: suffix.data + (r * s + 1) * e)
+                }
+            }
+        case let .pi05(timeMlpIn, timeMlpOut):
             for r in 0..<b {
-                stateProj(st.baseAddress! + r * config.maxStateDim, rows: 1, into: suffix.data + r * s * e)
-                actionTimeMlpOut(hidden.data + r * h * e, rows: h, into: suffix.data + (r * s + 1) * e)
+                FlowMatching.timeEmbedding(t: t, dim: e, minPeriod: config.minPeriod, maxPeriod: config.maxPeriod,
+                                           into: buf.timeEmbedding.row(r))
+            }
+            timeMlpIn(buf.timeEmbedding.data, rows: b, into: buf.hidden.data)
+            backend.silu(buf.hidden.data, count: b * e)
+            timeMlpOut(buf.hidden.data, rows: b, into: buf.conditioning.data)
+            backend.silu(buf.conditioning.data, count: b * e)
+            expert.modulations(cond: buf.conditioning.data, batch: b, into: buf.modulations.data)
+            actionInProj(x.data, rows: b * h, into: suffix.data)
+            if let trace {
+                let m = buf.modulations.data, stride = b * 3 * e
+                trace.record("adarms_mod_layer0_input_step0", shape: [b, 3 * e], floats: m)
+                trace.record("adarms_mod_layer0_post_attn_step0", shape: [b, 3 * e], floats: m + stride)
+                trace.record("adarms_mod_final_norm_step0", shape: [b, 3 * e], floats: m + 2 * dims.expert.depth * stride)
             }
         }
         trace?.record("suffix_embs_step0", shape: [b, s, e], floats: suffix.data)
     }
 
-    /// One denoise step: v_t = action_out_proj(expert(embed_suffix(state, x_t, t))[:, −H:]) into v [B, H, A].
+    /// One denoise step: v_t = action_out_proj(expert(embed_suffix(x_t, t))[:, −H:]) into v [B, H, A].
     func denoiseStep(_ pass: PaliGemmaWithExpert, _ buf: SuffixBuffers, x: Tensor, t: Float, state: [Float],
                      into v: Tensor, trace: IntermediateRecorder?) {
         let b = x.shape[0], h = config.chunkSize, s = pass.suffixTokens, e = dims.expert.width, a = config.maxActionDim
         embedSuffix(x: x, t: t, state: state, buf, trace: trace)
-        pass.runExpert(buf.embeddings, trace: trace)
+        pass.runExpert(buf.embeddings, modulations: kind == .pi05 ? UnsafePointer(buf.modulations.data) : nil, trace: trace)
         for r in 0..<b {
             actionOutProj(pass.normed.data + (r * s + s - h) * e, rows: h, into: v.data + r * h * a)
         }

@@ -94,7 +94,7 @@ final class PaliGemmaWithExpert: @unchecked Sendable {
                 trace.record("vlm_layer0_rope_cos", shape: [b, p, d], .float32(prefixCos))
                 trace.record("vlm_layer0_rope_sin", shape: [b, p, d], .float32(prefixSin))
                 let out = Tensor(shape: [b, p, w])
-                vlm.rmsNorm(x.data, rows: b * p, weight: vlm.finalNorm, out: out.data)
+                pass.finalNorm(x.data, out: out.data)
                 trace.record("prefix_out", shape: [b, p, w], floats: out.data)
                 recordCache(trace)
             }
@@ -118,22 +118,25 @@ final class PaliGemmaWithExpert: @unchecked Sendable {
     }
 
     /// The expert over the suffix embeddings [B, S, E] (float32), attending to the cached prefix; the
-    /// final-norm output lands in `normed`.
-    func runExpert(_ suffix: Tensor, trace: IntermediateRecorder?) {
+    /// final-norm output lands in `normed`. π0.5: `modulations` are the adaRMS modulations of this
+    /// step's conditioning (`Gemma.modulations`, docs/SPEC_PI05.md §4-§6).
+    func runExpert(_ suffix: Tensor, modulations: UnsafePointer<Float>? = nil, trace: IntermediateRecorder?) {
         let b = prefix.batch, p = prefix.tokens, s = suffixTokens, e = expert.dims.width
         let xs = stream
         xs.data.update(from: suffix.data, count: suffix.count)
         if expert.bf16 { BFloat16.round(xs.data, count: xs.count) }   // cast to the expert's dtype
         trace?.record("expert_layer0_step0_in", shape: [b, s, e], floats: xs.data)
         suffixCos.withUnsafeBufferPointer { cosp in suffixSin.withUnsafeBufferPointer { sinp in
-            let pass = GemmaPass(model: expert, batch: b, tokens: s, offset: p, cache: cache, mask: suffixMask.data,
+            var pass = GemmaPass(model: expert, batch: b, tokens: s, offset: p, cache: cache, mask: suffixMask.data,
                                  cos: cosp.baseAddress!, sin: sinp.baseAddress!, scratch: scratch)
+            pass.modulations = modulations
+            pass.trace = trace; pass.traceName = "expert_layer0_step0"
             for li in 0..<expert.dims.depth {
                 pass.layer(li, x: xs.data)
                 if li == 0 { trace?.record("expert_layer0_step0_out", shape: [b, s, e], floats: xs.data) }
             }
+            pass.finalNorm(xs.data, out: normed.data)
         } }
-        expert.rmsNorm(xs.data, rows: b * s, weight: expert.finalNorm, out: normed.data)
         if let trace {
             trace.record("suffix_out_step0", shape: [b, s, e], floats: normed.data)
             trace.record("suffix_position_ids", shape: [b, s], .int64((0..<b).flatMap { Self.suffixPositions(prefixPad: prefix.pad[$0], count: s).map(Int64.init) }))
