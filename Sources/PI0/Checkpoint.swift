@@ -42,7 +42,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
 
 /// Tensors present in real checkpoints that π0 inference does not use, with the reason.
 let intentionallyIgnored: [String: String] = [
-    "paligemma_with_expert.gemma_expert.lm_head.weight": "the action expert's output head is never used by π0",
+    "paligemma_with_expert.gemma_expert.lm_head.weight": "the action expert's output head is never used by π0 or π0.5",
 ]
 
 public final class Checkpoint: @unchecked Sendable {

@@ -154,7 +154,7 @@ public final class PI0Policy: @unchecked Sendable {
 
 extension NormalizationStats {
     /// The checkpoint's normalisation statistics, or nil when it ships no processor files.
-    static func loadIfPresent(checkpointDirectory dir: String) throws -> NormalizationStats? {
+    public static func loadIfPresent(checkpointDirectory dir: String) throws -> NormalizationStats? {
         let pre = (dir as NSString).appendingPathComponent("policy_preprocessor.json")
         guard FileManager.default.fileExists(atPath: pre) else { return nil }
         return try load(checkpointDirectory: dir)
