@@ -57,7 +57,8 @@ public final class Checkpoint: @unchecked Sendable {
 
     public var weightsPath: String { safetensors.path }
 
-    /// Opens `directory/config.json`, `directory/model.safetensors` and, if present, `pi0_dims.json`.
+    /// Opens `directory/config.json`, `directory/model.safetensors` and, if present, `pi0_dims.json` /
+    /// `pi05_dims.json`.
     public init(directory: String) throws {
         self.directory = directory
         let configPath = (directory as NSString).appendingPathComponent("config.json")
@@ -65,8 +66,11 @@ public final class Checkpoint: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: configPath) else { throw CheckpointError.missingFile(path: configPath) }
         guard FileManager.default.fileExists(atPath: weightsPath) else { throw CheckpointError.missingFile(path: weightsPath) }
         config = try PI0Config.load(path: configPath)
-        let dimsPath = (directory as NSString).appendingPathComponent(ModelDims.fileName(for: config.model))
-        if FileManager.default.fileExists(atPath: dimsPath) {
+        // The kind's own dims file (pi0_dims.json / pi05_dims.json), else the other name (same format).
+        let dimsPath = [config.model, config.model == .pi0 ? .pi05 : .pi0]
+            .map { (directory as NSString).appendingPathComponent(ModelDims.fileName(for: $0)) }
+            .first { FileManager.default.fileExists(atPath: $0) } ?? ""
+        if !dimsPath.isEmpty {
             dims = try ModelDims.load(dimsFile: dimsPath, model: config.model)
             try dims.validate(file: dimsPath)
         } else {

@@ -64,6 +64,11 @@ final class PI05CheckpointTests: XCTestCase {
         let c = try Checkpoint(directory: defaults).config
         XCTAssertEqual(c.tokenizerMaxLength, 200)
         XCTAssertEqual(c.normalizationMapping["STATE"], "QUANTILES")
+        // A π0.5 folder whose dims file carries π0's name still loads with its own dimensions.
+        let renamed = try makeCase("pi05_tiny_1cam", folder: "renamed")
+        try FileManager.default.moveItem(atPath: renamed + "/pi05_dims.json", toPath: renamed + "/pi0_dims.json")
+        XCTAssertEqual(try Checkpoint(directory: renamed).dims, try Checkpoint(directory: pi05).dims)
+        XCTAssertEqual(try load(renamed).kind, .pi05)
         // An unknown policy type is refused by name.
         let other = try makeCase("pi05_tiny_1cam", folder: "other", config: { $0["type"] = "pi0_fast" })
         XCTAssertThrowsError(try Checkpoint(directory: other)) { e in
