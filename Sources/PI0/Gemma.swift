@@ -56,9 +56,10 @@ final class Gemma: @unchecked Sendable {
     /// Number of adaptive norms (two per layer and the final one): rows of `modulations`.
     var normCount: Int { 2 * dims.depth + 1 }
 
-    /// The adaRMS modulations of every norm for conditioning `cond` [B, W]: out [normCount, B, 3W], norm
-    /// 2l = layer l's input norm, 2l+1 its post-attention norm, 2·depth the final norm.
-    func modulations(cond: UnsafePointer<Float>, batch: Int, into out: UnsafeMutablePointer<Float>) {
+    /// The adaRMS modulations of every norm for `rows` conditioning vectors `cond` [rows, W]:
+    /// out [normCount, rows, 3W]; norm 2l = layer l's input norm, 2l+1 its post-attention norm, 2·depth
+    /// the final norm. One product per norm over all rows (e.g. every denoise step's conditioning at once).
+    func modulations(cond: UnsafePointer<Float>, rows batch: Int, into out: UnsafeMutablePointer<Float>) {
         let stride = batch * 3 * dims.width
         func dense(_ n: GemmaNorm, _ j: Int) {
             if case .adaptive(let d) = n { d(cond, rows: batch, into: out + j * stride) }
@@ -91,8 +92,9 @@ struct GemmaPass {
     /// RoPE tables [B, T, D].
     let cos: UnsafePointer<Float>, sin: UnsafePointer<Float>
     let scratch: GemmaScratch
-    /// Adaptive norms only: `Gemma.modulations` of this pass's conditioning.
+    /// Adaptive norms only: this pass's modulations, norm j's [B, 3W] at `modulations + j·modulationNormStride`.
     var modulations: UnsafePointer<Float>? = nil
+    var modulationNormStride = 0
     /// Records layer 0's internals under `"\(traceName)_<what>"` (the π0.5 expert's step 0).
     var trace: IntermediateRecorder? = nil
     var traceName = ""
@@ -101,7 +103,7 @@ struct GemmaPass {
 
     /// Norm `j`'s modulation [B, 3W] (see `Gemma.modulations`), nil for a plain stack.
     private func modulation(_ j: Int) -> UnsafePointer<Float>? {
-        modulations.map { $0 + j * batch * 3 * model.dims.width }
+        modulations.map { $0 + j * modulationNormStride }
     }
 
     private func record(_ li: Int, _ what: String, _ p: UnsafePointer<Float>) {

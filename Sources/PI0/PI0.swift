@@ -93,35 +93,29 @@ public final class PI0Model: @unchecked Sendable {
         let pass = PaliGemmaWithExpert(vlm: vlm, expert: expert, prefix: prefix, suffixAtt: suffixAttention)
         pass.runPrefix(trace: trace)
         timings?.record("prefix", clock.lap())
-        let suffix = SuffixBuffers(model: self, batch: b)
-        var perStep: [String: [Float]] = [:]   // traced tensors recorded at every step
-        func collect(_ name: String, _ p: UnsafePointer<Float>, _ n: Int) { perStep[name, default: []] += UnsafeBufferPointer(start: p, count: n) }
+        let suffix = SuffixBuffers(model: self, batch: b, steps: steps)
 
         let x = Tensor(shape: [b, h, a], values: inputs.noise ?? GaussianNoise.sample(count: b * h * a, seed: seed))
         let v = Tensor(shape: [b, h, a])
-        var vAll: [Float] = [], xAll: [Float] = [], ts: [Float] = []
+        var vAll: [Float] = [], xAll: [Float] = [], ts: [Float] = [], outAll: [Float] = []
         for k in 0..<steps {
             let t = FlowMatching.time(step: k, steps: steps)
-            denoiseStep(pass, suffix, x: x, t: t, state: inputs.state, into: v, trace: k == 0 ? trace : nil)
+            if k == 0 && kind == .pi05 { prepareConditioning(suffix, steps: steps) }   // every step's, at once
+            denoiseStep(pass, suffix, x: x, t: t, step: k, state: inputs.state, into: v, trace: k == 0 ? trace : nil)
             FlowMatching.eulerUpdate(x.data, velocity: v.data, count: x.count, steps: steps)
-            if trace != nil {
-                vAll += v.array; xAll += x.array; ts.append(t)
-                collect("suffix_out_all", pass.normed.data, pass.normed.count)
-                if kind == .pi05 {
-                    collect("time_emb_all", suffix.timeEmbedding.data, b * dims.expert.width)
-                    collect("time_mlp_hidden_all", suffix.hidden.data, b * dims.expert.width)
-                    collect("adarms_cond_all", suffix.conditioning.data, b * dims.expert.width)
-                }
-            }
+            if trace != nil { vAll += v.array; xAll += x.array; ts.append(t); outAll += pass.normed.array }
             timings?.record(StageTimings.stepName(k), clock.lap())
         }
         if let trace {
             trace.record("v_t_all", shape: [steps, b, h, a], .float32(vAll))
             trace.record("x_t_all", shape: [steps, b, h, a], .float32(xAll))
             trace.record("timesteps", shape: [steps], .float32(ts))
-            for (name, values) in perStep {
-                let shape = name == "suffix_out_all" ? [steps] + pass.normed.shape : [steps, b, dims.expert.width]
-                trace.record(name, shape: shape, .float32(values))
+            trace.record("suffix_out_all", shape: [steps] + pass.normed.shape, .float32(outAll))
+            if kind == .pi05 {
+                let shape = [steps, b, dims.expert.width]
+                trace.record("time_emb_all", shape: shape, floats: suffix.timeEmbedding.data)
+                trace.record("time_mlp_hidden_all", shape: shape, floats: suffix.hidden.data)
+                trace.record("adarms_cond_all", shape: shape, floats: suffix.conditioning.data)
             }
             trace.record("actions", shape: [b, h, a], floats: x.data)
         }
@@ -131,15 +125,17 @@ public final class PI0Model: @unchecked Sendable {
 
 /// The suffix embeddings and the buffers embed_suffix works in, made once per observation.
 final class SuffixBuffers: @unchecked Sendable {
+    let batch: Int, steps: Int
     let embeddings: Tensor                 // [B, S, E]
     let actionTime: Tensor                 // π0: [B·H, 2E] (action embedding | time embedding)
-    let hidden: Tensor                     // π0: [B·H, E]; π0.5: [B, E] (swish(time_mlp_in(·)))
-    let timeEmbedding: Tensor              // π0.5: [B, E]
-    let conditioning: Tensor               // π0.5: [B, E] adarms_cond
-    let modulations: Tensor                // π0.5: [2·depth + 1, B, 3E] (Gemma.modulations)
+    let hidden: Tensor                     // π0: [B·H, E]; π0.5: [steps·B, E] (swish(time_mlp_in(·)))
+    let timeEmbedding: Tensor              // π0.5: [steps·B, E]
+    let conditioning: Tensor               // π0.5: [steps·B, E] adarms_cond of every step
+    let modulations: Tensor                // π0.5: [2·depth + 1, steps·B, 3E] (Gemma.modulations)
 
-    init(model m: PI0Model, batch b: Int) {
+    init(model m: PI0Model, batch b: Int, steps: Int) {
         let h = m.config.chunkSize, e = m.dims.expert.width
+        batch = b; self.steps = steps
         switch m.kind {
         case .pi0:
             embeddings = Tensor(shape: [b, h + 1, e])
@@ -149,12 +145,16 @@ final class SuffixBuffers: @unchecked Sendable {
         case .pi05:
             embeddings = Tensor(shape: [b, h, e])
             actionTime = Tensor(shape: [0])
-            hidden = Tensor(shape: [b, e])
-            timeEmbedding = Tensor(shape: [b, e])
-            conditioning = Tensor(shape: [b, e])
-            modulations = Tensor(shape: [m.expert.normCount, b, 3 * e])
+            hidden = Tensor(shape: [steps * b, e])
+            timeEmbedding = Tensor(shape: [steps * b, e])
+            conditioning = Tensor(shape: [steps * b, e])
+            modulations = Tensor(shape: [m.expert.normCount, steps * b, 3 * e])
         }
     }
+
+    /// π0.5: norm j's modulation [B, 3E] of step k is at `modulationsOfStep(k) + j·modulationNormStride`.
+    func modulationsOfStep(_ k: Int) -> UnsafePointer<Float> { UnsafePointer(modulations.data + k * batch * modulations.shape[2]) }
+    var modulationNormStride: Int { steps * batch * modulations.shape[2] }
 }
 
 extension PI0Model {
@@ -165,10 +165,30 @@ extension PI0Model {
         return kind == .pi0 ? [1, 1] + rest : [1] + rest
     }
 
+    /// π0.5: the adaRMS conditioning swish(time_mlp_out(swish(time_mlp_in(emb(t_k))))) of every step k
+    /// and its modulations for every expert norm (docs/SPEC_PI05.md §3, §4). They depend on t alone, so
+    /// they are computed for all steps at once: each `dense` weight is read once per sample, not per step.
+    func prepareConditioning(_ buf: SuffixBuffers, steps: Int) {
+        guard case let .pi05(timeMlpIn, timeMlpOut) = heads else { return }
+        let b = buf.batch, e = dims.expert.width, rows = steps * b
+        for k in 0..<steps {
+            let t = FlowMatching.time(step: k, steps: steps)
+            for r in 0..<b {
+                FlowMatching.timeEmbedding(t: t, dim: e, minPeriod: config.minPeriod, maxPeriod: config.maxPeriod,
+                                           into: buf.timeEmbedding.row(k * b + r))
+            }
+        }
+        timeMlpIn(buf.timeEmbedding.data, rows: rows, into: buf.hidden.data)
+        backend.silu(buf.hidden.data, count: rows * e)
+        timeMlpOut(buf.hidden.data, rows: rows, into: buf.conditioning.data)
+        backend.silu(buf.conditioning.data, count: rows * e)
+        expert.modulations(cond: buf.conditioning.data, rows: rows, into: buf.modulations.data)
+    }
+
     /// embed_suffix into `buf` (float32 in both modes). x: [B, H, A]; state: [B, max_state_dim] (π0 only).
-    /// π0: [state token, action/time tokens]. π0.5: the action tokens, plus the adaRMS conditioning
-    /// swish(time_mlp_out(swish(time_mlp_in(emb(t))))) and its modulations (docs/SPEC_PI05.md §3, §4).
-    func embedSuffix(x: Tensor, t: Float, state: [Float], _ buf: SuffixBuffers, trace: IntermediateRecorder?) {
+    /// π0: [state token, action/time tokens]. π0.5: the action tokens (the time enters through the
+    /// conditioning made by `prepareConditioning`; docs/SPEC_PI05.md §3).
+    func embedSuffix(x: Tensor, t: Float, step k: Int, state: [Float], _ buf: SuffixBuffers, trace: IntermediateRecorder?) {
         let b = x.shape[0], h = config.chunkSize, e = dims.expert.width
         let suffix = buf.embeddings, s = suffix.shape[1]
         switch heads {
@@ -186,33 +206,29 @@ extension PI0Model {
                     actionTimeMlpOut(hidden.data + r * h * e, rows: h, into: suffix.data + (r * s + 1) * e)
                 }
             }
-        case let .pi05(timeMlpIn, timeMlpOut):
-            for r in 0..<b {
-                FlowMatching.timeEmbedding(t: t, dim: e, minPeriod: config.minPeriod, maxPeriod: config.maxPeriod,
-                                           into: buf.timeEmbedding.row(r))
-            }
-            timeMlpIn(buf.timeEmbedding.data, rows: b, into: buf.hidden.data)
-            backend.silu(buf.hidden.data, count: b * e)
-            timeMlpOut(buf.hidden.data, rows: b, into: buf.conditioning.data)
-            backend.silu(buf.conditioning.data, count: b * e)
-            expert.modulations(cond: buf.conditioning.data, batch: b, into: buf.modulations.data)
+        case .pi05:
             actionInProj(x.data, rows: b * h, into: suffix.data)
             if let trace {
-                let m = buf.modulations.data, stride = b * 3 * e
-                trace.record("adarms_mod_layer0_input_step0", shape: [b, 3 * e], floats: m)
-                trace.record("adarms_mod_layer0_post_attn_step0", shape: [b, 3 * e], floats: m + stride)
-                trace.record("adarms_mod_final_norm_step0", shape: [b, 3 * e], floats: m + 2 * dims.expert.depth * stride)
+                let m = buf.modulationsOfStep(k), stride = buf.modulationNormStride
+                trace.record("adarms_mod_layer0_input_step\(k)", shape: [b, 3 * e], floats: m)
+                trace.record("adarms_mod_layer0_post_attn_step\(k)", shape: [b, 3 * e], floats: m + stride)
+                trace.record("adarms_mod_final_norm_step\(k)", shape: [b, 3 * e], floats: m + 2 * dims.expert.depth * stride)
             }
         }
         trace?.record("suffix_embs_step0", shape: [b, s, e], floats: suffix.data)
     }
 
     /// One denoise step: v_t = action_out_proj(expert(embed_suffix(x_t, t))[:, −H:]) into v [B, H, A].
-    func denoiseStep(_ pass: PaliGemmaWithExpert, _ buf: SuffixBuffers, x: Tensor, t: Float, state: [Float],
+    /// π0.5 needs `prepareConditioning` first; `step` k picks its conditioning.
+    func denoiseStep(_ pass: PaliGemmaWithExpert, _ buf: SuffixBuffers, x: Tensor, t: Float, step k: Int, state: [Float],
                      into v: Tensor, trace: IntermediateRecorder?) {
         let b = x.shape[0], h = config.chunkSize, s = pass.suffixTokens, e = dims.expert.width, a = config.maxActionDim
-        embedSuffix(x: x, t: t, state: state, buf, trace: trace)
-        pass.runExpert(buf.embeddings, modulations: kind == .pi05 ? UnsafePointer(buf.modulations.data) : nil, trace: trace)
+        embedSuffix(x: x, t: t, step: k, state: state, buf, trace: trace)
+        if kind == .pi05 {
+            pass.runExpert(buf.embeddings, modulations: buf.modulationsOfStep(k), normStride: buf.modulationNormStride, trace: trace)
+        } else {
+            pass.runExpert(buf.embeddings, trace: trace)
+        }
         for r in 0..<b {
             actionOutProj(pass.normed.data + (r * s + s - h) * e, rows: h, into: v.data + r * h * a)
         }

@@ -119,8 +119,9 @@ final class PaliGemmaWithExpert: @unchecked Sendable {
 
     /// The expert over the suffix embeddings [B, S, E] (float32), attending to the cached prefix; the
     /// final-norm output lands in `normed`. π0.5: `modulations` are the adaRMS modulations of this
-    /// step's conditioning (`Gemma.modulations`, docs/SPEC_PI05.md §4-§6).
-    func runExpert(_ suffix: Tensor, modulations: UnsafePointer<Float>? = nil, trace: IntermediateRecorder?) {
+    /// step's conditioning, norm j's [B, 3E] at `modulations + j·normStride` (`Gemma.modulations`,
+    /// docs/SPEC_PI05.md §4-§6).
+    func runExpert(_ suffix: Tensor, modulations: UnsafePointer<Float>? = nil, normStride: Int = 0, trace: IntermediateRecorder?) {
         let b = prefix.batch, p = prefix.tokens, s = suffixTokens, e = expert.dims.width
         let xs = stream
         xs.data.update(from: suffix.data, count: suffix.count)
@@ -129,7 +130,7 @@ final class PaliGemmaWithExpert: @unchecked Sendable {
         suffixCos.withUnsafeBufferPointer { cosp in suffixSin.withUnsafeBufferPointer { sinp in
             var pass = GemmaPass(model: expert, batch: b, tokens: s, offset: p, cache: cache, mask: suffixMask.data,
                                  cos: cosp.baseAddress!, sin: sinp.baseAddress!, scratch: scratch)
-            pass.modulations = modulations
+            pass.modulations = modulations; pass.modulationNormStride = normStride
             pass.trace = trace; pass.traceName = "expert_layer0_step0"
             for li in 0..<expert.dims.depth {
                 pass.layer(li, x: xs.data)

@@ -165,7 +165,7 @@ final class PI05CheckpointTests: XCTestCase {
             let shape = try out.info("adarms_in").shape, b = shape[0], t = shape[1], w = shape[2]
             let e = model.expert
             let mods = Tensor(shape: [e.normCount, b, 3 * w])
-            cond.withUnsafeBufferPointer { e.modulations(cond: $0.baseAddress!, batch: b, into: mods.data) }
+            cond.withUnsafeBufferPointer { e.modulations(cond: $0.baseAddress!, rows: b, into: mods.data) }
             let y = Tensor(shape: [b * t, w])
             x.withUnsafeBufferPointer { e.norm(e.layers[0].inputNorm, $0.baseAddress!, batch: b, tokens: t, modulation: mods.data, out: y.data) }
             let tol: (Double, Double) = model.bf16 ? (0.999, 1e-2) : (0.99999, 2e-5)
