@@ -1,11 +1,13 @@
-// A LeRobot π0 checkpoint folder: `config.json`, `model.safetensors` (memory-mapped) and optionally
-// `pi0_dims.json`. Key handling mirrors LeRobot 0.6.1's loader (docs/SPEC.md §8):
+// A LeRobot π0 or π0.5 checkpoint folder: `config.json` (its `type` says which), `model.safetensors`
+// (memory-mapped) and optionally `pi0_dims.json` / `pi05_dims.json`. Key handling mirrors LeRobot 0.6.1's
+// loader (docs/SPEC.md §8, docs/SPEC_PI05.md §9):
 //   * keys are accepted with or without the `model.` prefix (raw openpi PyTorch checkpoints have none);
-//   * `time_mlp_in.` / `time_mlp_out.` (openpi pi05-style names) mean `action_time_mlp_in.` / `_out.`;
+//   * π0 only: `time_mlp_in.` / `time_mlp_out.` (openpi pi05-style names) mean `action_time_mlp_in.` / `_out.`;
 //   * the token embedding is `…language_model.embed_tokens.weight` when present, otherwise the tied
 //     `…paligemma.lm_head.weight` (published checkpoints store only the latter).
 // Loading is strict: every tensor the model needs must exist with the right shape, and every tensor in
-// the file must be used or be on the list of tensors ignored on purpose.
+// the file must be used or be on the list of tensors ignored on purpose; a tensor that belongs to the
+// other model kind (a π0 `state_proj` in a π0.5 checkpoint, an adaRMS `dense` in a π0 one) is named as such.
 import Foundation
 import PI0Tensor
 import SafeTensors
@@ -17,6 +19,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unsupportedDType(key: String, dtype: String, file: String)
     case duplicateKey(key: String, file: String)
     case unexpectedTensors(keys: [String], file: String)
+    /// A tensor of the other model kind: the file does not match `config.json`'s `type`.
+    case otherModelTensor(key: String, file: String, config: ModelKind)
 
     public var description: String {
         switch self {
@@ -28,14 +32,17 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case let .duplicateKey(k, f): return "\(f): tensor '\(k)' appears both with and without the 'model.' prefix"
         case let .unexpectedTensors(ks, f):
             let shown = ks.prefix(8).joined(separator: ", ")
-            return "\(f): \(ks.count) unexpected tensor(s) not used by π0: \(shown)\(ks.count > 8 ? ", …" : "")"
+            return "\(f): \(ks.count) unexpected tensor(s) not used by the model: \(shown)\(ks.count > 8 ? ", …" : "")"
+        case let .otherModelTensor(k, f, c):
+            let other: ModelKind = c == .pi0 ? .pi05 : .pi0
+            return "\(f): tensor '\(k)' belongs to a \(other.displayName) checkpoint, but config.json says type '\(c.rawValue)' (\(c.displayName))"
         }
     }
 }
 
 /// Tensors present in real checkpoints that π0 inference does not use, with the reason.
 let intentionallyIgnored: [String: String] = [
-    "paligemma_with_expert.gemma_expert.lm_head.weight": "the action expert's output head is never used by π0",
+    "paligemma_with_expert.gemma_expert.lm_head.weight": "the action expert's output head is never used by π0 or π0.5",
 ]
 
 public final class Checkpoint: @unchecked Sendable {
@@ -50,17 +57,21 @@ public final class Checkpoint: @unchecked Sendable {
 
     public var weightsPath: String { safetensors.path }
 
-    /// Opens `directory/config.json`, `directory/model.safetensors` and, if present, `pi0_dims.json`.
+    /// Opens `directory/config.json`, `directory/model.safetensors` and, if present, `pi0_dims.json` /
+    /// `pi05_dims.json`.
     public init(directory: String) throws {
         self.directory = directory
         let configPath = (directory as NSString).appendingPathComponent("config.json")
         let weightsPath = (directory as NSString).appendingPathComponent("model.safetensors")
-        let dimsPath = (directory as NSString).appendingPathComponent("pi0_dims.json")
         guard FileManager.default.fileExists(atPath: configPath) else { throw CheckpointError.missingFile(path: configPath) }
         guard FileManager.default.fileExists(atPath: weightsPath) else { throw CheckpointError.missingFile(path: weightsPath) }
         config = try PI0Config.load(path: configPath)
-        if FileManager.default.fileExists(atPath: dimsPath) {
-            dims = try ModelDims.load(dimsFile: dimsPath)
+        // The kind's own dims file (pi0_dims.json / pi05_dims.json), else the other name (same format).
+        let dimsPath = [config.model, config.model == .pi0 ? .pi05 : .pi0]
+            .map { (directory as NSString).appendingPathComponent(ModelDims.fileName(for: $0)) }
+            .first { FileManager.default.fileExists(atPath: $0) } ?? ""
+        if !dimsPath.isEmpty {
+            dims = try ModelDims.load(dimsFile: dimsPath, model: config.model)
             try dims.validate(file: dimsPath)
         } else {
             dims = try ModelDims.from(config: config, file: configPath)
@@ -69,7 +80,8 @@ public final class Checkpoint: @unchecked Sendable {
         var map: [String: String] = [:]
         for name in safetensors.names {
             var k = name.hasPrefix("model.") ? String(name.dropFirst(6)) : name
-            for (old, new) in [("time_mlp_in.", "action_time_mlp_in."), ("time_mlp_out.", "action_time_mlp_out.")] where k.hasPrefix(old) {
+            let renames = config.model == .pi0 ? [("time_mlp_in.", "action_time_mlp_in."), ("time_mlp_out.", "action_time_mlp_out.")] : []
+            for (old, new) in renames where k.hasPrefix(old) {
                 k = new + k.dropFirst(old.count)
             }
             if map[k] != nil { throw CheckpointError.duplicateKey(key: k, file: weightsPath) }
@@ -122,10 +134,26 @@ public final class Checkpoint: @unchecked Sendable {
         return (unexpected, ignored.map { (key: $0.0, reason: $0.1) })
     }
 
-    /// Throws if the file holds tensors π0 does not use (and that are not ignored on purpose).
+    /// Throws if the file holds tensors the model does not use (and that are not ignored on purpose);
+    /// the first tensor of the other model kind, if any, is named as such.
     public func checkAllUsed() throws {
+        try checkModelKind()
         let u = unusedKeys().unexpected
         if !u.isEmpty { throw CheckpointError.unexpectedTensors(keys: u, file: weightsPath) }
+    }
+
+    /// Throws `otherModelTensor` for the first tensor (in name order) that only the other model kind
+    /// has, e.g. `state_proj` in a π0.5 checkpoint or an expert norm's `dense` layer in a π0 one.
+    public func checkModelKind() throws {
+        let other: ModelKind = config.model == .pi0 ? .pi05 : .pi0
+        func names(_ kind: ModelKind) -> Set<String> {
+            Set(CheckpointLayout.tensors(dims: dims, model: kind, maxStateDim: config.maxStateDim,
+                                         maxActionDim: config.maxActionDim).map(\.name))
+        }
+        let foreign = names(other).subtracting(names(config.model))
+        for (k, fileKey) in keys.sorted(by: { $0.key < $1.key }) where foreign.contains("model." + k) {
+            throw CheckpointError.otherModelTensor(key: fileKey, file: weightsPath, config: config.model)
+        }
     }
 }
 

@@ -1,11 +1,13 @@
-// Every tensor of a LeRobot π0 checkpoint with its shape (docs/SPEC.md §8), derived from the
-// dimensions: the single list behind `pi0 write-random-checkpoint` and the layout tests.
+// Every tensor of a LeRobot π0 or π0.5 checkpoint with its shape (docs/SPEC.md §8, docs/SPEC_PI05.md §9),
+// derived from the dimensions: the single list behind `pi0 write-random-checkpoint`, the layout tests and
+// the check that a checkpoint's tensors match its config's model kind.
 
 public struct CheckpointTensor: Sendable, Equatable {
     public enum Role: Sendable, Equatable {
         case linear(fanIn: Int)     // weight of a linear/conv layer
         case bias
         case norm                   // LayerNorm weight (≈1) or Gemma RMSNorm weight (stored w, used 1+w)
+        case adaptiveNorm(fanIn: Int)   // π0.5 adaRMS `dense` weight (maps the conditioning to scale|shift|gate)
         case embedding              // token or position embedding
     }
     public let name: String
@@ -18,12 +20,22 @@ public struct CheckpointTensor: Sendable, Equatable {
 
 public enum CheckpointLayout {
     /// All tensors with the `model.` prefix, in name order; the token embedding only as `lm_head`.
-    public static func tensors(dims: ModelDims, maxStateDim: Int = 32, maxActionDim: Int = 32) -> [CheckpointTensor] {
+    public static func tensors(dims: ModelDims, model: ModelKind = .pi0, maxStateDim: Int = 32,
+                               maxActionDim: Int = 32) -> [CheckpointTensor] {
         var t: [CheckpointTensor] = []
         func add(_ n: String, _ s: [Int], _ r: CheckpointTensor.Role) { t.append(CheckpointTensor(name: "model." + n, shape: s, role: r)) }
         func linear(_ n: String, out: Int, in i: Int, bias: Bool) {
             add(n + ".weight", [out, i], .linear(fanIn: i))
             if bias { add(n + ".bias", [out], .bias) }
+        }
+        // A Gemma RMSNorm: `weight` [W], or in π0.5's expert the adaRMS `dense` layer [3W, W] + bias.
+        func norm(_ n: String, _ g: GemmaDims, adaptive: Bool) {
+            if adaptive && model == .pi05 {
+                add(n + ".dense.weight", [3 * g.width, g.width], .adaptiveNorm(fanIn: g.width))
+                add(n + ".dense.bias", [3 * g.width], .bias)
+            } else {
+                add(n + ".weight", [g.width], .norm)
+            }
         }
         let v = dims.vision, e = v.hidden, p = v.patchSize
         let vm = PI0Keys.vision
@@ -51,17 +63,22 @@ public enum CheckpointLayout {
                 linear("\(l).mlp.gate_proj", out: g.mlpDim, in: g.width, bias: false)
                 linear("\(l).mlp.up_proj", out: g.mlpDim, in: g.width, bias: false)
                 linear("\(l).mlp.down_proj", out: g.width, in: g.mlpDim, bias: false)
-                add("\(l).input_layernorm.weight", [g.width], .norm)
-                add("\(l).post_attention_layernorm.weight", [g.width], .norm)
+                for n in ["input_layernorm", "post_attention_layernorm"] { norm("\(l).\(n)", g, adaptive: prefix == PI0Keys.expert) }
             }
-            add("\(prefix).norm.weight", [g.width], .norm)
+            norm("\(prefix).norm", g, adaptive: prefix == PI0Keys.expert)
         }
         let ew = dims.expert.width
-        linear("state_proj", out: ew, in: maxStateDim, bias: true)
         linear("action_in_proj", out: ew, in: maxActionDim, bias: true)
-        linear("action_time_mlp_in", out: ew, in: 2 * ew, bias: true)
-        linear("action_time_mlp_out", out: ew, in: ew, bias: true)
         linear("action_out_proj", out: maxActionDim, in: ew, bias: true)
+        switch model {
+        case .pi0:
+            linear("state_proj", out: ew, in: maxStateDim, bias: true)
+            linear("action_time_mlp_in", out: ew, in: 2 * ew, bias: true)
+            linear("action_time_mlp_out", out: ew, in: ew, bias: true)
+        case .pi05:
+            linear("time_mlp_in", out: ew, in: ew, bias: true)
+            linear("time_mlp_out", out: ew, in: ew, bias: true)
+        }
         return t.sorted { $0.name < $1.name }
     }
 }

@@ -68,8 +68,13 @@ public struct ModelDims: Sendable, Equatable {
         return ModelDims(vision: vision, vlm: vlm, expert: expert)
     }
 
-    /// Reads `pi0_dims.json` (the fixtures' format: sections "vlm", "expert", "vision").
-    public static func load(dimsFile path: String) throws -> ModelDims {
+    /// The dimensions file a checkpoint folder may carry for `kind`.
+    public static func fileName(for kind: ModelKind) -> String { kind == .pi0 ? "pi0_dims.json" : "pi05_dims.json" }
+
+    /// Reads `pi0_dims.json` / `pi05_dims.json` (the fixtures' format: sections "vlm", "expert", "vision").
+    /// Optional `use_adarms` / `adarms_cond_dim` entries must agree with `model` (only π0.5's expert is
+    /// conditioned, on a vector of the expert's width; docs/SPEC_PI05.md §4).
+    public static func load(dimsFile path: String, model: ModelKind = .pi0) throws -> ModelDims {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PI0ConfigError.cannotRead(file: path, reason: "no such file or not readable")
         }
@@ -90,6 +95,15 @@ public struct ModelDims: Sendable, Equatable {
                               vocabSize: try g.positiveInt("vocab_size") ?? g.positiveInt("vocab_size_unused_lm_head") ?? 0)
             if let e = try g.double("rms_norm_eps") { d.rmsNormEps = Float(e) }
             if let t = try g.double("rope_theta") { d.ropeTheta = Float(t) }
+            let adaptive = model == .pi05 && key == "expert"
+            if let ada = try g.bool("use_adarms"), ada != adaptive {
+                throw PI0ConfigError.unsupported(file: path, field: "\(key).use_adarms",
+                                                 reason: "must be \(adaptive) for a \(model.rawValue) model's \(key)")
+            }
+            if let cond = try g.positiveInt("adarms_cond_dim"), !adaptive || cond != d.width {
+                throw PI0ConfigError.unsupported(file: path, field: "\(key).adarms_cond_dim",
+                                                 reason: adaptive ? "must equal the expert width \(d.width), got \(cond)" : "only π0.5's expert is conditioned")
+            }
             if let act = try g.string("hidden_act"), act != "gelu_pytorch_tanh" {
                 throw PI0ConfigError.unsupported(file: path, field: "\(key).hidden_act", reason: "only gelu_pytorch_tanh is supported, got \(act)")
             }

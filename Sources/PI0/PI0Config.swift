@@ -1,4 +1,6 @@
-// LeRobot's `config.json` for the `pi0` policy (configuration_pi0.py, LeRobot 0.6.1).
+// LeRobot's `config.json` for the `pi0` and `pi05` policies (configuration_pi0.py, configuration_pi05.py,
+// LeRobot 0.6.1). The two configs have the same fields; π0.5's defaults differ (tokenizer_max_length 200,
+// QUANTILES normalisation). The model kind comes from the `type` field only (docs/SPEC_PI05.md §1).
 //
 // Parsed field by field so that every problem names its field. Fields that change inference are
 // read; training-only fields are accepted and ignored; anything else is an error, because a field we
@@ -20,7 +22,19 @@ public struct PolicyFeature: Sendable, Equatable {
     public var shape: [Int]
 }
 
+/// Which policy a checkpoint holds, from `config.json`'s `type`.
+public enum ModelKind: String, Sendable, CaseIterable {
+    /// π0: state token, action-time MLP, plain RMSNorm everywhere.
+    case pi0
+    /// π0.5: adaptive RMSNorm in the expert conditioned on a time MLP; the state enters through the prompt.
+    case pi05
+
+    /// "π0" / "π0.5", for messages.
+    public var displayName: String { self == .pi0 ? "π0" : "π0.5" }
+}
+
 public struct PI0Config: Sendable {
+    public var model: ModelKind = .pi0
     public var paligemmaVariant = "gemma_2b"
     public var actionExpertVariant = "gemma_300m"
     public var precision: Precision = .float32
@@ -40,6 +54,15 @@ public struct PI0Config: Sendable {
     public var normalizationMapping: [String: String] = ["VISUAL": "IDENTITY", "STATE": "MEAN_STD", "ACTION": "MEAN_STD"]
 
     public init() {}
+
+    /// LeRobot's defaults for `kind` (PI0Config or PI05Config).
+    public init(model kind: ModelKind) {
+        model = kind
+        if kind == .pi05 {
+            tokenizerMaxLength = 200
+            normalizationMapping = ["VISUAL": "IDENTITY", "STATE": "QUANTILES", "ACTION": "QUANTILES"]
+        }
+    }
 
     /// Camera feature names in the order `sample_actions` receives the images.
     public var cameraNames: [String] { inputFeatures.filter { $0.feature.kind == .visual }.map(\.name) }
@@ -75,7 +98,7 @@ public enum PI0ConfigError: Error, CustomStringConvertible, Equatable {
         case let .invalidJSON(f, r): return "\(f): invalid JSON: \(r)"
         case let .wrongType(f, k, e): return "\(f): field '\(k)' should be \(e)"
         case let .invalidValue(f, k, r): return "\(f): field '\(k)': \(r)"
-        case let .unknownField(f, k): return "\(f): unknown field '\(k)' (not a LeRobot 0.6.1 pi0 config field; refusing to guess what it changes)"
+        case let .unknownField(f, k): return "\(f): unknown field '\(k)' (not a LeRobot 0.6.1 pi0/pi05 config field; refusing to guess what it changes)"
         case let .unsupported(f, k, r): return "\(f): field '\(k)': \(r)"
         }
     }
@@ -98,10 +121,14 @@ extension PI0Config {
             throw PI0ConfigError.invalidJSON(file: file, reason: "top level is not an object")
         }
         var r = JSONFields(dict: dict, file: file)
-        var c = PI0Config()
-        if let t = try r.string("type"), t != "pi0" {
-            throw PI0ConfigError.unsupported(file: file, field: "type", reason: "'\(t)' is not a pi0 policy")
+        var kind = ModelKind.pi0
+        if let t = try r.string("type") {
+            guard let k = ModelKind(rawValue: t) else {
+                throw PI0ConfigError.unsupported(file: file, field: "type", reason: "'\(t)' is not a pi0 or pi05 policy")
+            }
+            kind = k
         }
+        var c = PI0Config(model: kind)
         c.paligemmaVariant = try r.string("paligemma_variant") ?? c.paligemmaVariant
         c.actionExpertVariant = try r.string("action_expert_variant") ?? c.actionExpertVariant
         if let d = try r.string("dtype") {

@@ -1,5 +1,5 @@
 // Reading `sample_actions` arguments from a safetensors file named as in the fixtures'
-// `inputs.safetensors`: image_0…, img_mask_0…, lang_tokens, lang_masks, state, noise (optional).
+// `inputs.safetensors`: image_0…, img_mask_0…, lang_tokens, lang_masks, state (π0 only), noise (optional).
 import SafeTensors
 
 extension PI0Inputs {
@@ -38,9 +38,17 @@ extension PI0Inputs {
             c += 1
         }
         if c == 0 { _ = try need("image_0") }
-        let stateInfo = try need("state")
-        guard stateInfo.shape == [batch, config.maxStateDim] else {
-            throw PI0InputError.invalid(input: "state", reason: "expected [\(batch), \(config.maxStateDim)], got \(stateInfo.shape)")
+        var state: [Float] = []
+        if config.model == .pi05 {
+            guard !file.contains("state") else {
+                throw PI0InputError.invalid(input: "state", reason: "π0.5 takes no state tensor: the state is written into the prompt (see `pi0 prompt`)")
+            }
+        } else {
+            let stateInfo = try need("state")
+            guard stateInfo.shape == [batch, config.maxStateDim] else {
+                throw PI0InputError.invalid(input: "state", reason: "expected [\(batch), \(config.maxStateDim)], got \(stateInfo.shape)")
+            }
+            state = try file.floats("state")
         }
         var noise: [Float]? = nil
         if file.contains("noise") {
@@ -53,6 +61,6 @@ extension PI0Inputs {
         return PI0Inputs(batch: batch, images: images, imageMasks: imageMasks,
                          langTokens: (0..<batch).map { Array(tokens[($0 * l)..<(($0 + 1) * l)]) },
                          langMasks: (0..<batch).map { Array(masks[($0 * l)..<(($0 + 1) * l)]) },
-                         state: try file.floats("state"), noise: noise)
+                         state: state, noise: noise)
     }
 }

@@ -11,7 +11,8 @@ public struct PI0Inputs: Sendable {
     public var langTokens: [[Int]]
     /// [B][L], true for real tokens.
     public var langMasks: [[Bool]]
-    /// [B, max_state_dim], normalised and zero-padded.
+    /// [B, max_state_dim], normalised and zero-padded. Empty for π0.5, whose state is part of the prompt
+    /// (docs/SPEC_PI05.md §10).
     public var state: [Float]
     /// [B, chunk, max_action_dim] standard normal; drawn from `seed` when nil.
     public var noise: [Float]?
@@ -65,7 +66,11 @@ extension PI0Inputs {
                 throw PI0InputError.invalid(input: "lang_tokens", reason: "row \(b) position \(bad): id \(langTokens[b][bad]) outside the vocabulary [0, \(dims.vlm.vocabSize))")
             }
         }
-        guard state.count == batch * config.maxStateDim else {
+        if config.model == .pi05 {
+            guard state.isEmpty else {
+                throw bad("state", "π0.5 takes no state tensor: the state is written into the prompt (see `pi0 prompt`)")
+            }
+        } else if state.count != batch * config.maxStateDim {
             throw bad("state", "expected [\(batch), \(config.maxStateDim)] = \(batch * config.maxStateDim) values, got \(state.count)")
         }
         if let i = state.firstIndex(where: { !$0.isFinite }) { throw PI0InputError.nonFinite(input: "state", index: i) }

@@ -1,6 +1,5 @@
 // Agreement measures between our tensors and the reference's: Pearson correlation (PCC), relative L2
-// error, max absolute difference and the first index outside a tolerance. Used by the parity tests and
-// by `pi0 compare`.
+// error, max absolute difference and the first index outside a tolerance. Used by the parity tests.
 
 public struct ParityResult: Sendable, CustomStringConvertible {
     public let name: String

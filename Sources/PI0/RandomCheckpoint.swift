@@ -1,17 +1,20 @@
-// Writes a random-weight π0 checkpoint with the real key names and shapes, streamed to disk with
+// Writes a random-weight π0 or π0.5 checkpoint with the real key names and shapes, streamed to disk with
 // bounded memory (a full-size bf16 checkpoint is ~7 GB), so anyone can benchmark without a download.
 // Values: linear weights uniform in ±1/√fan_in, biases ±0.02, norm weights ±0.1 (Gemma uses 1+w;
-// SigLIP LayerNorm weights 1 ± 0.1), embeddings ±0.02·√3. The actions are meaningless.
+// SigLIP LayerNorm weights 1 ± 0.1), π0.5 adaRMS dense weights ±2/√fan_in (LeRobot zero-initialises them,
+// which would make every gate ≈ 0), embeddings ±0.02·√3. The actions are meaningless.
 import Foundation
 import PI0Tensor
 import SafeTensors
 
 public enum RandomCheckpoint {
     /// A LeRobot-style config.json for the dimensions' variant names, with three ALOHA-style cameras.
-    public static func configJSON(dtype: Precision, imageSize: Int, stateDim: Int = 14, actionDim: Int = 14) -> [String: Any] {
+    public static func configJSON(model: ModelKind = .pi0, dtype: Precision, imageSize: Int, stateDim: Int = 14,
+                                  actionDim: Int = 14) -> [String: Any] {
+        let defaults = PI0Config(model: model)
         let cam: [String: Any] = ["type": "VISUAL", "shape": [3, imageSize, imageSize]]
         return [
-            "type": "pi0", "n_obs_steps": 1,
+            "type": model.rawValue, "n_obs_steps": 1,
             "input_features": ["observation.images.cam_high": cam, "observation.images.cam_left_wrist": cam,
                                "observation.images.cam_right_wrist": cam,
                                "observation.state": ["type": "STATE", "shape": [stateDim]]],
@@ -19,16 +22,17 @@ public enum RandomCheckpoint {
             "device": "cpu", "paligemma_variant": "gemma_2b", "action_expert_variant": "gemma_300m",
             "dtype": dtype.rawValue, "chunk_size": 50, "n_action_steps": 50, "max_state_dim": 32, "max_action_dim": 32,
             "num_inference_steps": 10, "min_period": 0.004, "max_period": 4.0, "image_resolution": [imageSize, imageSize],
-            "empty_cameras": 0, "tokenizer_max_length": 48,
-            "normalization_mapping": ["VISUAL": "IDENTITY", "STATE": "MEAN_STD", "ACTION": "MEAN_STD"],
+            "empty_cameras": 0, "tokenizer_max_length": defaults.tokenizerMaxLength,
+            "normalization_mapping": defaults.normalizationMapping,
         ]
     }
 
-    /// Writes `model.safetensors` and `config.json` (and `pi0_dims.json` when `writeDims`) into `directory`.
-    public static func write(to directory: String, dims: ModelDims, dtype: Precision, seed: UInt64 = 1,
+    /// Writes `model.safetensors` and `config.json` (and `pi0_dims.json` / `pi05_dims.json` when
+    /// `writeDims`) into `directory`.
+    public static func write(to directory: String, dims: ModelDims, model: ModelKind = .pi0, dtype: Precision, seed: UInt64 = 1,
                              writeDims: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let tensors = CheckpointLayout.tensors(dims: dims)
+        let tensors = CheckpointLayout.tensors(dims: dims, model: model)
         let st: SafeTensorsDType = dtype == .bfloat16 ? .BF16 : .F32
         let path = (directory as NSString).appendingPathComponent("model.safetensors")
         let writer = try SafeTensorsStreamWriter(path: path, entries: tensors.map { ($0.name, st, $0.shape) },
@@ -43,6 +47,7 @@ public enum RandomCheckpoint {
             let (scale, offset): (Float, Float) = {
                 switch t.role {
                 case .linear(let fanIn): return (1 / Float(fanIn).squareRoot(), 0)
+                case .adaptiveNorm(let fanIn): return (2 / Float(fanIn).squareRoot(), 0)
                 case .bias: return (0.02, 0)
                 case .norm: return (0.1, t.name.contains("vision_tower") ? 1 : 0)
                 case .embedding: return (0.0346, 0)
@@ -67,10 +72,10 @@ public enum RandomCheckpoint {
             }
         }
         try writer.finish()
-        let config = configJSON(dtype: dtype, imageSize: dims.vision.imageSize)
+        let config = configJSON(model: model, dtype: dtype, imageSize: dims.vision.imageSize)
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("config.json")))
-        if writeDims { try writeDimsFile(dims, to: (directory as NSString).appendingPathComponent("pi0_dims.json")) }
+        if writeDims { try writeDimsFile(dims, to: (directory as NSString).appendingPathComponent(ModelDims.fileName(for: model))) }
     }
 
     /// `pi0_dims.json` in the fixtures' format.

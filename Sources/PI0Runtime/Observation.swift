@@ -54,6 +54,7 @@ public struct Observation: Sendable {
     /// The instruction, e.g. "pick up the cube".
     public var prompt: String
     /// Already tokenised prompt (ids and mask, any length ≤ the tokenizer length), bypassing the tokenizer.
+    /// For π0.5 these must already encode the state prompt (`PI05Prompt`); `state` is then only checked.
     public var tokens: (ids: [Int], mask: [Bool])?
 
     public init(images: [String: CameraFrame], state: [Float], prompt: String, tokens: (ids: [Int], mask: [Bool])? = nil) {

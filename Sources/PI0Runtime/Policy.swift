@@ -1,10 +1,13 @@
 // The policy a robotics engineer calls: observation in, un-normalised actions in the robot's own
-// dimensions out, with LeRobot 0.6.1's pre- and post-processing for π0 (docs/SPEC.md §2.1):
+// dimensions out, with LeRobot 0.6.1's pre- and post-processing for π0 (docs/SPEC.md §2.1) and π0.5
+// (docs/SPEC_PI05.md §10); the checkpoint's config.json says which:
 //   images → float [0,1] CHW → resize-with-pad to the model resolution → [-1, 1]; cameras the
 //   checkpoint knows but the observation lacks are appended after the present ones as −1 images, mask false;
-//   prompt → "\n" appended → BOS + SentencePiece ids, padded/truncated to 48;
-//   state → (x − mean)/(std + eps) → zero-padded to max_state_dim;
-//   actions → first action_dim dims → x·std + mean.
+//   π0:   prompt → "\n" appended → BOS + SentencePiece ids, padded/truncated to tokenizer_max_length (48);
+//         state → normaliser (e.g. (x − mean)/(std + eps)) → zero-padded to max_state_dim;
+//   π0.5: state → normaliser (usually quantiles) → 256 bins written into "Task: …, State: …;\nAction: "
+//         → BOS + SentencePiece ids, padded/truncated to tokenizer_max_length (200); no state tensor;
+//   actions → first action_dim dims → un-normaliser (e.g. x·std + mean).
 import Foundation
 import PI0
 import PI0Tensor
@@ -18,7 +21,7 @@ public struct ActionChunk: Sendable {
     public subscript(step: Int) -> ArraySlice<Float> { values[(step * actionDim)..<((step + 1) * actionDim)] }
 }
 
-/// π0 as a policy. Thread-safe: concurrent calls are serialised (each inference already uses every core).
+/// π0 or π0.5 as a policy. Thread-safe: concurrent calls are serialised (each inference already uses every core).
 public final class PI0Policy: @unchecked Sendable {
     public let checkpoint: Checkpoint
     public let model: PI0Model
@@ -91,15 +94,32 @@ public final class PI0Policy: @unchecked Sendable {
         }
         if let i = obs.state.firstIndex(where: { !$0.isFinite }) { throw PolicyError.badState(reason: "non-finite value at index \(i)") }
         var state = try stats?.normalizeState(obs.state) ?? obs.state
+        if config.model == .pi05 {
+            // The state enters through the prompt; the model takes no state tensor.
+            let (ids, mask) = try tokens(for: obs, text: try PI05Prompt.prompt(task: obs.prompt, normalizedState: state))
+            return PI0Inputs(batch: 1, images: images, imageMasks: masks, langTokens: [ids], langMasks: [mask], state: [])
+        }
         guard state.count <= config.maxStateDim else {
             throw PolicyError.badState(reason: "\(state.count) dims exceed max_state_dim \(config.maxStateDim)")
         }
         state += [Float](repeating: 0, count: config.maxStateDim - state.count)
-        let (ids, mask) = try tokens(for: obs)
+        let (ids, mask) = try tokens(for: obs, text: obs.prompt)
         return PI0Inputs(batch: 1, images: images, imageMasks: masks, langTokens: [ids], langMasks: [mask], state: state)
     }
 
-    func tokens(for obs: Observation) throws -> ([Int], [Bool]) {
+    /// The exact text π0.5 tokenises for this task and raw state (after the checkpoint's normaliser);
+    /// π0's prompt is the task itself.
+    public func promptText(task: String, state: [Float]) throws -> String {
+        guard checkpoint.config.model == .pi05 else { return task }
+        guard state.count == stateDim else {
+            throw PolicyError.badState(reason: "expected \(stateDim) values for this checkpoint, got \(state.count)")
+        }
+        return try PI05Prompt.prompt(task: task, normalizedState: try stats?.normalizeState(state) ?? state)
+    }
+
+    /// Token ids and mask for `text`, or the observation's own `tokens` (for π0.5 they must already hold
+    /// the state prompt).
+    func tokens(for obs: Observation, text: String) throws -> ([Int], [Bool]) {
         let length = checkpoint.config.tokenizerMaxLength
         if let t = obs.tokens {
             guard t.ids.count == t.mask.count, !t.ids.isEmpty, t.ids.count <= length else {
@@ -110,8 +130,8 @@ public final class PI0Policy: @unchecked Sendable {
         guard let tokenizer else {
             throw PolicyError.noTokenizer(reason: "no tokenizer.model next to the checkpoint or in the Hugging Face cache; pass --tokenizer PATH (PaliGemma's tokenizer.model) or tokens")
         }
-        let r = tokenizer.encode(obs.prompt)
-        if r.truncated { warn("prompt longer than \(length) tokens was truncated (as LeRobot does): \"\(obs.prompt.prefix(60))…\"") }
+        let r = tokenizer.encode(text, appendNewline: checkpoint.config.model == .pi0)
+        if r.truncated { warn("prompt longer than \(length) tokens was truncated (as LeRobot does): \"\(text.prefix(60))…\"") }
         return (r.tokens, r.mask)
     }
 
@@ -147,7 +167,7 @@ public final class PI0Policy: @unchecked Sendable {
 
 extension NormalizationStats {
     /// The checkpoint's normalisation statistics, or nil when it ships no processor files.
-    static func loadIfPresent(checkpointDirectory dir: String) throws -> NormalizationStats? {
+    public static func loadIfPresent(checkpointDirectory dir: String) throws -> NormalizationStats? {
         let pre = (dir as NSString).appendingPathComponent("policy_preprocessor.json")
         guard FileManager.default.fileExists(atPath: pre) else { return nil }
         return try load(checkpointDirectory: dir)

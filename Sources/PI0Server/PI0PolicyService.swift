@@ -25,7 +25,7 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
     }
 
     public var metadata: MessagePackValue {
-        .map([(.string("policy"), .string("pi0")),
+        .map([(.string("policy"), .string(policy.checkpoint.config.model.rawValue)),
               (.string("layout"), .string(mapper.layout.rawValue)),
               (.string("action_horizon"), .int(Int64(policy.checkpoint.config.chunkSize))),
               (.string("action_dim"), .int(Int64(actionDim))),

@@ -29,8 +29,9 @@ public struct PI0PromptTokenizer: Sendable {
 
     /// tokens: `maxLength` ids (<bos>, text tokens, then pad id); mask: true on <bos> and text tokens;
     /// truncated: the prompt had more than `maxLength - 1` text tokens and the rest were dropped.
-    public func encode(_ prompt: String) -> (tokens: [Int], mask: [Bool], truncated: Bool) {
-        let text = prompt.hasSuffix("\n") ? prompt : prompt + "\n"
+    /// `appendNewline`: π0's newline step; π0.5's pipeline has none (its prompt ends in "Action: ").
+    public func encode(_ prompt: String, appendNewline: Bool = true) -> (tokens: [Int], mask: [Bool], truncated: Bool) {
+        let text = !appendNewline || prompt.hasSuffix("\n") ? prompt : prompt + "\n"
         var ids: [Int] = []
         if processor.bosId >= 0 { ids.append(processor.bosId) }
         ids += encodeWithSpecialTokens(text)

@@ -9,8 +9,9 @@ import Glibc
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmark π0 inference: vision, prefix, each denoise step and total (median/min/max), GFLOP/s, peak RSS.",
-        discussion: "Protocol: batch 1, 48 language tokens of which 20 valid, the config's chunk, 10 steps unless --steps. "
+        abstract: "Benchmark π0 / π0.5 inference: vision, prefix, each denoise step and total (median/min/max), GFLOP/s, peak RSS.",
+        discussion: "Protocol: batch 1, 48 language tokens of which 20 valid (π0.5: 200 of which 50 valid, the default "
+            + "prompt budget with a state prompt), the config's chunk, 10 steps unless --steps. "
             + "Write a full-size checkpoint first with `pi0 write-random-checkpoint DIR`.")
 
     @Option(help: "Checkpoint folder.") var checkpoint: String
@@ -57,7 +58,7 @@ struct BenchCommand: ParsableCommand {
         }
         order.append("total")
         // The 28 padded language slots are dropped before the VLM (padding in every row): count the 20 valid.
-        let f = ckpt.dims.flops(cameras: cameras, langTokens: BenchInputs.validTokens, chunk: ckpt.config.chunkSize, maxActionDim: ckpt.config.maxActionDim)
+        let f = ckpt.dims.flops(cameras: cameras, langTokens: BenchInputs.promptTokens(ckpt.config.model).valid, chunk: ckpt.config.chunkSize, maxActionDim: ckpt.config.maxActionDim)
         func flops(_ stage: String) -> Double {
             if stage == "vision" { return f.visionPerImage * Double(cameras) }
             if stage == "prefix" { return f.prefix }
@@ -93,7 +94,7 @@ struct BenchCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("π0 bench: \(cameras) camera(s), \(steps) steps, \(runs) runs, \(model.precision.rawValue), \(backend.name)")
+            print("\(model.kind.displayName) bench: \(cameras) camera(s), \(steps) steps, \(runs) runs, \(model.precision.rawValue), \(backend.name)")
             print("stage             median ms    min ms    max ms    GFLOP  GFLOP/s  % peak")
             rows.forEach { print($0) }
             print(String(format: "peak RSS %.2f GB · load %.1f s · time to first action %.1f s · threads %d%@",
@@ -122,17 +123,19 @@ extension BenchCommand {
 }
 
 enum BenchInputs {
-    static let validTokens = 20
+    /// Prompt tokens (length, valid): π0 48 of which 20; π0.5 its default budget of 200, of which 50 (a
+    /// task and a 14-d state in bins). tools/reference/bench_lerobot*.py use the same numbers.
+    static func promptTokens(_ kind: ModelKind) -> (length: Int, valid: Int) { kind == .pi0 ? (48, 20) : (200, 50) }
 
     static func make(dims: ModelDims, config: PI0Config, cameras: Int) -> PI0Inputs {
         let side = dims.vision.imageSize
         let noise = GaussianNoise.sample(count: cameras * 3 * side * side, seed: 99)
         let images = (0..<cameras).map { c in Array(noise[(c * 3 * side * side)..<((c + 1) * 3 * side * side)]).map { max(-1, min(1, $0 * 0.5)) } }
-        let valid = validTokens, length = 48
+        let (length, valid) = promptTokens(config.model)
         let tokens = (0..<length).map { $0 < valid ? 2 + ($0 * 7919) % (dims.vlm.vocabSize - 2) : 0 }
         return PI0Inputs(batch: 1, images: images, imageMasks: [[Bool]](repeating: [true], count: cameras),
                          langTokens: [tokens], langMasks: [(0..<length).map { $0 < valid }],
-                         state: GaussianNoise.sample(count: config.maxStateDim, seed: 5))
+                         state: config.model == .pi0 ? GaussianNoise.sample(count: config.maxStateDim, seed: 5) : [])
     }
 
     static func peakRSSBytes() -> Int {

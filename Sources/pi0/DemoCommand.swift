@@ -40,7 +40,7 @@ struct DemoCommand: ParsableCommand {
         let loadSeconds = Date().timeIntervalSince(clockStart)
         let d = ckpt.dims, c = ckpt.config
         print(bundled ? "π0 demo — bundled checkpoint with RANDOM weights: the actions are meaningless, the pipeline is real."
-                      : "π0 demo — checkpoint \(dir)")
+                      : "\(c.model.displayName) demo — checkpoint \(dir)")
         print(String(format: "loaded      %@ in %.2f s (%@, %@ backend)", (dir as NSString).lastPathComponent, loadSeconds,
                      model.precision.rawValue, model.backend.name))
         print("model       SigLIP \(d.vision.imageSize)px/\(d.vision.patchSize) (\(d.vision.layers) layers, width \(d.vision.hidden)) → "
@@ -52,10 +52,12 @@ struct DemoCommand: ParsableCommand {
         let (tokens, mask) = DemoAssets.promptTokens(length: c.tokenizerMaxLength, vocab: d.vlm.vocabSize)
         var state = [Float](repeating: 0, count: c.maxStateDim)
         for i in 0..<min(c.stateDim ?? 14, c.maxStateDim) { state[i] = Float(sin(Double(i) * 0.7)) * 0.5 }
+        // π0.5 takes no state tensor (its state is part of the prompt, here stand-in token ids).
         let inputs = PI0Inputs(batch: 1, images: images, imageMasks: [[Bool]](repeating: [true], count: cams),
-                               langTokens: [tokens], langMasks: [mask], state: state, noise: nil)
+                               langTokens: [tokens], langMasks: [mask], state: c.model == .pi0 ? state : [], noise: nil)
         print("inputs      \(cams) camera(s) \(c.cameraNames.joined(separator: ", ")) (synthetic frames), "
-              + "\(mask.filter { $0 }.count) prompt tokens, state \(c.stateDim ?? c.maxStateDim)-d")
+              + "\(mask.filter { $0 }.count) prompt tokens, "
+              + (c.model == .pi0 ? "state \(c.stateDim ?? c.maxStateDim)-d" : "no state tensor (π0.5: the state is in the prompt)"))
         let timings = StageTimings()
         let actions = try model.sampleActions(inputs, steps: steps, seed: 7, timings: timings)
         let stepTimes = timings.stages.filter { $0.name.hasPrefix("denoise") }.map(\.seconds)

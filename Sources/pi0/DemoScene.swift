@@ -97,7 +97,7 @@ extension DemoCommand {
         let ckptName = bundled ? "bundled DemoCheckpoint" : (dir as NSString).lastPathComponent
         let meta = scene.meta, f = meta.frames[frame]
         print(bundled ? "π0 demo \(name) — bundled checkpoint with RANDOM weights: the actions are meaningless, the pipeline is real."
-                      : "π0 demo \(name) — checkpoint \(dir)")
+                      : "\(policy.checkpoint.config.model.displayName) demo \(name) — checkpoint \(dir)")
         print(String(format: "loaded      %@ in %.2f s (%@, %@ backend)", ckptName, loadSeconds,
                      policy.model.precision.rawValue, policy.model.backend.name))
         print("scene       \(meta.env_id), step \(f.step) (\(scene.meta.frames.count) bundled frames; --frame picks one)")

@@ -15,7 +15,7 @@ struct InspectCommand: ParsableCommand {
         let c = ckpt.config, d = ckpt.dims
         print("checkpoint  \(directory)")
         print("weights     \(ckpt.weightsPath)")
-        print("config      pi0, variants \(c.paligemmaVariant) + \(c.actionExpertVariant), dtype \(c.precision.rawValue)")
+        print("config      \(c.model.rawValue) (\(c.model.displayName)), variants \(c.paligemmaVariant) + \(c.actionExpertVariant), dtype \(c.precision.rawValue)")
         print("            chunk \(c.chunkSize), steps \(c.numInferenceSteps), state/action pad \(c.maxStateDim)/\(c.maxActionDim), tokenizer length \(c.tokenizerMaxLength)")
         print("cameras     \(c.cameraNames.isEmpty ? "(none in config)" : c.cameraNames.joined(separator: ", "))")
         if let s = c.stateDim { print("state dim   \(s)") }
@@ -25,8 +25,10 @@ struct InspectCommand: ParsableCommand {
                      d.vision.intermediate, d.vision.patchSize, d.vision.tokensPerImage))
         for (n, g) in [("vlm", d.vlm), ("expert", d.expert)] {
             print(n.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: "Gemma width %d, %d layers, mlp %d, %d heads × %d, %d kv heads, vocab %d",
-                         g.width, g.depth, g.mlpDim, g.heads, g.headDim, g.kvHeads, g.vocabSize))
+                         g.width, g.depth, g.mlpDim, g.heads, g.headDim, g.kvHeads, g.vocabSize)
+                  + (n == "expert" && c.model == .pi05 ? ", adaptive RMSNorm (time-conditioned)" : ""))
         }
+        if c.model == .pi05 { print("state       enters through the prompt (256 bins; see `pi0 prompt`), no state tensor") }
         let file = ckpt.safetensors
         var byDType: [String: (count: Int, params: Int)] = [:]
         var params = 0

@@ -1,4 +1,4 @@
-// The `pi0` command line: run, inspect, demo, bench, serve, tokenize, write-random-checkpoint.
+// The `pi0` command line: run, inspect, demo, bench, serve, tokenize, prompt, write-random-checkpoint.
 import ArgumentParser
 import Foundation
 
@@ -6,9 +6,9 @@ import Foundation
 struct PI0Command: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pi0",
-        abstract: "π0 (pi0) vision-language-action policy inference in Swift.",
+        abstract: "π0 and π0.5 (pi0, pi05) vision-language-action policy inference in Swift.",
         subcommands: [DemoCommand.self, RunCommand.self, ServeCommand.self, InspectCommand.self, BenchCommand.self,
-                      CUDACheckCommand.self, DownloadCommand.self, TokenizeCommand.self, WriteRandomCheckpointCommand.self],
+                      CUDACheckCommand.self, DownloadCommand.self, TokenizeCommand.self, PromptCommand.self, WriteRandomCheckpointCommand.self],
         defaultSubcommand: nil)
 }
 

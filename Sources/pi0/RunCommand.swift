@@ -9,16 +9,17 @@ import SafeTensors
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run π0: a policy observation (--image/--state/--prompt) or preprocessed model inputs (--inputs).",
+        abstract: "Run π0 or π0.5: a policy observation (--image/--state/--prompt) or preprocessed model inputs (--inputs).",
         discussion: """
         Policy mode: pi0 run --checkpoint ID_OR_DIR --image top=frame.png --image wrist=w.jpg \\
                        --state 0.1,0.2,... --prompt "pick up the cube" [--output actions.json|.npy|.safetensors]
           Images are PNG or JPEG files of any size (resized with padding as LeRobot does); camera names are the
-          checkpoint's (`observation.images.top`) or their last part (`top`); the state is in the robot's units.
+          checkpoint's (`observation.images.top`) or their last part (`top`); the state is in the robot's units
+          (π0.5 writes it, normalised and discretised, into the prompt: see `pi0 prompt`).
           Actions are un-normalised, [chunk, action_dim]; printed when --output is omitted.
         Raw mode: pi0 run --checkpoint DIR --inputs IN.safetensors --output OUT.safetensors
           IN holds image_0.. [B,3,S,S] float32 in [-1,1], img_mask_0.. [B] bool, lang_tokens [B,L] int64,
-          lang_masks [B,L] bool, state [B,max_state_dim] float32 and optionally noise [B,chunk,max_action_dim]
+          lang_masks [B,L] bool, state [B,max_state_dim] float32 (π0 only) and optionally noise [B,chunk,max_action_dim]
           (else drawn from --seed). OUT receives actions [B,chunk,max_action_dim] float32 and, with
           --dump-intermediates, the intermediate tensors under the fixtures' names.
         """)
@@ -88,7 +89,7 @@ struct RunCommand: ParsableCommand {
         let timings = StageTimings()
         let chunk = try policy.predictActionChunk(Observation(images: frames, state: stateValues, prompt: prompt), seed: seed,
                                                   steps: steps, timings: timings)
-        note(String(format: "π0: %d×%d actions in %.3f s (%@)", chunk.horizon, chunk.actionDim, timings.total, policy.model.backend.name))
+        note(String(format: "%@: %d×%d actions in %.3f s (%@)", policy.model.kind.displayName, chunk.horizon, chunk.actionDim, timings.total, policy.model.backend.name))
         try ActionOutput.write(chunk, to: output)
     }
 }

@@ -15,6 +15,37 @@ final class RandomCheckpointTests: XCTestCase {
         XCTAssertTrue(t.contains { $0.name == "model.paligemma_with_expert.paligemma.model.language_model.layers.17.mlp.down_proj.weight" && $0.shape == [2048, 16384] })
     }
 
+    func testFullSizePI05LayoutIsLeRobotsStateDict() throws {
+        let dims = ModelDims(vision: .so400m, vlm: .gemma2b, expert: .gemma300m)
+        let ours = CheckpointLayout.tensors(dims: dims, model: .pi05)
+        let reference = try PI05LayoutReference.fullSize()
+        XCTAssertEqual(ours.map(\.name), reference.map(\.name))
+        XCTAssertEqual(ours.map(\.shape), reference.map(\.shape))
+        XCTAssertEqual(ours.count, 812)
+        XCTAssertEqual(ours.reduce(0) { $0 + $1.count }, 3_616_757_520)
+    }
+
+    func testTinyRandomPI05CheckpointLoadsStrictlyAndRuns() throws {
+        let dir = NSTemporaryDirectory() + "pi05-rand-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dims = try Checkpoint(directory: Fixtures.path("pi05_tiny_1cam")).dims
+        for dtype in Precision.allCases {
+            try RandomCheckpoint.write(to: dir, dims: dims, model: .pi05, dtype: dtype, writeDims: true)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/pi05_dims.json"))
+            let ckpt = try Checkpoint(directory: dir)
+            XCTAssertEqual(ckpt.config.model, .pi05)
+            XCTAssertEqual(ckpt.config.tokenizerMaxLength, 200)
+            XCTAssertEqual(ckpt.dims, dims)
+            let model = try PI0Model(checkpoint: ckpt, backend: ReferenceBackend())
+            let side = dims.vision.imageSize
+            let inputs = PI0Inputs(batch: 1, images: [[Float](repeating: 0.1, count: 3 * side * side)], imageMasks: [[true]],
+                                   langTokens: [[2, 5, 7, 0]], langMasks: [[true, true, true, false]], state: [])
+            let a = try model.sampleActions(inputs, steps: 2, seed: 3)
+            XCTAssertEqual(a.shape, [1, 50, 32])
+            XCTAssertTrue(a.array.allSatisfy(\.isFinite))
+        }
+    }
+
     func testTinyRandomCheckpointLoadsStrictlyAndRuns() throws {
         let dir = NSTemporaryDirectory() + "pi0-rand-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }

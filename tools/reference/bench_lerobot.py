@@ -1,13 +1,16 @@
 #!/usr/bin/env python
-"""Baseline timings of LeRobot 0.6.1's full-size PI0 `sample_actions` on CPU.
+"""Baseline timings of LeRobot 0.6.1's full-size PI0 or PI05 `sample_actions` on CPU.
 
     /work/venvs/lerobot/bin/python tools/reference/bench_lerobot.py --dtype bfloat16 --cams 1 \
-        --threads 2 --runs 3
+        --threads 2 --runs 3 [--model pi05]
 
-Model: `PI0Pytorch(PI0Config(dtype=...))` at the default sizes (PaliGemma Gemma-2B + Gemma-300M expert
-+ SigLIP So400m/14, 224x224), randomly initialised by transformers/torch; no checkpoint is downloaded
-(timing does not depend on the weight values). Inputs follow the benchmark protocol: batch 1, 48
-language tokens of which 20 are valid, chunk 50, 10 Euler steps, 1 or 3 cameras, fixed noise.
+Model: `PI0Pytorch(PI0Config(dtype=...))` (or `PI05Pytorch(PI05Config(...))` with --model pi05) at the
+default sizes (PaliGemma Gemma-2B + Gemma-300M expert + SigLIP So400m/14, 224x224), randomly initialised
+by transformers/torch; no checkpoint is downloaded (timing does not depend on the weight values). Inputs
+follow the benchmark protocol of `pi0 bench` (Sources/pi0/BenchCommand.swift, BenchInputs.promptTokens):
+batch 1, π0: 48 language tokens of which 20 are valid and a 14-d state; π0.5: 200 language tokens (its
+default tokenizer_max_length) of which 50 are valid and no state tensor (the state is in the prompt);
+chunk 50, 10 Euler steps, 1 or 3 cameras, fixed noise.
 
 Protocol: 1 warm-up `sample_actions`, then --runs timed runs. Per-stage times call exactly what
 `sample_actions` calls, separately: `embed_image` (one camera), `embed_prefix` (all cameras + language),
@@ -58,44 +61,57 @@ def current_rss_mib() -> float:
     return float("nan")
 
 
-def build(dtype: str, low_mem: bool, depth: int, vision_layers: int):
+# Prompt tokens (length, valid) per model, as `pi0 bench` (BenchInputs.promptTokens).
+PROMPT = {"pi0": (48, 20), "pi05": (200, 50)}
+
+
+def build(model_kind: str, dtype: str, low_mem: bool, depth: int, vision_layers: int):
     import contextlib
 
-    from lerobot.policies.pi0.configuration_pi0 import PI0Config
-    from lerobot.policies.pi0.modeling_pi0 import PI0Pytorch
+    if model_kind == "pi05":
+        from lerobot.policies.pi05 import modeling_pi05 as module
+        from lerobot.policies.pi05.configuration_pi05 import PI05Config as Config
+        from lerobot.policies.pi05.modeling_pi05 import PI05Pytorch as Model
+    else:
+        from lerobot.policies.pi0 import modeling_pi0 as module
+        from lerobot.policies.pi0.configuration_pi0 import PI0Config as Config
+        from lerobot.policies.pi0.modeling_pi0 import PI0Pytorch as Model
 
-    config = PI0Config(dtype=dtype, device="cpu")
+    config = Config(dtype=dtype, device="cpu")
     patch = contextlib.nullcontext()
     if depth != FULL["vlm_depth"] or vision_layers != FULL["vision_layers"]:
         from tiny_pi0 import tiny_lerobot
 
-        patch = tiny_lerobot({**FULL, "vlm_depth": depth, "expert_depth": depth, "vision_layers": vision_layers})
+        patch = tiny_lerobot({**FULL, "vlm_depth": depth, "expert_depth": depth, "vision_layers": vision_layers},
+                             module=module)
     old = torch.get_default_dtype()
     if low_mem:
         torch.set_default_dtype(torch.bfloat16)
     try:
         with patch:
-            model = PI0Pytorch(config)
+            model = Model(config)
     finally:
         torch.set_default_dtype(old)
-    if low_mem:  # the PI0 heads live outside PaliGemmaWithExpertModel and are float32 in LeRobot
-        for m in (model.action_in_proj, model.action_out_proj, model.state_proj,
-                  model.action_time_mlp_in, model.action_time_mlp_out):
-            m.to(torch.float32)
+    if low_mem:  # the heads live outside PaliGemmaWithExpertModel and are float32 in LeRobot
+        heads = (("action_in_proj", "action_out_proj", "time_mlp_in", "time_mlp_out") if model_kind == "pi05" else
+                 ("action_in_proj", "action_out_proj", "state_proj", "action_time_mlp_in", "action_time_mlp_out"))
+        for name in heads:
+            getattr(model, name).to(torch.float32)
     return model.eval(), config
 
 
-def make_inputs(config, cams: int, seed: int):
+def make_inputs(model_kind: str, config, cams: int, seed: int):
     g = torch.Generator().manual_seed(seed)
     s = config.image_resolution[0]
+    length, valid = PROMPT[model_kind]
     images = [torch.rand(1, 3, s, s, generator=g) * 2 - 1 for _ in range(cams)]
     masks = [torch.ones(1, dtype=torch.bool) for _ in range(cams)]
-    tokens = torch.zeros(1, 48, dtype=torch.int64)
-    tokens[0, :20] = torch.randint(3, 257152, (20,), generator=g)
+    tokens = torch.zeros(1, length, dtype=torch.int64)
+    tokens[0, :valid] = torch.randint(3, 257152, (valid,), generator=g)
     tokens[0, 0] = 2
-    lmask = torch.zeros(1, 48, dtype=torch.bool)
-    lmask[0, :20] = True
-    state = torch.zeros(1, 32)
+    lmask = torch.zeros(1, length, dtype=torch.bool)
+    lmask[0, :valid] = True
+    state = torch.zeros(1, 32)   # π0 only; π0.5 takes none
     state[0, :14] = torch.randn(14, generator=g)
     noise = torch.randn(1, config.chunk_size, 32, generator=g)
     return images, masks, tokens, lmask, state, noise
@@ -122,8 +138,9 @@ def stages(model, images, masks, tokens, lmask, state, noise) -> dict[str, float
         attention_mask=prepare_attention_masks_4d(att_2d), position_ids=pos, past_key_values=None,
         inputs_embeds=[embs, None], use_cache=True))
     timestep = torch.tensor(1.0, dtype=torch.float32).expand(state.shape[0])
+    extra = {} if type(model).__name__ == "PI05Pytorch" else {"state": state}
     t["denoise_step"], _ = timed(lambda: model.denoise_step(
-        state=state, prefix_pad_masks=pad, past_key_values=pkv, x_t=noise, timestep=timestep))
+        prefix_pad_masks=pad, past_key_values=pkv, x_t=noise, timestep=timestep, **extra))
     return t
 
 
@@ -133,6 +150,7 @@ def summary(xs: list[float]) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=["pi0", "pi05"], default="pi0")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="bfloat16")
     ap.add_argument("--cams", type=int, choices=[1, 2, 3], default=1)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
@@ -149,11 +167,11 @@ def main() -> None:
     low_mem = args.low_mem_init == "on" or (args.low_mem_init == "auto" and args.dtype == "bfloat16")
     torch.manual_seed(args.seed)
 
-    t_build, (model, config) = timed(lambda: build(args.dtype, low_mem, args.depth, args.vision_layers))
+    t_build, (model, config) = timed(lambda: build(args.model, args.dtype, low_mem, args.depth, args.vision_layers))
     rss_after_build = current_rss_mib()
     peak_build = rss_mib()
     params = sum(p.numel() for p in model.parameters())
-    head = {"what": "lerobot 0.6.1 PI0Pytorch, random init", "torch": torch.__version__,
+    head = {"what": f"lerobot 0.6.1 {'PI05Pytorch' if args.model == 'pi05' else 'PI0Pytorch'}, random init", "torch": torch.__version__,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
             "dtype": args.dtype, "low_mem_init": low_mem, "depth": args.depth,
@@ -162,10 +180,12 @@ def main() -> None:
     if args.build_only:
         print(json.dumps(head, indent=2))
         return
-    inputs = make_inputs(config, args.cams, args.seed)
+    inputs = make_inputs(args.model, config, args.cams, args.seed)
     images, masks, tokens, lmask, state, noise = inputs
 
     def sample():
+        if args.model == "pi05":
+            return model.sample_actions(images, masks, tokens, lmask, noise=noise)
         return model.sample_actions(images, masks, tokens, lmask, state, noise=noise)
 
     with torch.no_grad():
@@ -174,7 +194,7 @@ def main() -> None:
         per_stage = [stages(model, *inputs) for _ in range(args.runs)]
     stage_s = {k: summary([s[k] for s in per_stage]) for k in per_stage[0]}
     result = {
-        **head, "cameras": args.cams, "batch": 1, "lang_tokens": 48, "lang_valid": 20,
+        **head, "cameras": args.cams, "batch": 1, "lang_tokens": PROMPT[args.model][0], "lang_valid": PROMPT[args.model][1],
         "chunk": config.chunk_size, "steps": config.num_inference_steps,
         "warmup_s": t_warm, "sample_actions_s": summary(runs), "stages_s": stage_s,
         "peak_rss_mib": rss_mib(),

@@ -43,8 +43,10 @@ OVERRIDE_KEYS = [
 
 
 @contextlib.contextmanager
-def tiny_lerobot(ov: dict):
-    """Patch LeRobot's PI0 module so `PI0Pytorch(config)` builds the tiny sizes in `ov`."""
+def tiny_lerobot(ov: dict, module=modeling_pi0):
+    """Patch LeRobot's PI0 module (or `module`, e.g. `modeling_pi05`, which imports the same three
+    names) so that `PI0Pytorch(config)` / `PI05Pytorch(config)` builds the tiny sizes in `ov`."""
+    modeling_pi0 = module  # noqa: N806 (the patched module)
     orig_get = modeling_pi0.get_gemma_config
     orig_pali = modeling_pi0.PaliGemmaForConditionalGenerationWithPiGemma
     orig_expert = modeling_pi0.PiGemmaForCausalLM
