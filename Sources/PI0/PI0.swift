@@ -62,9 +62,11 @@ public final class PI0Model: @unchecked Sendable {
         // row) cannot reach the actions: drop them before the VLM pass. Kept when recording intermediates,
         // whose tensors have LeRobot's full prefix shape.
         if trace == nil { prefix = prefix.droppingPadding() }
+        try FiniteGuard.check(prefix.embeddings, stage: "the prefix embeddings (vision tower, token embeddings)")
         timings?.record("vision", clock.lap())
         let state = PrefixState(model: self, prefix: prefix, suffixTokens: h + 1)
         state.runPrefix(trace: trace)
+        try state.checkCacheFinite()
         timings?.record("prefix", clock.lap())
 
         let x = Tensor(shape: [b, h, a], values: inputs.noise ?? GaussianNoise.sample(count: b * h * a, seed: seed))
@@ -74,6 +76,7 @@ public final class PI0Model: @unchecked Sendable {
             let t = FlowMatching.time(step: k, steps: steps)
             state.denoiseStep(x: x, t: t, state: inputs.state, into: v, trace: k == 0 ? trace : nil)
             FlowMatching.eulerUpdate(x.data, velocity: v.data, count: x.count, steps: steps)
+            try FiniteGuard.check(x, stage: "denoise step \(k)")
             if trace != nil { vAll += v.array; xAll += x.array; ts.append(t) }
             timings?.record(StageTimings.stepName(k), clock.lap())
         }

@@ -128,6 +128,7 @@ public final class PI0Policy: @unchecked Sendable {
         sliced.reserveCapacity(c.chunkSize * actionDim)
         for t in 0..<c.chunkSize { sliced += padded[(t * c.maxActionDim)..<(t * c.maxActionDim + actionDim)] }
         let values = try stats?.unnormalizeActions(sliced, actionDim: actionDim) ?? sliced
+        try FiniteGuard.check(values, stage: "the un-normalisation of the actions (\(stats?.post.statsFile ?? "no statistics"))")
         return ActionChunk(horizon: c.chunkSize, actionDim: actionDim, values: values)
     }
 }

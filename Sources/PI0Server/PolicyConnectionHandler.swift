@@ -188,6 +188,10 @@ private func processRequest(_ buffer: ByteBuffer, shared: PolicyConnectionHandle
             return PolicyConnectionHandler.TimedOutput(output: out, started: t0, ended: .now())
         }
         let started = timed.started
+        // Nothing non-finite reaches a robot, whatever the policy behind the server returns.
+        if let values = try? timed.output.actions.floats(), let i = values.firstIndex(where: { !$0.isFinite }) {
+            return .failure("Error in policy: the action chunk holds the non-finite value \(values[i]) at index \(i); no actions were sent")
+        }
         let inferMs = milliseconds(timed.ended - started)
         let result = ResponseEncoding.result(timed.output, serverInferMs: inferMs, prevTotalMs: prevTotalMs)
         var out = ByteBuffer()
