@@ -77,6 +77,9 @@ final class TestWebSocketClient: @unchecked Sendable {
         return try readHTTPResponse()
     }
 
+    /// The status of the HTTP response to a request sent by hand.
+    func readResponseStatus() throws -> Int { try readHTTPResponse().status }
+
     private func readHTTPResponse() throws -> (status: Int, body: String) {
         let end: [UInt8] = [13, 10, 13, 10]
         while true {
