@@ -63,12 +63,12 @@ let package = Package(
         .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor"]),
         .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor"]),
         .testTarget(name: "PI0CUDATests", dependencies: ["PI0CUDA", "PI0Tensor", "PI0", "SafeTensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0Tests", dependencies: ["PI0", "SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0RuntimeTests", dependencies: ["PI0Runtime", "PI0", "SafeTensors", "ImageIO", "SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "MessagePackTests", dependencies: ["MessagePack"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PI0ServerTests", dependencies: ["PI0Server", "MessagePack", "PI0Runtime"]),
+        .testTarget(name: "MessagePackTests", dependencies: ["MessagePack", "PI0TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PI0ServerTests", dependencies: ["PI0Server", "MessagePack", "PI0Runtime", "PI0TestSupport"]),
     ]
 )
