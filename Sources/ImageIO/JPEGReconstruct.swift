@@ -4,7 +4,9 @@
 //   * upsampling: jdsample.c "fancy" triangle filters h2v1 / h1v2 / h2v2 with libjpeg's rounding biases
 //     and edge replication (h2v1/h2v2 fall back to pixel replication for components ≤ 2 samples wide,
 //     as libjpeg does); other integer ratios replicate (int_upsample);
-//   * colour: jdcolor.c `ycc_rgb_convert` with its 16-bit fixed-point tables.
+//   * colour: jdcolor.c `ycc_rgb_convert` with its 16-bit fixed-point tables; four components are
+//     CMYK, or YCCK (jdcolor.c `ycck_cmyk_convert`) when the Adobe transform flag is not 0, then
+//     Pillow's reading of CMYK JPEGs: inverted ("CMYK;I", the Adobe convention) and `cmyk2rgb`.
 // The SIMD versions in libjpeg-turbo are bit-exact with these C routines.
 
 extension JPEGDecoder {
@@ -27,6 +29,7 @@ extension JPEGDecoder {
         if sawJFIF { isRGB = false } else if let t = adobeTransform { isRGB = t == 0 } else {
             isRGB = components.map(\.id) == [82, 71, 66]
         }
+        if planes.count == 4 { return cmykToRGB(planes) }
         let (y, cb, cr) = (planes[0], planes[1], planes[2])
         if isRGB {
             for i in 0..<(width * height) { px[3 * i] = y[i]; px[3 * i + 1] = cb[i]; px[3 * i + 2] = cr[i] }
@@ -38,6 +41,33 @@ extension JPEGDecoder {
                 px[3 * i + 1] = clamp255(yy + ((t.cbG[b] + t.crG[r]) >> 16))
                 px[3 * i + 2] = clamp255(yy + t.cbB[b])
             }
+        }
+        return RGBImage(width: width, height: height, pixels: px)
+    }
+
+    /// Four components to RGB as Pillow does for `Image.open(f).convert("RGB")`. libjpeg-turbo's
+    /// default_decompress_parms: with an Adobe marker, transform 0 means CMYK and any other YCCK;
+    /// without one, CMYK. Pillow then reads the CMYK samples inverted (rawmode "CMYK;I") and converts
+    /// with cmyk2rgb: nk = 255 − K, channel = clip(nk − nk·C/255) with MULDIV255's rounding.
+    private func cmykToRGB(_ planes: [[UInt8]]) -> RGBImage {
+        let ycck = adobeTransform.map { $0 != 0 } ?? false
+        let t = YCCTables.shared
+        var px = [UInt8](repeating: 0, count: width * height * 3)
+        @inline(__always) func muldiv255(_ a: Int, _ b: Int) -> Int { let tmp = a * b + 128; return ((tmp >> 8) + tmp) >> 8 }
+        for i in 0..<(width * height) {
+            var c = Int(planes[0][i]), m = Int(planes[1][i]), y = Int(planes[2][i])
+            let k = Int(planes[3][i])
+            if ycck {   // ycck_cmyk_convert: C, M, Y = 255 − RGB of the YCbCr triple; K unchanged
+                let yy = c, cb = m, cr = y
+                c = 255 - Int(clamp255(yy + t.crR[cr]))
+                m = 255 - Int(clamp255(yy + ((t.cbG[cb] + t.crG[cr]) >> 16)))
+                y = 255 - Int(clamp255(yy + t.cbB[cb]))
+            }
+            // "CMYK;I": every sample inverted; cmyk2rgb with nk = 255 − (255 − k) = k.
+            let nk = k
+            px[3 * i] = clamp255(nk - muldiv255(255 - c, nk))
+            px[3 * i + 1] = clamp255(nk - muldiv255(255 - m, nk))
+            px[3 * i + 2] = clamp255(nk - muldiv255(255 - y, nk))
         }
         return RGBImage(width: width, height: height, pixels: px)
     }
