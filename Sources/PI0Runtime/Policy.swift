@@ -73,9 +73,7 @@ public final class PI0Policy: @unchecked Sendable {
         var images: [[Float]] = [], masks: [[Bool]] = []
         for name in present {
             let f = given[name]!
-            let chw = try f.floatCHW(camera: name)
-            images.append(try ImagePreprocessing.resizeWithPadToPM1(chw: chw, height: f.height, width: f.width,
-                                                                    outHeight: side, outWidth: side))
+            images.append(try f.modelInput(camera: name, side: side))
             masks.append([true])
         }
         for name in cameraNames where given[name] == nil {
