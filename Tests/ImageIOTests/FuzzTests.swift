@@ -22,7 +22,7 @@ final class ImageFuzzTests: XCTestCase {
 
     func testFuzzJPEG() throws {
         let seeds = try ["j37x29_420.jpg", "j37x29_411.jpg", "j37x29_420_prog.jpg", "j37x29_420_rst.jpg",
-                         "j37x29_420_nodht.jpg", "j37x29_420_opt.jpg"].map {
+                         "j37x29_420_nodht.jpg", "j37x29_420_opt.jpg", "c37x29_cmyk.jpg", "c37x29_ycck.jpg"].map {
             Array(try Data(contentsOf: URL(fileURLWithPath: fixtures + "/" + $0)))
         }
         let markers: [[UInt8]] = [[0xFF, 0xC0], [0xFF, 0xC2], [0xFF, 0xC4], [0xFF, 0xDA], [0xFF, 0xDB], [0xFF, 0xDD],
