@@ -46,7 +46,7 @@ public enum InputFile {
         var st = stat()
         if stat(path, &st) != 0 {
             let e = errno
-            throw InputFileError(path: path, reason: e == ENOENT ? "no such file" : "cannot open: \(errnoText(e))", missing: e == ENOENT)
+            throw InputFileError(path: path, reason: errnoText(e), missing: e == ENOENT)
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             throw InputFileError(path: path, reason: "is \(kind(st.st_mode)), expected a regular file")

@@ -30,7 +30,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest accepted message in bytes.") var maxMessageBytes: Int = 256 << 20
     @Option(help: "Use this noise seed for every request (reproducible answers); default: a new seed per request.")
     var seed: UInt64?
-    @Option(help: "Connections open at once; more are answered 503 and closed (keep below `ulimit -n`).")
+    @Option(help: """
+        Connections open at once (keep below `ulimit -n`). At the cap the oldest connection still in its \
+        handshake is dropped; when every slot holds an upgraded client a newcomer gets HTTP 503.
+        """)
     var maxConnections: Int = 64
     @Option(help: "Seconds a connection may take to complete its WebSocket upgrade.") var handshakeTimeout: Double = 10
     @Option(help: "Seconds without any client frame before an idle connection is closed (0: never).")
