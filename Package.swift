@@ -2,7 +2,7 @@
 // PI0-Swift: π0 (pi0) vision-language-action policy inference in Swift.
 // Targets depend downwards only (see docs/ARCHITECTURE.md):
 //   PI0Tensor ← PI0CPU(CPI0Kernels) ← PI0 ← PI0Runtime ← PI0Server ← pi0
-//   SafeTensors, SentencePiece, ImageIO, MessagePack, PI0Hub are standalone.
+//   SafeTensors, SentencePiece, ImageIO, MessagePack, PI0Hub are standalone (InputFiles, a file-opening helper, aside).
 import PackageDescription
 
 let package = Package(
@@ -32,16 +32,18 @@ let package = Package(
         .target(name: "PI0CPU", dependencies: ["PI0Tensor", "CPI0Kernels"]),
         // The CUDA backend: driver API, cuBLAS and NVRTC loaded at run time (dlopen), no link-time CUDA.
         .target(name: "PI0CUDA", dependencies: ["PI0Tensor"]),
-        .target(name: "SafeTensors"),
-        .target(name: "SentencePiece"),
-        .target(name: "ImageIO"),
+        // Opening user-named input files without blocking (FIFOs, devices, directories refused).
+        .target(name: "InputFiles"),
+        .target(name: "SafeTensors", dependencies: ["InputFiles"]),
+        .target(name: "SentencePiece", dependencies: ["InputFiles"]),
+        .target(name: "ImageIO", dependencies: ["InputFiles"]),
         .target(name: "MessagePack"),
         // The model: configs, checkpoint mapping, SigLIP, Gemma, PaliGemmaWithExpert, PI0.
-        .target(name: "PI0", dependencies: ["PI0Tensor", "PI0CPU", "SafeTensors"]),
+        .target(name: "PI0", dependencies: ["PI0Tensor", "PI0CPU", "SafeTensors", "InputFiles"]),
         // Hugging Face hub: the local cache layout and resumable, verified downloads (the only FoundationNetworking user).
         .target(name: "PI0Hub"),
         // The policy: observations, preprocessing, normalisation, tokenizer, checkpoint discovery.
-        .target(name: "PI0Runtime", dependencies: ["PI0", "PI0Hub", "SafeTensors", "SentencePiece", "ImageIO"]),
+        .target(name: "PI0Runtime", dependencies: ["PI0", "PI0Hub", "SafeTensors", "SentencePiece", "ImageIO", "InputFiles"]),
         // openpi-compatible websocket policy server.
         .target(name: "PI0Server", dependencies: [
             "PI0Runtime", "MessagePack",
@@ -66,11 +68,11 @@ let package = Package(
         .testTarget(name: "PI0CUDATests", dependencies: ["PI0CUDA", "PI0Tensor", "PI0", "SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0Tests", dependencies: ["PI0", "SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0RuntimeTests", dependencies: ["PI0Runtime", "PI0", "PI0Server", "MessagePack", "SafeTensors", "ImageIO", "SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0HubTests", dependencies: ["PI0Hub", "PI0Runtime"]),
         .testTarget(name: "MessagePackTests", dependencies: ["MessagePack", "PI0TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PI0ServerTests", dependencies: ["PI0Server", "MessagePack", "PI0Runtime"]),
+        .testTarget(name: "PI0ServerTests", dependencies: ["PI0Server", "MessagePack", "PI0Runtime", "PI0TestSupport"]),
     ]
 )

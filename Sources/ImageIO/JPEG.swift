@@ -1,5 +1,6 @@
 // JPEG decoder: baseline/extended sequential and progressive Huffman (SOF0, SOF1, SOF2), 8-bit,
-// grayscale or 3-component (YCbCr, or RGB when an Adobe/component-id marker says so), any integer
+// grayscale, 3-component (YCbCr, or RGB when an Adobe/component-id marker says so) or 4-component
+// (CMYK, or YCCK when the Adobe APP14 transform flag is 2, converted as Pillow does), any integer
 // chroma subsampling, restart intervals. Output is meant to equal what Pillow gives for
 // `Image.open(f).convert("RGB")` (libjpeg-turbo defaults: JDCT_ISLOW, fancy upsampling, no block
 // smoothing once all scans are in) — see JPEGReconstruct.swift and docs/PREPROCESSING.md.
@@ -7,7 +8,7 @@
 // Structure: this file parses markers and runs the scans into per-component coefficient arrays
 // (libjpeg's "full image" coefficient buffer, used here for baseline too); JPEGReconstruct.swift turns
 // coefficients into pixels. Not supported (typed error): arithmetic coding, lossless, hierarchical,
-// 12-bit samples, CMYK/YCCK.
+// 12-bit samples.
 
 public enum JPEG {
     /// Largest accepted width·height (2^26 = 67 M pixels, e.g. 8192×8192), so a corrupt header cannot
@@ -101,7 +102,9 @@ struct JPEGDecoder {
         let n = Int(s[5])
         guard width > 0 && height > 0 else { throw ImageIOError.unsupported(file: name, feature: "size \(width)x\(height) (DNL-defined height)") }
         guard width * height <= JPEG.maxPixels else { throw ImageIOError.unsupported(file: name, feature: "\(width)x\(height) pixels") }
-        guard n == 1 || n == 3 else { throw ImageIOError.unsupported(file: name, feature: "\(n) colour components (only gray and 3-component)") }
+        guard n == 1 || n == 3 || n == 4 else {
+            throw ImageIOError.unsupported(file: name, feature: "\(n) colour components (only gray, 3-component and CMYK/YCCK)")
+        }
         guard s.count >= 6 + 3 * n else { throw truncated("SOF component list") }
         progressive = p
         for i in 0..<n {

@@ -4,42 +4,80 @@
 //   * upsampling: jdsample.c "fancy" triangle filters h2v1 / h1v2 / h2v2 with libjpeg's rounding biases
 //     and edge replication (h2v1/h2v2 fall back to pixel replication for components ≤ 2 samples wide,
 //     as libjpeg does); other integer ratios replicate (int_upsample);
-//   * colour: jdcolor.c `ycc_rgb_convert` with its 16-bit fixed-point tables.
+//   * colour: jdcolor.c `ycc_rgb_convert` with its 16-bit fixed-point tables; four components are
+//     CMYK, or YCCK (jdcolor.c `ycck_cmyk_convert`) when the Adobe transform flag is not 0, then
+//     Pillow's reading of CMYK JPEGs: inverted ("CMYK;I", the Adobe convention) and `cmyk2rgb`.
 // The SIMD versions in libjpeg-turbo are bit-exact with these C routines.
 
 extension JPEGDecoder {
-    func reconstruct() throws -> RGBImage {
+    /// Memory: each component's coefficients are released once its plane is transformed, and the
+    /// planes are upsampled and colour-converted one output row at a time (no full-size upsampled
+    /// copies), so a large image costs its native-size planes plus the RGB output.
+    mutating func reconstruct() throws -> RGBImage {
         var planes: [[UInt8]] = []
-        for c in components {
+        for i in components.indices {
+            let c = components[i]
             guard let q = quant[c.tq] else { throw corrupt("quantisation table \(c.tq) of component \(c.id) never defined") }
-            let plane = idctPlane(c, quant: q)
-            planes.append(upsample(plane, c))
-        }
-        var px = [UInt8](repeating: 0, count: width * height * 3)
-        if planes.count == 1 {
-            let g = planes[0]
-            for i in 0..<(width * height) { px[3 * i] = g[i]; px[3 * i + 1] = g[i]; px[3 * i + 2] = g[i] }
-            return RGBImage(width: width, height: height, pixels: px)
+            planes.append(idctPlane(c, quant: q))
+            components[i].coefs = []
         }
         // libjpeg-turbo default_decompress_parms: JFIF -> YCbCr; else Adobe transform 0 -> RGB;
-        // else component ids 'R','G','B' -> RGB; otherwise YCbCr.
+        // else component ids 'R','G','B' -> RGB; otherwise YCbCr. Four components: CMYK or YCCK.
         let isRGB: Bool
         if sawJFIF { isRGB = false } else if let t = adobeTransform { isRGB = t == 0 } else {
             isRGB = components.map(\.id) == [82, 71, 66]
         }
-        let (y, cb, cr) = (planes[0], planes[1], planes[2])
-        if isRGB {
-            for i in 0..<(width * height) { px[3 * i] = y[i]; px[3 * i + 1] = cb[i]; px[3 * i + 2] = cr[i] }
-        } else {
-            let t = YCCTables.shared
-            for i in 0..<(width * height) {
-                let yy = Int(y[i]), b = Int(cb[i]), r = Int(cr[i])
-                px[3 * i] = clamp255(yy + t.crR[r])
-                px[3 * i + 1] = clamp255(yy + ((t.cbG[b] + t.crG[r]) >> 16))
-                px[3 * i + 2] = clamp255(yy + t.cbB[b])
+        let ycck = adobeTransform.map { $0 != 0 } ?? false
+        var px = [UInt8](repeating: 0, count: width * height * 3)
+        var rows = [[UInt8]](repeating: [UInt8](repeating: 0, count: width), count: planes.count)
+        for y in 0..<height {
+            for k in planes.indices { upsampleRow(planes[k], components[k], y: y, into: &rows[k]) }
+            let o = y * width * 3
+            switch planes.count {
+            case 1:
+                let g = rows[0]
+                for x in 0..<width { px[o + 3 * x] = g[x]; px[o + 3 * x + 1] = g[x]; px[o + 3 * x + 2] = g[x] }
+            case 4:
+                cmykToRGB(rows, ycck: ycck, into: &px, at: o)
+            default:
+                if isRGB {
+                    for x in 0..<width { px[o + 3 * x] = rows[0][x]; px[o + 3 * x + 1] = rows[1][x]; px[o + 3 * x + 2] = rows[2][x] }
+                } else {
+                    let t = YCCTables.shared
+                    for x in 0..<width {
+                        let yy = Int(rows[0][x]), b = Int(rows[1][x]), r = Int(rows[2][x])
+                        px[o + 3 * x] = clamp255(yy + t.crR[r])
+                        px[o + 3 * x + 1] = clamp255(yy + ((t.cbG[b] + t.crG[r]) >> 16))
+                        px[o + 3 * x + 2] = clamp255(yy + t.cbB[b])
+                    }
+                }
             }
         }
         return RGBImage(width: width, height: height, pixels: px)
+    }
+
+    /// One row of four components to RGB as Pillow does for `Image.open(f).convert("RGB")`.
+    /// libjpeg-turbo's default_decompress_parms: with an Adobe marker, transform 0 means CMYK and any
+    /// other YCCK; without one, CMYK. Pillow then reads the CMYK samples inverted (rawmode "CMYK;I")
+    /// and converts with cmyk2rgb: nk = 255 − K, channel = clip(nk − nk·C/255) with MULDIV255's rounding.
+    private func cmykToRGB(_ rows: [[UInt8]], ycck: Bool, into px: inout [UInt8], at o: Int) {
+        let t = YCCTables.shared
+        @inline(__always) func muldiv255(_ a: Int, _ b: Int) -> Int { let tmp = a * b + 128; return ((tmp >> 8) + tmp) >> 8 }
+        for x in 0..<width {
+            var c = Int(rows[0][x]), m = Int(rows[1][x]), y = Int(rows[2][x])
+            let k = Int(rows[3][x])
+            if ycck {   // ycck_cmyk_convert: C, M, Y = 255 − RGB of the YCbCr triple; K unchanged
+                let yy = c, cb = m, cr = y
+                c = 255 - Int(clamp255(yy + t.crR[cr]))
+                m = 255 - Int(clamp255(yy + ((t.cbG[cb] + t.crG[cr]) >> 16)))
+                y = 255 - Int(clamp255(yy + t.cbB[cb]))
+            }
+            // "CMYK;I": every sample inverted; cmyk2rgb with nk = 255 − (255 − k) = k.
+            let nk = k
+            px[o + 3 * x] = clamp255(nk - muldiv255(255 - c, nk))
+            px[o + 3 * x + 1] = clamp255(nk - muldiv255(255 - m, nk))
+            px[o + 3 * x + 2] = clamp255(nk - muldiv255(255 - y, nk))
+        }
     }
 
     /// Dequantises and inverse-transforms every block; returns the plane at its allocated size
@@ -61,54 +99,50 @@ extension JPEGDecoder {
         return out
     }
 
-    /// Upsamples one component plane to the full `width × height` image grid.
-    private func upsample(_ p: [UInt8], _ c: JPEGComponent) -> [UInt8] {
+    /// Row `y` of one component plane upsampled to the full image width (jdsample.c, see the file
+    /// comment), written into `out` (`width` bytes).
+    private func upsampleRow(_ p: [UInt8], _ c: JPEGComponent, y: Int, into out: inout [UInt8]) {
         let stride = c.blocksPerLine * 8
         let fh = hmax / c.h, fv = vmax / c.v
         let cw = c.width, ch = c.height
-        var out = [UInt8](repeating: 0, count: width * height)
         @inline(__always) func at(_ row: Int, _ col: Int) -> Int { Int(p[row * stride + col]) }
-        for y in 0..<height {
-            let o = y * width
-            if fh == 1 && fv == 1 {
-                for x in 0..<width { out[o + x] = p[y * stride + x] }
-            } else if fh == 2 && fv == 1 && cw > 2 {
-                // h2v1_fancy_upsample: 3/4 nearer + 1/4 further sample, biases 1 (left) / 2 (right).
-                for x in 0..<width {
-                    let i = x >> 1, v = 3 * at(y, i)
-                    if x & 1 == 0 {
-                        out[o + x] = i == 0 ? UInt8(at(y, 0)) : UInt8((v + at(y, i - 1) + 1) >> 2)
-                    } else {
-                        out[o + x] = i == cw - 1 ? UInt8(at(y, i)) : UInt8((v + at(y, i + 1) + 2) >> 2)
-                    }
+        if fh == 1 && fv == 1 {
+            for x in 0..<width { out[x] = p[y * stride + x] }
+        } else if fh == 2 && fv == 1 && cw > 2 {
+            // h2v1_fancy_upsample: 3/4 nearer + 1/4 further sample, biases 1 (left) / 2 (right).
+            for x in 0..<width {
+                let i = x >> 1, v = 3 * at(y, i)
+                if x & 1 == 0 {
+                    out[x] = i == 0 ? UInt8(at(y, 0)) : UInt8((v + at(y, i - 1) + 1) >> 2)
+                } else {
+                    out[x] = i == cw - 1 ? UInt8(at(y, i)) : UInt8((v + at(y, i + 1) + 2) >> 2)
                 }
-            } else if fh == 1 && fv == 2 {
-                // h1v2_fancy_upsample: vertical triangle filter, bias 1 (upper) / 2 (lower).
-                let i = y >> 1
-                let n = y & 1 == 0 ? max(i - 1, 0) : min(i + 1, ch - 1)
-                let bias = y & 1 == 0 ? 1 : 2
-                for x in 0..<width { out[o + x] = UInt8((3 * at(i, x) + at(n, x) + bias) >> 2) }
-            } else if fh == 2 && fv == 2 && cw > 2 {
-                // h2v2_fancy_upsample: column sums 3·near row + far row, then 3/4·1/4 across columns
-                // with biases 8 (even) / 7 (odd); the top/bottom context rows are replicated edges.
-                let i = y >> 1
-                let n = y & 1 == 0 ? max(i - 1, 0) : min(i + 1, ch - 1)
-                @inline(__always) func colsum(_ j: Int) -> Int { 3 * at(i, j) + at(n, j) }
-                for x in 0..<width {
-                    let j = x >> 1, t = colsum(j)
-                    if x & 1 == 0 {
-                        out[o + x] = UInt8(j == 0 ? (t * 4 + 8) >> 4 : (t * 3 + colsum(j - 1) + 8) >> 4)
-                    } else {
-                        out[o + x] = UInt8(j == cw - 1 ? (t * 4 + 7) >> 4 : (t * 3 + colsum(j + 1) + 7) >> 4)
-                    }
-                }
-            } else {
-                // int_upsample / h2v1_upsample / h2v2_upsample: plain replication.
-                let row = y / fv
-                for x in 0..<width { out[o + x] = p[row * stride + x / fh] }
             }
+        } else if fh == 1 && fv == 2 {
+            // h1v2_fancy_upsample: vertical triangle filter, bias 1 (upper) / 2 (lower).
+            let i = y >> 1
+            let n = y & 1 == 0 ? max(i - 1, 0) : min(i + 1, ch - 1)
+            let bias = y & 1 == 0 ? 1 : 2
+            for x in 0..<width { out[x] = UInt8((3 * at(i, x) + at(n, x) + bias) >> 2) }
+        } else if fh == 2 && fv == 2 && cw > 2 {
+            // h2v2_fancy_upsample: column sums 3·near row + far row, then 3/4·1/4 across columns
+            // with biases 8 (even) / 7 (odd); the top/bottom context rows are replicated edges.
+            let i = y >> 1
+            let n = y & 1 == 0 ? max(i - 1, 0) : min(i + 1, ch - 1)
+            @inline(__always) func colsum(_ j: Int) -> Int { 3 * at(i, j) + at(n, j) }
+            for x in 0..<width {
+                let j = x >> 1, t = colsum(j)
+                if x & 1 == 0 {
+                    out[x] = UInt8(j == 0 ? (t * 4 + 8) >> 4 : (t * 3 + colsum(j - 1) + 8) >> 4)
+                } else {
+                    out[x] = UInt8(j == cw - 1 ? (t * 4 + 7) >> 4 : (t * 3 + colsum(j + 1) + 7) >> 4)
+                }
+            }
+        } else {
+            // int_upsample / h2v1_upsample / h2v2_upsample: plain replication.
+            let row = y / fv
+            for x in 0..<width { out[x] = p[row * stride + x / fh] }
         }
-        return out
     }
 }
 

@@ -57,12 +57,16 @@ public enum PNG {
         guard let h = header else { throw ImageIOError.corrupt(file: name, reason: "no IHDR") }
         guard !idat.isEmpty else { throw ImageIOError.corrupt(file: name, reason: "no IDAT chunk") }
         if h.colorType == 3 && palette.isEmpty { throw ImageIOError.corrupt(file: name, reason: "palette image without PLTE") }
-        let raw: [UInt8]
-        do { raw = try Zlib.inflate(idat, maxOutput: h.rawSize) } catch let e as ZlibError {
+        var raw: [UInt8]
+        do { raw = try Zlib.inflate(idat, maxOutput: h.rawSize, reserveMaxOutput: true) } catch let e as ZlibError {
             switch e {
             case let .truncated(w): throw ImageIOError.truncated(file: name, what: "IDAT zlib stream: \(w)")
             case let .corrupt(w): throw ImageIOError.corrupt(file: name, reason: "IDAT zlib stream: \(w)")
             }
+        }
+        idat = []   // the compressed copy is no longer needed
+        if h.colorType == 2 && h.depth == 8 && !h.interlaced {
+            return try h.reconstructRGB8InPlace(&raw, name: name)
         }
         return try h.reconstruct(raw, palette: palette, name: name)
     }
@@ -162,6 +166,44 @@ public enum PNG {
                 }
             }
             return RGBImage(width: width, height: height, pixels: pixels)
+        }
+
+        /// 8-bit RGB without interlacing (the common camera PNG): each scanline is unfiltered where it
+        /// was inflated and moved down over the filter bytes, so the inflated buffer becomes the pixel
+        /// array and a large image is held once, not twice. Same arithmetic as `unfilter`.
+        func reconstructRGB8InPlace(_ raw: inout [UInt8], name: String) throws -> RGBImage {
+            let stride = width * 3, bpp = 3
+            guard raw.count >= rawSize else {
+                throw ImageIOError.truncated(file: name, what: "image data inflates to \(raw.count) bytes, \(width)x\(height) needs \(rawSize)")
+            }
+            try raw.withUnsafeMutableBufferPointer { buf in
+                let b = buf.baseAddress!
+                for y in 0..<height {
+                    let src = b + y * (stride + 1) + 1   // this row's filtered bytes
+                    let prev: UnsafeMutablePointer<UInt8>? = y > 0 ? b + (y - 1) * stride : nil   // already in place
+                    switch src[-1] {
+                    case 0: break
+                    case 1: for i in bpp..<stride { src[i] = src[i] &+ src[i - bpp] }
+                    case 2: if let p = prev { for i in 0..<stride { src[i] = src[i] &+ p[i] } }
+                    case 3:
+                        for i in 0..<stride {
+                            let a = i >= bpp ? Int(src[i - bpp]) : 0, up = prev.map { Int($0[i]) } ?? 0
+                            src[i] = src[i] &+ UInt8((a + up) >> 1)
+                        }
+                    case 4:
+                        for i in 0..<stride {
+                            let a = i >= bpp ? Int(src[i - bpp]) : 0, bb = prev.map { Int($0[i]) } ?? 0
+                            let c = i >= bpp ? (prev.map { Int($0[i - bpp]) } ?? 0) : 0
+                            let p = a + bb - c, pa = abs(p - a), pb = abs(p - bb), pc = abs(p - c)
+                            src[i] = src[i] &+ UInt8((pa <= pb && pa <= pc) ? a : (pb <= pc ? bb : c))
+                        }
+                    default: throw ImageIOError.corrupt(file: name, reason: "filter type \(src[-1])")
+                    }
+                    UnsafeMutableRawPointer(b + y * stride).copyMemory(from: src, byteCount: stride)   // overlapping move down (memmove)
+                }
+            }
+            raw.removeLast(raw.count - width * height * 3)
+            return RGBImage(width: width, height: height, pixels: raw)
         }
 
         private func unfilter(_ r: inout [UInt8], prev: [UInt8], filter: UInt8, bpp: Int, name: String) throws {

@@ -5,6 +5,7 @@
 // Alpha channels are dropped, never composited (PIL's `convert("RGB")` drops alpha the same way).
 
 import Foundation
+import InputFiles
 
 /// An 8-bit RGB image, pixels interleaved HWC (row-major, 3 bytes per pixel, no row padding).
 public struct RGBImage: Sendable, Equatable {
@@ -58,10 +59,11 @@ public enum ImageIOError: Error, CustomStringConvertible, Equatable {
 public enum ImageDecoder {
     /// Reads and decodes the file at `path`.
     public static func decode(path: String) throws -> RGBImage {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ImageIOError.unreadable(file: path, reason: "no such file or not readable")
+        let data: [UInt8]
+        do { data = try InputFile.readAll(path, limit: 1 << 30) } catch let e as InputFileError {
+            throw ImageIOError.unreadable(file: path, reason: e.reason)   // missing, FIFO, device, directory
         }
-        return try decode(data: [UInt8](data), name: path)
+        return try decode(data: data, name: path)
     }
 
     /// Decodes bytes, choosing the format from the signature. `name` is used in error messages.

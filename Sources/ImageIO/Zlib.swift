@@ -52,14 +52,16 @@ public enum Zlib {
 
     /// As `inflate(_:)`, but throws as soon as the output would exceed `maxOutput` bytes (so a corrupt
     /// or hostile stream cannot expand without bound).
-    public static func inflate(_ data: [UInt8], maxOutput: Int) throws -> [UInt8] {
+    /// With `reserveMaxOutput` the output buffer is reserved at `maxOutput` bytes up front (the caller
+    /// knows the exact size, e.g. PNG scanlines): no regrowth, so no transient second copy.
+    public static func inflate(_ data: [UInt8], maxOutput: Int, reserveMaxOutput: Bool = false) throws -> [UInt8] {
         guard data.count >= 2 else { throw ZlibError.truncated("no header") }
         let cmf = Int(data[0]), flg = Int(data[1])
         guard cmf & 0x0F == 8 else { throw ZlibError.corrupt("compression method \(cmf & 0x0F), expected 8 (deflate)") }
         guard cmf >> 4 <= 7 else { throw ZlibError.corrupt("window size field \(cmf >> 4) > 7") }
         guard (cmf * 256 + flg) % 31 == 0 else { throw ZlibError.corrupt("header check bits wrong") }
         guard flg & 0x20 == 0 else { throw ZlibError.corrupt("preset dictionary not allowed") }
-        var s = InflateState(data: data, pos: 2, limit: maxOutput)
+        var s = InflateState(data: data, pos: 2, limit: maxOutput, reserve: reserveMaxOutput ? maxOutput : nil)
         try s.run()
         let end = s.pos
         guard end + 4 <= data.count else { throw ZlibError.truncated("missing Adler-32 trailer") }
@@ -163,11 +165,11 @@ private struct InflateState {
     var out: [UInt8] = []
     let limit: Int
 
-    init(data: [UInt8], pos: Int, limit: Int) {
+    init(data: [UInt8], pos: Int, limit: Int, reserve: Int? = nil) {
         self.data = data
         self.pos = pos
         self.limit = limit
-        out.reserveCapacity(min(limit, data.count * 4))
+        out.reserveCapacity(reserve ?? min(limit, data.count * 4))
     }
 
     func checkLimit(adding n: Int) throws {

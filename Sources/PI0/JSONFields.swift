@@ -1,5 +1,6 @@
 // Typed, field-naming access to a parsed JSON object (used by the config readers).
 import Foundation
+import InputFiles
 
 /// JSONSerialization gives NSNumber for both numbers and booleans (and `0 is Bool` is true on
 /// Linux); booleans are the CFBoolean subclass.
@@ -110,5 +111,12 @@ struct JSONFields {
             return text.distance(from: text.startIndex, to: r.lowerBound)
         }
         return out.sorted { position($0.0) < position($1.0) }.map { (name: $0.0, feature: $0.1) }
+    }
+}
+
+/// The bytes of a config file; a FIFO, device or directory is refused without blocking (InputFiles).
+func readConfigFile(_ path: String) throws -> Data {
+    do { return Data(try InputFile.readAll(path, limit: 64 << 20)) } catch let e as InputFileError {
+        throw PI0ConfigError.cannotRead(file: path, reason: e.reason)
     }
 }

@@ -75,9 +75,7 @@ public struct ModelDims: Sendable, Equatable {
     /// Optional `use_adarms` / `adarms_cond_dim` entries must agree with `model` (only π0.5's expert is
     /// conditioned, on a vector of the expert's width; docs/SPEC_PI05.md §4).
     public static func load(dimsFile path: String, model: ModelKind = .pi0) throws -> ModelDims {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw PI0ConfigError.cannotRead(file: path, reason: "no such file or not readable")
-        }
+        let data = try readConfigFile(path)
         guard let dict = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw PI0ConfigError.invalidJSON(file: path, reason: "not a JSON object")
         }
@@ -124,7 +122,7 @@ public struct ModelDims: Sendable, Equatable {
         if try v.bool("use_head") == true {
             throw PI0ConfigError.unsupported(file: path, field: "vision.use_head", reason: "PaliGemma's SigLIP has no pooling head")
         }
-        return ModelDims(vision: vision, vlm: vlm, expert: expert)
+        return try ModelDims(vision: vision, vlm: vlm, expert: expert).rangeChecked(file: path)
     }
 
     /// Checks the constraints the model relies on.

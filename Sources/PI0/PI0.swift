@@ -89,9 +89,11 @@ public final class PI0Model: @unchecked Sendable {
         // row) cannot reach the actions: drop them before the VLM pass. Kept when recording intermediates,
         // whose tensors have LeRobot's full prefix shape.
         if trace == nil { prefix = prefix.droppingPadding() }
+        try FiniteGuard.check(prefix.embeddings, stage: "the prefix embeddings (vision tower, token embeddings)")
         timings?.record("vision", clock.lap())
         let pass = PaliGemmaWithExpert(vlm: vlm, expert: expert, prefix: prefix, suffixAtt: suffixAttention)
         pass.runPrefix(trace: trace)
+        try pass.checkCacheFinite()
         timings?.record("prefix", clock.lap())
         let suffix = SuffixBuffers(model: self, batch: b, steps: steps)
 
@@ -103,6 +105,7 @@ public final class PI0Model: @unchecked Sendable {
             if k == 0 && kind == .pi05 { prepareConditioning(suffix, steps: steps) }   // every step's, at once
             denoiseStep(pass, suffix, x: x, t: t, step: k, state: inputs.state, into: v, trace: k == 0 ? trace : nil)
             FlowMatching.eulerUpdate(x.data, velocity: v.data, count: x.count, steps: steps)
+            try FiniteGuard.check(x, stage: "denoise step \(k)")
             if trace != nil { vAll += v.array; xAll += x.array; ts.append(t); outAll += pass.normed.array }
             timings?.record(StageTimings.stepName(k), clock.lap())
         }

@@ -106,10 +106,7 @@ public enum PI0ConfigError: Error, CustomStringConvertible, Equatable {
 
 extension PI0Config {
     public static func load(path: String) throws -> PI0Config {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw PI0ConfigError.cannotRead(file: path, reason: "no such file or not readable")
-        }
-        return try parse(data: data, file: path)
+        return try parse(data: try readConfigFile(path), file: path)
     }
 
     public static func parse(data: Data, file: String) throws -> PI0Config {
@@ -174,6 +171,7 @@ extension PI0Config {
         for key in r.remaining.sorted() where !inertFields.contains(key) {
             throw PI0ConfigError.unknownField(file: file, field: key)
         }
+        try c.checkRanges(file: file)
         return c
     }
 }

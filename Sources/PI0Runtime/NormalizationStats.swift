@@ -30,6 +30,8 @@ public enum NormalizerError: Error, CustomStringConvertible, Equatable {
     case dimensionMismatch(file: String, key: String, field: String, expected: Int, got: Int)
     /// A NaN/Inf input value.
     case nonFinite(key: String, index: Int, value: Float)
+    /// A statistic that would make (un)normalisation non-finite: NaN/±inf, negative std, zero scale.
+    case invalidStat(file: String, key: String, reason: String)
 
     public var description: String {
         switch self {
@@ -43,6 +45,7 @@ public enum NormalizerError: Error, CustomStringConvertible, Equatable {
         case let .unknownFeature(f, k, a): return "\(f): feature \"\(k)\" is not configured (have: \(a.sorted().joined(separator: ", ")))"
         case let .dimensionMismatch(f, k, field, e, g): return "\(f): \(k): \(field) has \(g) values, expected \(e)"
         case let .nonFinite(k, i, v): return "\(k)[\(i)] is \(v); inputs must be finite"
+        case let .invalidStat(f, k, r): return "\(f): statistic \"\(k)\": \(r)"
         }
     }
 }
@@ -84,7 +87,9 @@ public struct NormalizationStats: Sendable {
                 throw NormalizerError.statsFile(file: path, reason: e.description)
             }
         }
-        return Step(jsonFile: cfg.jsonFile, statsFile: cfg.stateFile, eps: cfg.eps, features: cfg.features, stats: stats)
+        let step = Step(jsonFile: cfg.jsonFile, statsFile: cfg.stateFile, eps: cfg.eps, features: cfg.features, stats: stats)
+        try step.checkStats()
+        return step
     }
 
     /// Length of the state vector the pre-processor expects (`features["observation.state"].shape`).

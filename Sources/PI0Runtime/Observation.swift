@@ -46,6 +46,23 @@ public struct CameraFrame: Sendable {
     }
 }
 
+extension CameraFrame {
+    /// The model's image input for this frame: CHW [3, side, side] in [-1, 1] (LeRobot's preprocessing).
+    /// 8-bit frames are resized straight from their bytes (no float copy of a large source image).
+    func modelInput(camera: String, side: Int) throws -> [Float] {
+        do {
+            if case .uint8(let p) = pixels, height > 0, width > 0, p.count == 3 * height * width {
+                return try ImagePreprocessing.resizeWithPadToPM1(uint8: p, channelsLast: layout == .hwc, height: height, width: width,
+                                                                 outHeight: side, outWidth: side)
+            }
+            return try ImagePreprocessing.resizeWithPadToPM1(chw: try floatCHW(camera: camera), height: height, width: width,
+                                                             outHeight: side, outWidth: side)
+        } catch let e as ImagePreprocessingError {
+            throw PolicyError.badImage(camera: camera, reason: e.description)
+        }
+    }
+}
+
 public struct Observation: Sendable {
     /// Camera name → frame. Names are the checkpoint's (`observation.images.top`) or their last part (`top`).
     public var images: [String: CameraFrame]

@@ -76,13 +76,7 @@ public final class PI0Policy: @unchecked Sendable {
         var images: [[Float]] = [], masks: [[Bool]] = []
         for name in present {
             let f = given[name]!
-            let chw = try f.floatCHW(camera: name)
-            do {
-                images.append(try ImagePreprocessing.resizeWithPadToPM1(chw: chw, height: f.height, width: f.width,
-                                                                        outHeight: side, outWidth: side))
-            } catch let e as ImagePreprocessingError {
-                throw PolicyError.badImage(camera: name, reason: e.description)
-            }
+            images.append(try f.modelInput(camera: name, side: side))
             masks.append([true])
         }
         for name in cameraNames where given[name] == nil {
@@ -156,6 +150,7 @@ public final class PI0Policy: @unchecked Sendable {
         sliced.reserveCapacity(c.chunkSize * actionDim)
         for t in 0..<c.chunkSize { sliced += padded[(t * c.maxActionDim)..<(t * c.maxActionDim + actionDim)] }
         let values = try stats?.unnormalizeActions(sliced, actionDim: actionDim) ?? sliced
+        try FiniteGuard.check(values, stage: "the un-normalisation of the actions (\(stats?.post.statsFile ?? "no statistics"))")
         guard width != actionDim else { return ActionChunk(horizon: c.chunkSize, actionDim: actionDim, values: values) }
         var out = [Float](repeating: 0, count: c.chunkSize * width)
         for t in 0..<c.chunkSize {

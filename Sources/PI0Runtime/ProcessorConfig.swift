@@ -7,6 +7,7 @@
 // The state file's step index differs between lerobot versions, so it is always taken from `state_file`.
 
 import Foundation
+import InputFiles
 
 /// LeRobot's NormalizationMode values (`norm_map` in the processor JSON).
 public enum NormalizationMode: String, Sendable, CaseIterable {
@@ -37,7 +38,10 @@ struct NormalizerStepConfig: Sendable {
     /// Parses `directory/fileName` and returns the step whose `registry_name` is `registryName`.
     static func load(directory: String, fileName: String, registryName: String) throws -> NormalizerStepConfig {
         let path = (directory as NSString).appendingPathComponent(fileName)
-        guard let data = FileManager.default.contents(atPath: path) else { throw NormalizerError.fileNotFound(file: path) }
+        let data: Data
+        do { data = Data(try InputFile.readAll(path, limit: 64 << 20)) } catch let e as InputFileError {
+            throw e.missing ? NormalizerError.fileNotFound(file: path) : NormalizerError.statsFile(file: path, reason: e.reason)
+        }
         let root: Any
         do { root = try JSONSerialization.jsonObject(with: data) } catch {
             throw NormalizerError.invalidJSON(file: path, reason: "\(error.localizedDescription)")

@@ -40,7 +40,9 @@ public enum ImagePreprocessing {
         try validate(chw, height, width)
         var x = (height == outHeight && width == outWidth)
             ? chw
-            : try resizeWithPadValidated(chw: chw, height: height, width: width, outHeight: outHeight, outWidth: outWidth)
+            : try chw.withUnsafeBufferPointer { src in
+                try resample(height: height, width: width, outHeight: outHeight, outWidth: outWidth) { c, i in src[c * height * width + i] }
+            }
         // `img * 2.0 - 1.0`: two float32 ops (x·2 is exact, so fusing would not change anything).
         for i in x.indices { x[i] = x[i] * 2 - 1 }
         return x
@@ -50,12 +52,39 @@ public enum ImagePreprocessing {
     public static func resizeWithPad(chw: [Float], height: Int, width: Int,
                                      outHeight: Int = 224, outWidth: Int = 224) throws -> [Float] {
         try validate(chw, height, width)
-        return try resizeWithPadValidated(chw: chw, height: height, width: width, outHeight: outHeight, outWidth: outWidth)
+        return try chw.withUnsafeBufferPointer { src in
+            try resample(height: height, width: width, outHeight: outHeight, outWidth: outWidth) { c, i in src[c * height * width + i] }
+        }
     }
 
-    /// `resizeWithPad` on an input `validate` has already accepted (each pixel is checked once).
-    private static func resizeWithPadValidated(chw: [Float], height: Int, width: Int,
-                                               outHeight: Int, outWidth: Int) throws -> [Float] {
+    /// `resizeWithPadToPM1` straight from 8-bit pixels (HWC or CHW), without a float copy of the
+    /// source: each sample is converted (value / 255, as `floatCHW`) when the kernel reads it, so the
+    /// result is bit-identical while a large camera frame costs only its own bytes and the output.
+    public static func resizeWithPadToPM1(uint8 pixels: [UInt8], channelsLast: Bool, height: Int, width: Int,
+                                          outHeight: Int = 224, outWidth: Int = 224) throws -> [Float] {
+        guard height > 0 && width > 0 else { throw ImagePreprocessingError.emptyImage(height: height, width: width) }
+        let (n, overflow) = height.multipliedReportingOverflow(by: width)
+        guard !overflow, pixels.count == 3 * n else {
+            throw ImagePreprocessingError.bufferLength(expected: overflow ? Int.max : 3 * n, got: pixels.count, height: height, width: width)
+        }
+        return try pixels.withUnsafeBufferPointer { p in
+            @inline(__always) func value(_ c: Int, _ i: Int) -> Float { Float(p[channelsLast ? 3 * i + c : c * n + i]) / 255 }
+            var x: [Float]
+            if height == outHeight && width == outWidth {
+                x = [Float](repeating: 0, count: 3 * n)
+                for c in 0..<3 { for i in 0..<n { x[c * n + i] = value(c, i) } }
+            } else {
+                x = try resample(height: height, width: width, outHeight: outHeight, outWidth: outWidth, value)
+            }
+            for i in x.indices { x[i] = x[i] * 2 - 1 }
+            return x
+        }
+    }
+
+    /// The resize-with-pad kernel over any source: `src(c, i)` is channel c's value at flat pixel
+    /// index i = row·width + column, in [0, 1].
+    private static func resample(height: Int, width: Int, outHeight: Int, outWidth: Int,
+                                 _ src: (Int, Int) -> Float) throws -> [Float] {
         guard outHeight > 0 && outWidth > 0 else { throw ImagePreprocessingError.emptyImage(height: outHeight, width: outWidth) }
         let ratio = max(Double(width) / Double(outWidth), Double(height) / Double(outHeight))
         let rh = Int(Double(height) / ratio), rw = Int(Double(width) / ratio)
@@ -65,24 +94,21 @@ public enum ImagePreprocessing {
         let rows = axisWeights(input: height, output: rh), cols = axisWeights(input: width, output: rw)
         let padTop = (outHeight - rh) / 2, padLeft = (outWidth - rw) / 2
         var out = [Float](repeating: 0, count: 3 * outHeight * outWidth)
-        chw.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for c in 0..<3 {
-                    let plane = c * height * width
-                    for y in 0..<rh {
-                        let r0 = plane + rows.i0[y] * width, r1 = plane + rows.i1[y] * width
-                        let h0 = rows.l0[y], h1 = rows.l1[y]
-                        let o = c * outHeight * outWidth + (padTop + y) * outWidth + padLeft
-                        for x in 0..<rw {
-                            let j0 = cols.i0[x], j1 = cols.i1[x], w0 = cols.l0[x], w1 = cols.l1[x]
-                            // PyTorch's accumulation order, with the later three products fused (fma).
-                            var acc = src[r0 + j1] * (h0 * w1)
-                            acc = acc.addingProduct(src[r0 + j0], h0 * w0)
-                            acc = acc.addingProduct(src[r1 + j0], h1 * w0)
-                            acc = acc.addingProduct(src[r1 + j1], h1 * w1)
-                            // clamp(0, 1)
-                            dst[o + x] = Swift.min(Swift.max(acc, 0), 1)
-                        }
+        out.withUnsafeMutableBufferPointer { dst in
+            for c in 0..<3 {
+                for y in 0..<rh {
+                    let r0 = rows.i0[y] * width, r1 = rows.i1[y] * width
+                    let h0 = rows.l0[y], h1 = rows.l1[y]
+                    let o = c * outHeight * outWidth + (padTop + y) * outWidth + padLeft
+                    for x in 0..<rw {
+                        let j0 = cols.i0[x], j1 = cols.i1[x], w0 = cols.l0[x], w1 = cols.l1[x]
+                        // PyTorch's accumulation order, with the later three products fused (fma).
+                        var acc = src(c, r0 + j1) * (h0 * w1)
+                        acc = acc.addingProduct(src(c, r0 + j0), h0 * w0)
+                        acc = acc.addingProduct(src(c, r1 + j0), h1 * w0)
+                        acc = acc.addingProduct(src(c, r1 + j1), h1 * w1)
+                        // clamp(0, 1)
+                        dst[o + x] = Swift.min(Swift.max(acc, 0), 1)
                     }
                 }
             }

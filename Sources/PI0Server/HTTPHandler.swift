@@ -32,19 +32,21 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if path == "/healthz" && (request.method == .GET || request.method == .HEAD) {
             send(context: context, status: .ok, body: "OK\n", headOnly: request.method == .HEAD)
         } else if apiKey != nil && !Self.authorized(request.headers, apiKey: apiKey) {
-            send(context: context, status: .unauthorized, body: "Missing or wrong API key (send 'Authorization: Api-Key <key>').\n")
+            send(context: context, status: .unauthorized, body: "Missing or wrong API key (send exactly one 'Authorization: Api-Key <key>' header).\n")
         } else {
             send(context: context, status: .badRequest, body: "This is an openpi policy server: connect with a WebSocket client (GET /healthz for health).\n")
         }
     }
 
-    /// `Authorization: Api-Key <key>` exactly as openpi's WebsocketClientPolicy sends it.
+    /// `Authorization: Api-Key <key>` exactly as openpi's WebsocketClientPolicy sends it. Exactly one
+    /// Authorization header is considered: a request with several is refused, so one request cannot
+    /// try many guesses.
     static func authorized(_ headers: HTTPHeaders, apiKey: String?) -> Bool {
         guard let apiKey else { return true }
-        return headers["Authorization"].contains { value in
-            let v = value.trimmingCharacters()
-            return v.hasPrefix("Api-Key ") && constantTimeEqual(Array(v.utf8.dropFirst(8)), Array(apiKey.utf8))
-        }
+        let values = headers["Authorization"]
+        guard values.count == 1 else { return false }
+        let v = values[0].trimmingCharacters()
+        return v.hasPrefix("Api-Key ") && constantTimeEqual(Array(v.utf8.dropFirst(8)), Array(apiKey.utf8))
     }
 
     private func send(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String, headOnly: Bool = false) {

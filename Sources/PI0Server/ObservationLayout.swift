@@ -1,8 +1,12 @@
 // Mapping openpi client observations onto a π0 checkpoint (docs/PROTOCOL.md, "Observations of the
 // shipped example policies"). Each layout names its camera keys, its state key(s) and the robot's action
 // width; cameras map onto the checkpoint's cameras by name when the checkpoint uses the same names,
-// otherwise in order. State is zero-padded or cut to the checkpoint's state dimension, actions to the
-// layout's. `native` uses the checkpoint's own LeRobot feature names.
+// otherwise in order. `native` uses the checkpoint's own LeRobot feature names.
+//
+// Strict checking (the default for the named layouts; docs/SERVER.md "Strict observations"): a state
+// of the wrong length, a layout camera the checkpoint uses but the observation lacks, and a float image
+// outside [0, 1] (e.g. 0..255 sent as float) are errors naming the key. Lenient mapping (the default
+// for `native`) zero-pads or cuts the state, masks missing cameras and clamps float images, as before.
 import Foundation
 import MessagePack
 import PI0Runtime
@@ -63,9 +67,14 @@ public struct ObservationMapper: Sendable {
     public let checkpointCameras: [String]
     public let stateDim: Int
     public let defaultPrompt: String?
+    /// Refuse observations that lenient mapping would silently reshape (see the file comment).
+    public let strict: Bool
 
-    public init(layout: ObservationLayout, checkpointCameras: [String], stateDim: Int, defaultPrompt: String? = nil) {
+    /// `strict` defaults to true for the named layouts (libero, aloha, droid) and false for `native`.
+    public init(layout: ObservationLayout, checkpointCameras: [String], stateDim: Int, defaultPrompt: String? = nil,
+                strict: Bool? = nil) {
         self.layout = layout; self.checkpointCameras = checkpointCameras; self.stateDim = stateDim; self.defaultPrompt = defaultPrompt
+        self.strict = strict ?? (layout != .native)
     }
 
     /// Layout camera i → checkpoint camera: same last name if the checkpoint has it, else by position.
@@ -83,14 +92,14 @@ public struct ObservationMapper: Sendable {
             for key in obs.keys where key.hasPrefix("observation.images.") {
                 known.insert(key)
                 guard checkpointCameras.contains(key) else { throw ObservationError.unexpectedKey(key) }
-                images[key] = try Self.frame(obs[key]!, key: key)
+                images[key] = try Self.frame(obs[key]!, key: key, strict: strict)
             }
         } else {
             for (i, cam) in layout.cameras.enumerated() {
                 known.insert(cam.path[0])
                 guard let v = Self.lookup(obs, cam.path) else { continue }
                 let key = cam.path.joined(separator: "/")
-                if let target = target(forLayoutCamera: i, name: cam.name) { images[target] = try Self.frame(v, key: key) }
+                if let target = target(forLayoutCamera: i, name: cam.name) { images[target] = try Self.frame(v, key: key, strict: strict) }
             }
             if layout == .aloha, let imgs = obs["images"] {
                 for k in imgs.keys where !layout.cameras.contains(where: { $0.name == k }) { throw ObservationError.unexpectedKey("images/\(k)") }
@@ -109,8 +118,9 @@ public struct ObservationMapper: Sendable {
         if let i = state.firstIndex(where: { !$0.isFinite }) {
             throw ObservationError.badValue(key: layout.stateKeys[0].joined(separator: "/"), reason: "non-finite value at index \(i)")
         }
-        state = Array(state.prefix(stateDim)) + [Float](repeating: 0, count: max(0, stateDim - state.count))
         for k in obs.keys where !known.contains(k) { throw ObservationError.unexpectedKey(k) }
+        if strict { try checkStrict(obs, images: images, stateCount: state.count) }
+        state = Array(state.prefix(stateDim)) + [Float](repeating: 0, count: max(0, stateDim - state.count))
         let prompt: String
         if let p = obs["prompt"] {
             guard let s = p.string else { throw ObservationError.badValue(key: "prompt", reason: "expected a string") }
@@ -121,6 +131,25 @@ public struct ObservationMapper: Sendable {
             throw ObservationError.missingKey("prompt")
         }
         return Observation(images: images, state: state, prompt: prompt)
+    }
+
+    /// The strict rules: the state has exactly the checkpoint's length; every camera of the layout
+    /// (or, for `native`, of the checkpoint) that the checkpoint uses is present.
+    func checkStrict(_ obs: NumpyValue, images: [String: CameraFrame], stateCount: Int) throws {
+        let stateKey = layout.stateKeys.map { $0.joined(separator: "/") }.joined(separator: " + ")
+        guard stateCount == stateDim else {
+            throw ObservationError.badValue(key: stateKey, reason: "expected \(stateDim) values for this checkpoint, got \(stateCount) "
+                + "(strict observation checking; serve with --no-strict-observations to zero-pad or cut)")
+        }
+        if layout == .native {
+            for cam in checkpointCameras where images[cam] == nil && !cam.contains("empty_camera_") {
+                throw ObservationError.missingKey(cam)
+            }
+        } else {
+            for (i, cam) in layout.cameras.enumerated() where Self.lookup(obs, cam.path) == nil {
+                if target(forLayoutCamera: i, name: cam.name) != nil { throw ObservationError.missingKey(cam.path.joined(separator: "/")) }
+            }
+        }
     }
 
     static func lookup(_ v: NumpyValue, _ path: [String]) -> NumpyValue? {
@@ -143,7 +172,7 @@ public struct ObservationMapper: Sendable {
     }
 
     /// An image array: uint8 (or float in [0, 1], converted as uint8(255·x) like openpi) HWC or CHW with 3 channels.
-    static func frame(_ v: NumpyValue, key: String) throws -> CameraFrame {
+    static func frame(_ v: NumpyValue, key: String, strict: Bool = false) throws -> CameraFrame {
         guard let a = v.ndarray else { throw ObservationError.badValue(key: key, reason: "expected an image array") }
         guard a.shape.count == 3 else { throw ObservationError.badValue(key: key, reason: "expected 3 dimensions (HWC or CHW), got shape \(a.shape)") }
         let chw = a.shape[0] == 3 && a.shape[2] != 3
@@ -155,6 +184,10 @@ public struct ObservationMapper: Sendable {
         case "<f4", "<f8", ">f4", ">f8", "<f2":
             let f = try a.floats()
             if let bad = f.firstIndex(where: { !$0.isFinite }) { throw ObservationError.badValue(key: key, reason: "non-finite pixel at \(bad)") }
+            if strict, let bad = f.firstIndex(where: { $0 < 0 || $0 > 1 }) {
+                throw ObservationError.badValue(key: key, reason: "float image value \(f[bad]) at index \(bad) is outside [0, 1] "
+                    + "(send uint8 for 0..255 images; strict observation checking)")
+            }
             pixels = f.map { UInt8(max(0, min(255, 255 * $0))) }
         default:
             throw ObservationError.badValue(key: key, reason: "unsupported image dtype \(a.dtype) (uint8 or float in [0,1])")

@@ -16,11 +16,13 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
     /// When set, every request uses this noise seed (reproducible answers); otherwise each request a new one.
     public let fixedSeed: UInt64?
 
-    public init(policy: PI0Policy, layout: ObservationLayout, defaultPrompt: String? = nil, fixedSeed: UInt64? = nil) {
+    /// `strictObservations`: see `ObservationMapper.strict` (nil: the layout's default).
+    public init(policy: PI0Policy, layout: ObservationLayout, defaultPrompt: String? = nil, fixedSeed: UInt64? = nil,
+                strictObservations: Bool? = nil) {
         self.policy = policy
         self.fixedSeed = fixedSeed
         mapper = ObservationMapper(layout: layout, checkpointCameras: policy.cameraNames, stateDim: policy.stateDim,
-                                   defaultPrompt: defaultPrompt)
+                                   defaultPrompt: defaultPrompt, strict: strictObservations)
         actionDim = layout.actionDim ?? policy.actionDim
     }
 

@@ -74,6 +74,19 @@ final class PolicyConnectionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // No frame from the client for `idleTimeoutSeconds` (IdleStateHandler); a request being
+        // answered is not idleness.
+        if let e = event as? IdleStateHandler.IdleStateEvent, e == .read {
+            if inFlight == nil && pending.isEmpty {
+                logger.info("closing idle connection", metadata: ["idle_timeout_s": "\(shared.configuration.idleTimeoutSeconds)"])
+                sendClose(code: .goingAway, reason: "idle timeout")
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Frame-level errors (oversized or malformed frames) were already answered with a close frame
         // by NIO's WebSocketProtocolErrorHandler; anything else ends the connection too.
@@ -86,6 +99,12 @@ final class PolicyConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         if closing { return }
+        // RFC 6455 §5.1: a server MUST fail the connection on an unmasked client frame; §5.2: RSV bits
+        // MUST be 0 unless an extension defines them (none is negotiated here).
+        guard frame.maskKey != nil else { return protocolError("unmasked client frame (RFC 6455 section 5.1)") }
+        guard !frame.rsv1 && !frame.rsv2 && !frame.rsv3 else {
+            return protocolError("reserved bits set without a negotiated extension (RFC 6455 section 5.2)")
+        }
         switch frame.opcode {
         case .ping:
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
@@ -188,6 +207,10 @@ private func processRequest(_ buffer: ByteBuffer, shared: PolicyConnectionHandle
             return PolicyConnectionHandler.TimedOutput(output: out, started: t0, ended: .now())
         }
         let started = timed.started
+        // Nothing non-finite reaches a robot, whatever the policy behind the server returns.
+        if let values = try? timed.output.actions.floats(), let i = values.firstIndex(where: { !$0.isFinite }) {
+            return .failure("Error in policy: the action chunk holds the non-finite value \(values[i]) at index \(i); no actions were sent")
+        }
         let inferMs = milliseconds(timed.ended - started)
         let result = ResponseEncoding.result(timed.output, serverInferMs: inferMs, prevTotalMs: prevTotalMs)
         var out = ByteBuffer()

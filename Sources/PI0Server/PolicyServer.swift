@@ -41,6 +41,23 @@ public final class PolicyServer: Sendable {
         var nextID: UInt64 = 0
         var channels: [UInt64: Channel] = [:]
         var handlers: [UInt64: PolicyConnectionHandler] = [:]
+        var refused = 0
+        var accepted = 0
+        var evicted = 0
+    }
+
+    /// Connection counters for monitoring and tests: open now, accepted in all, evicted (closed while
+    /// still in their handshake to make room at the cap) and refused (503: every slot upgraded).
+    public struct ConnectionCounts: Sendable, Equatable {
+        public var open: Int, accepted: Int, evicted: Int, refused: Int
+    }
+
+    public func connectionCounts() async throws -> ConnectionCounts {
+        let registry = self.registry
+        return try await loop.submit {
+            let r = registry.value
+            return ConnectionCounts(open: r.channels.count, accepted: r.accepted, evicted: r.evicted, refused: r.refused)
+        }.get()
     }
 
     public init(service: any PolicyService, configuration: PolicyServerConfiguration = .init(),
@@ -63,6 +80,13 @@ public final class PolicyServer: Sendable {
         guard configuration.maxConcurrentInferences >= 1 else {
             throw PolicyServerError.invalidConfiguration("maxConcurrentInferences must be at least 1")
         }
+        guard configuration.maxConnections >= 1 else {
+            throw PolicyServerError.invalidConfiguration("maxConnections must be at least 1")
+        }
+        guard configuration.handshakeTimeoutSeconds > 0, configuration.handshakeTimeoutSeconds.isFinite,
+              configuration.idleTimeoutSeconds >= 0, configuration.idleTimeoutSeconds.isFinite else {
+            throw PolicyServerError.invalidConfiguration("handshakeTimeoutSeconds must be > 0 and idleTimeoutSeconds >= 0 (0: off)")
+        }
         try await lifecycle.beginStart()
         let registry = self.registry
         let shared = self.shared
@@ -82,6 +106,8 @@ public final class PolicyServer: Sendable {
             "host": "\(configuration.host)", "port": "\(port)", "api_key": "\(configuration.apiKey == nil ? "off" : "on")",
             "max_message_bytes": "\(configuration.maxMessageBytes)",
             "max_concurrent_inferences": "\(configuration.maxConcurrentInferences)",
+            "max_connections": "\(configuration.maxConnections)",
+            "handshake_timeout_s": "\(configuration.handshakeTimeoutSeconds)", "idle_timeout_s": "\(configuration.idleTimeoutSeconds)",
         ])
         return port
     }
@@ -89,10 +115,34 @@ public final class PolicyServer: Sendable {
     private static func initializeConnection(_ channel: Channel, shared: PolicyConnectionHandler.Shared,
                                              registry: NIOLoopBoundBox<Registry>) throws {
         let reg = registry.value
+        // At the cap, the oldest connection still in its handshake gives up its slot (a flood of idle
+        // sockets cannot keep out a client that upgrades at once); only when every slot holds an
+        // upgraded client is the newcomer refused.
+        if reg.channels.count >= shared.configuration.maxConnections,
+           let oldest = reg.channels.keys.filter({ reg.handlers[$0] == nil }).min(), let victim = reg.channels[oldest] {
+            reg.channels[oldest] = nil
+            reg.evicted += 1
+            victim.close(promise: nil)
+        }
+        guard reg.channels.count < shared.configuration.maxConnections else {
+            reg.refused += 1
+            if reg.refused == 1 || reg.refused % 100 == 0 {
+                shared.logger.warning("connection refused: at the connection cap", metadata: [
+                    "max_connections": "\(shared.configuration.maxConnections)", "refused_so_far": "\(reg.refused)"])
+            }
+            try channel.pipeline.syncOperations.addHandler(RefusingHandler())
+            return
+        }
+        reg.accepted += 1
         reg.nextID += 1
         let id = reg.nextID
         reg.channels[id] = channel
+        // Slow or silent handshakes lose their slot (the upgrade handler registers `handlers[id]`).
+        let handshake = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(shared.configuration.handshakeTimeoutSeconds * 1e9))) {
+            if registry.value.handlers[id] == nil { channel.close(promise: nil) }
+        }
         channel.closeFuture.whenComplete { _ in
+            handshake.cancel()
             registry.value.channels[id] = nil
             registry.value.handlers[id] = nil
         }
@@ -109,6 +159,10 @@ public final class PolicyServer: Sendable {
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = PolicyConnectionHandler(shared: shared, id: id)
+                    let idle = shared.configuration.idleTimeoutSeconds
+                    if idle > 0 {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(Int64(idle * 1e9))))
+                    }
                     try channel.pipeline.syncOperations.addHandler(handler)
                     registry.value.handlers[id] = handler
                 }

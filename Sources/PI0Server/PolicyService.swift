@@ -62,10 +62,23 @@ public struct PolicyServerConfiguration: Sendable {
     public var maxPipelinedRequests: Int
     /// How long `shutdown()` lets in-flight requests finish before closing connections anyway.
     public var shutdownGraceSeconds: Double
+    /// Connections open at once (upgraded or still in their HTTP handshake). At the cap a new
+    /// connection takes the slot of the oldest one still in its handshake; when every slot holds an
+    /// upgraded client it is answered `503 Service Unavailable` (with `Retry-After`) and closed. So a
+    /// flood of idle sockets can neither exhaust the file descriptors nor keep out a client that
+    /// upgrades at once. Keep it well below `ulimit -n`.
+    public var maxConnections: Int
+    /// A connection that has not completed its WebSocket upgrade (or its /healthz request) within this
+    /// many seconds is closed: slow-header ("slowloris") clients cannot hold a slot.
+    public var handshakeTimeoutSeconds: Double
+    /// An upgraded connection with no frame from the client (data, ping or pong) for this many seconds,
+    /// and no request in flight, is closed with code 1001 (going away). 0 disables the timeout.
+    public var idleTimeoutSeconds: Double
 
     public init(host: String = "0.0.0.0", port: Int = 8000, apiKey: String? = nil,
                 maxMessageBytes: Int = 256 << 20, maxConcurrentInferences: Int = 1,
-                maxPipelinedRequests: Int = 1, shutdownGraceSeconds: Double = 30) {
+                maxPipelinedRequests: Int = 1, shutdownGraceSeconds: Double = 30,
+                maxConnections: Int = 64, handshakeTimeoutSeconds: Double = 10, idleTimeoutSeconds: Double = 600) {
         self.host = host
         self.port = port
         self.apiKey = apiKey
@@ -73,6 +86,9 @@ public struct PolicyServerConfiguration: Sendable {
         self.maxConcurrentInferences = maxConcurrentInferences
         self.maxPipelinedRequests = maxPipelinedRequests
         self.shutdownGraceSeconds = shutdownGraceSeconds
+        self.maxConnections = maxConnections
+        self.handshakeTimeoutSeconds = handshakeTimeoutSeconds
+        self.idleTimeoutSeconds = idleTimeoutSeconds
     }
 }
 

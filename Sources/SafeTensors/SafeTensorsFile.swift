@@ -16,6 +16,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import InputFiles
 
 public final class SafeTensorsFile: @unchecked Sendable {
     // @unchecked Sendable: every stored property is immutable after init and the mapping is read-only.
@@ -47,15 +48,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// or trailing bytes, which the reference crate rejects) are tolerated; overlap is always an error.
     public init(path: String, allowUncoveredData: Bool) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SafeTensorsError.cannotOpen(file: path, reason: Self.errnoText()) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SafeTensorsError.cannotOpen(file: path, reason: Self.errnoText()) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw SafeTensorsError.cannotOpen(file: path, reason: "not a regular file")
+        // A FIFO, device or directory is refused before any blocking open or read (InputFiles).
+        let fd: Int32, fileSize: Int
+        do { (fd, fileSize) = try InputFile.openRegular(path) } catch let e as InputFileError {
+            throw SafeTensorsError.cannotOpen(file: path, reason: e.reason)
         }
-        let fileSize = Int(st.st_size)
+        defer { close(fd) }
         guard fileSize >= 8 else {
             throw SafeTensorsError.truncated(
                 file: path, reason: "file is \(fileSize) bytes, shorter than the 8-byte header length prefix")

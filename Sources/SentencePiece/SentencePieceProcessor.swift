@@ -6,6 +6,7 @@
 // silently merge pieces that sentencepiece keeps apart.
 
 import Foundation
+import InputFiles
 
 public final class SentencePieceProcessor: Sendable {
     let name: String
@@ -31,13 +32,13 @@ public final class SentencePieceProcessor: Sendable {
     let specialIds: (bos: Int, eos: Int, pad: Int, unk: Int)
 
     public convenience init(modelPath: String) throws {
-        let data: Data
+        let data: [UInt8]
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: modelPath))
-        } catch {
-            throw SentencePieceError.cannotRead(path: modelPath, reason: "\(error.localizedDescription)")
+            data = try InputFile.readAll(modelPath, limit: 1 << 30)   // refuses FIFOs, devices, directories
+        } catch let e as InputFileError {
+            throw SentencePieceError.cannotRead(path: modelPath, reason: e.reason)
         }
-        try self.init(modelData: [UInt8](data), name: modelPath)
+        try self.init(modelData: data, name: modelPath)
     }
 
     public init(modelData: [UInt8], name: String = "<memory>") throws {

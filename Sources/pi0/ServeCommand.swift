@@ -30,6 +30,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest accepted message in bytes.") var maxMessageBytes: Int = 256 << 20
     @Option(help: "Use this noise seed for every request (reproducible answers); default: a new seed per request.")
     var seed: UInt64?
+    @Option(help: """
+        Connections open at once (keep below `ulimit -n`). At the cap the oldest connection still in its \
+        handshake is dropped; when every slot holds an upgraded client a newcomer gets HTTP 503.
+        """)
+    var maxConnections: Int = 64
+    @Option(help: "Seconds a connection may take to complete its WebSocket upgrade.") var handshakeTimeout: Double = 10
+    @Option(help: "Seconds without any client frame before an idle connection is closed (0: never).")
+    var idleTimeout: Double = 600
+    @Flag(inversion: .prefixedNo, help: """
+        Refuse observations the layout would reshape: wrong state length, a missing camera, float images outside [0, 1] \
+        (default: on for libero, aloha, droid; off for native).
+        """)
+    var strictObservations: Bool?
     @OptionGroup var backendOptions: BackendOptions
 
     func run() async throws {
@@ -43,9 +56,13 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "pi0.serve")
         logger.logLevel = .info
         let policy = try PI0Policy(checkpoint: checkpoint, tokenizer: tokenizer, precision: prec, backend: try backendOptions.make())
-        let service = PI0PolicyService(policy: policy, layout: layoutValue, defaultPrompt: defaultPrompt, fixedSeed: seed)
+        let service = PI0PolicyService(policy: policy, layout: layoutValue, defaultPrompt: defaultPrompt, fixedSeed: seed,
+                                       strictObservations: strictObservations)
         var config = PolicyServerConfiguration(host: host, port: port, apiKey: apiKey)
         config.maxMessageBytes = maxMessageBytes
+        config.maxConnections = maxConnections
+        config.handshakeTimeoutSeconds = handshakeTimeout
+        config.idleTimeoutSeconds = idleTimeout
         let server = PolicyServer(service: service, configuration: config, logger: logger)
         let bound = try await server.start()
         logger.info("serving π0", metadata: ["url": "ws://\(host):\(bound)", "layout": "\(layout)",

@@ -81,10 +81,18 @@ final class DecoderGoldenTests: XCTestCase {
         }
     }
 
-    func testCMYKIsATypedUnsupportedError() throws {
-        XCTAssertThrowsError(try JPEG.decode(try Fixtures.bytes("j8x8_cmyk.jpg"), name: "cmyk.jpg")) {
-            XCTAssertEqual($0 as? ImageIOError, .unsupported(file: "cmyk.jpg", feature: "4 colour components (only gray and 3-component)"))
+    /// CMYK and YCCK JPEGs (issue 13) decode exactly as Pillow 13 does (tools/imageio/make_cmyk_golden.py):
+    /// Adobe transform 0, transform 2 (YCCK) and no Adobe marker.
+    func testCMYKAndYCCKMatchPillowExactly() throws {
+        for file in ["c37x29_cmyk.jpg", "c37x29_ycck.jpg", "c37x29_cmyk_noadobe.jpg", "j8x8_cmyk.jpg"] {
+            let img = try JPEG.decode(try Fixtures.bytes(file), name: file)
+            let want = try Fixtures.bytes(file + ".rgb")
+            XCTAssertEqual(img.pixels.count, want.count, file)
+            let diff = zip(img.pixels, want).map { abs(Int($0) - Int($1)) }.max() ?? -1
+            XCTAssertEqual(diff, 0, "\(file): max |diff| \(diff)")
         }
+        // The YCCK reading differs from the CMYK one (the flag is honoured).
+        XCTAssertNotEqual(try Fixtures.bytes("c37x29_cmyk.jpg.rgb"), try Fixtures.bytes("c37x29_ycck.jpg.rgb"))
     }
 
     func testUnknownFormatAndMissingFile() {

@@ -14,7 +14,7 @@ final class ObservationLayoutTests: XCTestCase {
     func map(_ pairs: [(String, NumpyValue)]) -> NumpyValue { .map(pairs.map { (.string($0.0), $0.1) }) }
 
     func testAlohaMapsTopViewFirstAndPadsState() throws {
-        let m = ObservationMapper(layout: .aloha, checkpointCameras: cams, stateDim: 16)
+        let m = ObservationMapper(layout: .aloha, checkpointCameras: cams, stateDim: 16, strict: false)
         let obs = map([("state", floats((0..<14).map(Float.init))),
                        ("images", map([("cam_high", image([3, 10, 12], value: 1)), ("cam_left_wrist", image([3, 10, 12], value: 2)),
                                        ("cam_low", image([3, 10, 12], value: 3))])),
@@ -29,7 +29,7 @@ final class ObservationLayoutTests: XCTestCase {
     }
 
     func testLiberoCutsStateAndConvertsFloatImages() throws {
-        let m = ObservationMapper(layout: .libero, checkpointCameras: cams, stateDim: 4)
+        let m = ObservationMapper(layout: .libero, checkpointCameras: cams, stateDim: 4, strict: false)
         let f = NDArray(floats: [Float](repeating: 0.5, count: 5 * 6 * 3), shape: [5, 6, 3])
         let o = try m.map(map([("observation/image", .array(f)), ("observation/state", floats([1, 2, 3, 4, 5, 6, 7, 8])),
                                ("prompt", .value(.string("go")))]))
@@ -67,6 +67,40 @@ final class ObservationLayoutTests: XCTestCase {
         XCTAssertEqual(o.prompt, "default")
         XCTAssertThrowsError(try m.map(map([("observation.images.side", image([3, 4, 4])), ("observation.state", floats([1, 2]))]))) {
             XCTAssertEqual($0 as? ObservationError, .unexpectedKey("observation.images.side"))
+        }
+    }
+
+    // Issue 13: what lenient mapping silently reshaped is an error naming the key under strict checking.
+    func testStrictIsTheDefaultForNamedLayoutsAndNamesTheKey() throws {
+        let m = ObservationMapper(layout: .libero, checkpointCameras: cams, stateDim: 8)
+        XCTAssertTrue(m.strict)
+        XCTAssertFalse(ObservationMapper(layout: .native, checkpointCameras: cams, stateDim: 8).strict)
+        let both = [("observation/image", image([4, 4, 3])), ("observation/wrist_image", image([4, 4, 3])),
+                    ("prompt", NumpyValue.value(.string("x")))]
+        XCTAssertEqual(try m.map(map(both + [("observation/state", floats([Float](repeating: 1, count: 8)))])).state.count, 8)
+        // Wrong state length (7 and 9): neither padded nor cut.
+        for n in [7, 9] {
+            XCTAssertThrowsError(try m.map(map(both + [("observation/state", floats([Float](repeating: 1, count: n)))]))) {
+                guard case .badValue("observation/state", let why)? = $0 as? ObservationError else { return XCTFail("\($0)") }
+                XCTAssertTrue(why.contains("expected 8") && why.contains("got \(n)"), why)
+            }
+        }
+        // A missing camera the checkpoint uses is not silently masked.
+        XCTAssertThrowsError(try m.map(map([("observation/image", image([4, 4, 3])), ("prompt", .value(.string("x"))),
+                                            ("observation/state", floats([Float](repeating: 1, count: 8)))]))) {
+            XCTAssertEqual($0 as? ObservationError, .missingKey("observation/wrist_image"))
+        }
+        // A float image in 0..255 instead of 0..1.
+        let f255 = NDArray(floats: [Float](repeating: 200, count: 4 * 4 * 3), shape: [4, 4, 3])
+        XCTAssertThrowsError(try m.map(map([("observation/image", .array(f255)), ("observation/wrist_image", image([4, 4, 3])),
+                                            ("prompt", .value(.string("x"))), ("observation/state", floats([Float](repeating: 1, count: 8)))]))) {
+            guard case .badValue("observation/image", let why)? = $0 as? ObservationError else { return XCTFail("\($0)") }
+            XCTAssertTrue(why.contains("outside [0, 1]"), why)
+        }
+        // Native with strict: a checkpoint camera that is absent is named.
+        let n = ObservationMapper(layout: .native, checkpointCameras: cams, stateDim: 2, defaultPrompt: "p", strict: true)
+        XCTAssertThrowsError(try n.map(map([("observation.images.wrist", image([3, 4, 4])), ("observation.state", floats([1, 2]))]))) {
+            XCTAssertEqual($0 as? ObservationError, .missingKey("observation.images.top"))
         }
     }
 }

@@ -54,6 +54,18 @@ final class TestWebSocketClient: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// True when bytes (or EOF) can be read within `milliseconds`.
+    func readable(withinMilliseconds ms: Int32) -> Bool {
+        if offset < buffer.count { return true }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, ms) > 0
+    }
+
+    /// Half-closes: the server sees EOF, this side can still read its answer.
+    func finishSending() {
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
     /// Closes the TCP connection at once (no close handshake): a client that dies.
     func abort() {
         shutdown(fd, Int32(SHUT_RDWR))
@@ -76,6 +88,9 @@ final class TestWebSocketClient: @unchecked Sendable {
         try sendAll(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
         return try readHTTPResponse()
     }
+
+    /// The status of the HTTP response to a request sent by hand.
+    func readResponseStatus() throws -> Int { try readHTTPResponse().status }
 
     private func readHTTPResponse() throws -> (status: Int, body: String) {
         let end: [UInt8] = [13, 10, 13, 10]

@@ -27,7 +27,7 @@ final class MalformedFileTests: XCTestCase {
 
     func testDirectoryIsNotAFile() {
         assertSafeTensorsError(try SafeTensorsFile(path: dir.path), mentions: [dir.path]) {
-            $0 == .cannotOpen(file: dir.path, reason: "not a regular file")
+            $0 == .cannotOpen(file: dir.path, reason: "is a directory, expected a regular file")
         }
     }
 

@@ -181,7 +181,7 @@ def main(dest):
         buf = io.BytesIO()
         cam.save(buf, "JPEG", **kw)
         record(f"j160x120_{tag}.jpg", buf.getvalue(), None, "jpeg", {"options": kw})
-    # CMYK is not supported by ImageIO (typed error expected); no golden.
+    # CMYK: its golden RGB is written by make_cmyk_golden.py (with the YCCK and marker-less cases).
     buf = io.BytesIO()
     Image.fromarray(smooth_image(8, 8, 5)).convert("CMYK").save(buf, "JPEG")
     with open(os.path.join(dest, "j8x8_cmyk.jpg"), "wb") as f:
