@@ -37,9 +37,25 @@ public enum CheckpointLocator {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: spec, isDirectory: &isDir), isDir.boolValue { return spec }
         if let snap = cachedSnapshot(spec) { return snap }
-        throw PolicyError.checkpointNotFound(
-            "checkpoint '\(spec)' is neither a folder nor a Hugging Face id in the local cache (\(hubCache)); "
-            + "download it with `pi0 download \(spec)` or pass a folder")
+        throw PolicyError.checkpointNotFound(notFoundMessage(spec))
+    }
+
+    /// The right next step for a checkpoint that was not found: a download only for something shaped like
+    /// a hub id (ORG/NAME), never for a path.
+    static func notFoundMessage(_ spec: String) -> String {
+        if FileManager.default.fileExists(atPath: spec) {
+            return "checkpoint '\(spec)' is a file; pass the folder that holds config.json and model.safetensors"
+        }
+        let parts = spec.split(separator: "/", omittingEmptySubsequences: false)
+        let idChars = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
+        let looksLikeID = parts.count == 2 && parts.allSatisfy { p in
+            !p.isEmpty && p != "." && p != ".." && !p.hasPrefix(".") && p.unicodeScalars.allSatisfy(idChars.contains)
+        } && !spec.hasPrefix("~")
+        if looksLikeID {
+            return "checkpoint '\(spec)' is not a folder here and not in the local Hugging Face cache (\(hubCache)); "
+                + "download it with `pi0 download \(spec)`, or pass a folder"
+        }
+        return "checkpoint folder '\(spec)' does not exist"
     }
 
     /// `tokenizer.model` next to the checkpoint, else PaliGemma's in the hub cache.

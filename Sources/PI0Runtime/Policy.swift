@@ -36,9 +36,12 @@ public final class PI0Policy: @unchecked Sendable {
     ///   - checkpoint: a folder or a Hugging Face id found in the local hub cache (see `CheckpointLocator`).
     ///   - tokenizer: a SentencePiece `.model` file; default: `tokenizer.model` in the checkpoint folder or
     ///     PaliGemma's in the hub cache. Without one, observations must carry `tokens`.
-    public init(checkpoint: String, tokenizer: String? = nil, precision: Precision? = nil, backend: ComputeBackend? = nil) throws {
+    ///   - loadProgress: called while the weights are read and packed (see `Checkpoint.loadProgress`).
+    public init(checkpoint: String, tokenizer: String? = nil, precision: Precision? = nil, backend: ComputeBackend? = nil,
+                loadProgress: ((_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)? = nil) throws {
         let dir = try CheckpointLocator.resolve(checkpoint)
         self.checkpoint = try Checkpoint(directory: dir)
+        self.checkpoint.loadProgress = loadProgress
         model = try PI0Model(checkpoint: self.checkpoint, precision: precision, backend: try backend ?? Backends.cpu())
         let config = self.checkpoint.config
         stats = try NormalizationStats.loadIfPresent(checkpointDirectory: dir)

@@ -3,7 +3,7 @@ import ArgumentParser
 import Foundation
 import SentencePiece
 
-struct TokenizeCommand: ParsableCommand {
+struct TokenizeCommand: ParsableCommand, GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract: "Print the token ids of TEXT (π0 prompt encoding by default, --raw for plain SentencePiece).",
@@ -14,12 +14,14 @@ struct TokenizeCommand: ParsableCommand {
     @Option(help: "π0 prompt length (tokenizer_max_length).") var maxLength: Int = 48
     @Argument(help: "Text to encode.") var text: String?
 
+    @OptionGroup var global: GlobalOptions
+
     func run() throws {
         let sp = try SentencePieceProcessor(modelPath: tokenizer)
         let prompt = PI0PromptTokenizer(processor: sp, maxLength: maxLength)
         func encode(_ s: String) -> [Int] { raw ? sp.encode(s) : prompt.encode(s).tokens }
         if let text {
-            if !raw && prompt.encode(text).truncated { note("warning: prompt truncated to \(maxLength) tokens") }
+            if !raw && prompt.encode(text).truncated { warn("prompt truncated to \(maxLength) tokens") }
             print(String(decoding: try JSONSerialization.data(withJSONObject: encode(text)), as: UTF8.self))
             return
         }
