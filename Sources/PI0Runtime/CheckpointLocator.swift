@@ -58,7 +58,8 @@ public enum CheckpointLocator {
         return "checkpoint folder '\(spec)' does not exist"
     }
 
-    /// `tokenizer.model` next to the checkpoint, else PaliGemma's in the hub cache.
+    /// `tokenizer.model` next to the checkpoint, else PaliGemma's in the hub cache (`pi0 download --tokenizer`),
+    /// else the copy openpi caches ($OPENPI_DATA_HOME or ~/.cache/openpi, big_vision/paligemma_tokenizer.model).
     public static func defaultTokenizer(near dir: String) -> String? {
         let local = (dir as NSString).appendingPathComponent("tokenizer.model")
         if FileManager.default.fileExists(atPath: local) { return local }
@@ -66,6 +67,9 @@ public enum CheckpointLocator {
             let p = (snap as NSString).appendingPathComponent("tokenizer.model")
             if FileManager.default.fileExists(atPath: p) { return p }
         }
-        return nil
+        let openpi = ProcessInfo.processInfo.environment["OPENPI_DATA_HOME"]
+            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache/openpi")
+        let p = (openpi as NSString).appendingPathComponent("big_vision/paligemma_tokenizer.model")
+        return FileManager.default.fileExists(atPath: p) ? p : nil
     }
 }

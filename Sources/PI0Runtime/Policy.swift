@@ -107,7 +107,8 @@ public final class PI0Policy: @unchecked Sendable {
             return (t.ids + [Int](repeating: 0, count: length - t.ids.count), t.mask + [Bool](repeating: false, count: length - t.mask.count))
         }
         guard let tokenizer else {
-            throw PolicyError.noTokenizer(reason: "no tokenizer.model next to the checkpoint or in the Hugging Face cache; pass --tokenizer PATH (PaliGemma's tokenizer.model) or tokens")
+            throw PolicyError.noTokenizer(reason: "no tokenizer.model next to the checkpoint or in the caches; " + PolicyPreflight.tokenizerHelp
+                                          + " (library callers may pass Observation.tokens instead)")
         }
         let r = tokenizer.encode(obs.prompt)
         if r.truncated { warn("prompt longer than \(length) tokens was truncated (as LeRobot does): \"\(obs.prompt.prefix(60))…\"") }

@@ -190,4 +190,15 @@ final class CommandLineConventionsTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertEqual(run.stdout.split(separator: "\n").count, 50)
     }
+
+    func testTokenizerInOpenPIsCacheIsFound() throws {
+        let home = f.tmp + "/openpi"
+        try FileManager.default.createDirectory(atPath: home + "/big_vision", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: f.tokenizer, toPath: home + "/big_vision/paligemma_tokenizer.model")
+        let run = try CLI.run(f.policyArgs(f.endToEnd), environment: f.env.merging(["OPENPI_DATA_HOME": home]) { _, b in b })
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let tok = try CLI.run(["tokenize", "pick up the cube"], environment: f.env.merging(["OPENPI_DATA_HOME": home]) { _, b in b })
+        XCTAssertEqual(tok.status, 0, tok.stderr)
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(tok.stdout.utf8)) as? [Int])?.first, 2, "BOS first")
+    }
 }
