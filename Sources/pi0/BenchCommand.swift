@@ -77,7 +77,11 @@ struct BenchCommand: ParsableCommand, GlobalOptionsCommand {
             if stage.hasPrefix("denoise") { return f.denoiseStep }
             return f.visionPerImage * Double(cameras) + f.prefix + f.denoiseStep * Double(steps)
         }
-        let peak = peakGflops ?? Backends.measuredPeakGFLOPs(backend: backend)
+        let peak = peakGflops ?? {
+            let display = Progress("measuring the machine's FMA peak (--peak-gflops skips this)")
+            defer { display.finish() }
+            return Backends.measuredPeakGFLOPs(backend: backend)
+        }()
         let rss = BenchInputs.peakRSSBytes()
         var stages: [String: Any] = [:]
         var rows: [String] = []

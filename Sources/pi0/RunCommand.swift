@@ -129,10 +129,13 @@ struct RunCommand: ParsableCommand, GlobalOptionsCommand {
                            protected: [plan.directory, tokenizerPath] + specs.map(\.file))
         }
         var frames: [String: CameraFrame] = [:]
-        for s in specs {
-            try InputFile.check(s.file, option: "--image \(s.camera)")
-            frames[s.camera] = try CameraFrame.load(path: s.file)
+        for s in specs { try InputFile.check(s.file, option: "--image \(s.camera)") }
+        let decoding = Progress("decoding images", total: Int64(specs.count))
+        for (i, s) in specs.enumerated() {
+            decoding.update(done: Int64(i), detail: s.camera)
+            do { frames[s.camera] = try CameraFrame.load(path: s.file) } catch { decoding.finish(); throw error }
         }
+        decoding.finish()
         let backend = try backendOptions.make()
         let (policy, _) = try Loading.run("weights") { progress in
             try PI0Policy(checkpoint: plan.directory, tokenizer: tokenizerPath, precision: precision, backend: backend,
