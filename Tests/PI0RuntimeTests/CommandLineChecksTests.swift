@@ -103,6 +103,15 @@ final class CommandLineChecksTests: XCTestCase {
         try assertFailsBeforeLoading(f.policyArgs(output: f.tmp + "/missing/a.json"), mentions: ["does not exist"])
     }
 
+    func testInputsThatAreNotRegularFilesAreRefusedNotWaitedOn() throws {
+        XCTAssertEqual(mkfifo(f.tmp + "/in.safetensors", 0o644), 0)
+        try assertFailsBeforeLoading(["run", "--checkpoint", f.demo, "--inputs", f.tmp + "/in.safetensors", "--output", f.tmp + "/o.safetensors"],
+                                     status: 1, mentions: ["--inputs", "not a regular file"])
+        XCTAssertEqual(mkfifo(f.tmp + "/cam.png", 0o644), 0)
+        try assertFailsBeforeLoading(f.policyArgs().map { $0 == "top=" + f.frame ? "top=" + f.tmp + "/cam.png" : $0 }, status: 1,
+                                     mentions: ["cam.png", "not a regular file"])
+    }
+
     func testOutputFormatFollowsTheExtension() throws {
         let out = f.tmp + "/a.safetensors"
         let r = try CLI.run(f.policyArgs(output: out), environment: f.env)
