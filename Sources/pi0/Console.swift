@@ -158,6 +158,11 @@ final class Progress: @unchecked Sendable {
 
     private func draw() {
         guard enabled, elapsed >= Self.quietStart else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        lock.lock()
+        guard now - lastPrinted >= 100_000_000 else { lock.unlock(); return }   // at most 10 redraws a second
+        lastPrinted = now
+        lock.unlock()
         let line = text(barWidth: 24)
         Console.lock.lock(); defer { Console.lock.unlock() }
         lock.lock(); let f = finished; lock.unlock()

@@ -68,14 +68,18 @@ struct WriteRandomCheckpointCommand: ParsableCommand, GlobalOptionsCommand {
             probe = up.isEmpty ? "." : up
             if probe == "/" || probe == "." { break }
         }
-        guard var free = (try? FileManager.default.attributesOfFileSystem(forPath: probe))?[.systemFreeSize] as? NSNumber else { return }
-        #if DEBUG
-        // Tests: PI0_DEBUG_FREE_BYTES stands in for the file system's free space.
-        if let fake = ProcessInfo.processInfo.environment["PI0_DEBUG_FREE_BYTES"].flatMap(Int64.init) { free = NSNumber(value: fake) }
-        #endif
-        if free.int64Value < needed {
+        guard let free = freeBytes(probe) else { return }
+        if free < needed {
             throw CLIError("not enough free space for \(directory): needs \(Progress.amount(needed, .bytes)), "
-                           + "\(Progress.amount(free.int64Value, .bytes)) free on that file system")
+                           + "\(Progress.amount(free, .bytes)) free on that file system")
         }
+    }
+
+    /// Free bytes on the file system holding `path`; debug builds take PI0_DEBUG_FREE_BYTES instead when set (tests).
+    static func freeBytes(_ path: String) -> Int64? {
+        #if DEBUG
+        if let fake = ProcessInfo.processInfo.environment["PI0_DEBUG_FREE_BYTES"].flatMap(Int64.init) { return fake }
+        #endif
+        return ((try? FileManager.default.attributesOfFileSystem(forPath: path))?[.systemFreeSize] as? NSNumber)?.int64Value
     }
 }
