@@ -90,6 +90,8 @@ extension DemoCommand {
             throw ValidationError("--frame must be 0…\(scene.meta.frames.count - 1) for scene \(name)")
         }
         let bundled = checkpoint == nil
+        let path = output ?? FileManager.default.currentDirectoryPath + "/pi0_demo_\(name).png"
+        try OutputFile.checkFolder(of: path, option: "--output")
         // Checks before loading: the checkpoint's config and, for a real checkpoint, its tokenizer (placeholder
         // ids would silently turn the prompt shown in the picture into noise).
         let plan = try PolicyPreflight(checkpoint: try checkpoint ?? DemoAssets.checkpointDirectory(), tokenizer: tokenizer)
@@ -171,7 +173,6 @@ extension DemoCommand {
             actions: chunk.values, horizon: chunk.horizon, width: chunk.actionDim,
             dimNames: (0..<robotDims).map { meta.action_names[$0] },
             reference: reference, referenceLabel: "joint state at this frame (actions are absolute joint targets)")
-        let path = output ?? FileManager.default.currentDirectoryPath + "/pi0_demo_\(name).png"
         let png = picture.render().png()
         do { try OutputFile.atomicWrite(path: path) { tmp in try Data(png).write(to: URL(fileURLWithPath: tmp)) } } catch {
             throw CLIError("\(path): cannot write the picture: \(error.localizedDescription)")

@@ -23,13 +23,7 @@ struct OutputFile {
                                 + (formats.count == 1 ? "" : " (the format follows the extension)"))
         }
         self.path = path; self.format = format
-        let parent = (path as NSString).deletingLastPathComponent
-        let dir = parent.isEmpty ? "." : parent
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw ValidationError("\(option) \(path): the folder \(dir) does not exist")
-        }
-        guard access(dir, W_OK) == 0 else { throw ValidationError("\(option) \(path): cannot write in \(dir) (permission denied)") }
+        try Self.checkFolder(of: path, option: option)
         var st = stat()
         guard lstat(path, &st) == 0 else { return }   // a new file
         let kind = st.st_mode & S_IFMT
@@ -54,6 +48,20 @@ struct OutputFile {
             }
         }
         guard force else { throw ValidationError("\(option) \(path) exists; pass --force to replace it") }
+    }
+
+    /// The folder `path` would be written in exists and is writable, and `path` is not a directory.
+    static func checkFolder(of path: String, option: String) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        let dir = parent.isEmpty ? "." : parent
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw ValidationError("\(option) \(path): the folder \(dir) does not exist")
+        }
+        guard access(dir, W_OK) == 0 else { throw ValidationError("\(option) \(path): cannot write in \(dir) (permission denied)") }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw ValidationError("\(option) \(path) is a directory; pi0 writes only regular files or new paths")
+        }
     }
 
     /// Writes `data` through a temporary file in the same folder, renamed over the target when complete.

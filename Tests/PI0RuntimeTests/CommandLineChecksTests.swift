@@ -183,6 +183,11 @@ final class CommandLineChecksTests: XCTestCase {
         XCTAssertTrue(e.contains("→ observation.images.top"), e)
     }
 
+    func testDemoChecksThePictureFolderBeforeLoading() throws {
+        try assertFailsBeforeLoading(["demo", "aloha", "--output", f.tmp + "/missing/d.png"], mentions: ["missing", "does not exist"])
+        try assertFailsBeforeLoading(["demo", "aloha", "--output", f.tmp], mentions: ["directory"])
+    }
+
     func testDemoWithARealCheckpointNeedsItsTokenizer() throws {
         let r = try CLI.run(["demo", "aloha", "--checkpoint", f.endToEnd, "--output", f.tmp + "/d.png"], environment: f.slowEnv)
         XCTAssertEqual(r.status, 1)
