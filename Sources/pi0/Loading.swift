@@ -10,7 +10,9 @@ enum Loading {
         let display = Progress("loading \(what)", unit: .bytes)
         let t0 = Date()
         do {
-            let r = try body { done, total in display.update(done: done, total: total) }
+            var total: Int64 = 0
+            let r = try body { done, all in total = all; display.update(done: done, total: all) }
+            display.update(done: total)   // the last tensor is packed
             let s = Date().timeIntervalSince(t0)
             display.finish(summary && s >= Progress.quietStart ? String(format: "loaded %@ in %.1f s", what, s) : nil)
             return (r, s)
@@ -20,15 +22,17 @@ enum Loading {
         }
     }
 
-    /// A display for one inference: `timings` reports each stage as it ends.
+    /// A display for one inference: `timings` reports each stage as it ends. It names the current stage and
+    /// the elapsed time, without a percentage or ETA: the stages differ too much in cost (the prefix pass of a
+    /// full-size model takes longer than all denoise steps together) for a stage count to predict anything.
     static func inference(_ label: String, steps: Int, timings: StageTimings) -> Progress {
-        let display = Progress(label, total: Int64(steps + 2))
+        let display = Progress(label)
         var count: Int64 = 0
         display.update(done: 0, detail: "vision encoder")
         timings.onRecord = { name, _ in
             count += 1
             let next = count == 1 ? "prefix pass" : count - 2 < steps ? "denoise step \(count - 1)/\(steps)" : "done"
-            display.update(done: count, detail: next)
+            display.update(done: 0, detail: next)
         }
         return display
     }
