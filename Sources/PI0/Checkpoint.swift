@@ -54,6 +54,13 @@ public final class Checkpoint: @unchecked Sendable {
     public let keys: [String: String]
     private var used: Set<String> = []
     private let lock = NSLock()
+    /// Loading progress for displays: called by `weight(_:shape:)` with (bytes of the tensors requested
+    /// before this one, bytes of all tensors in the file), i.e. once the previous tensor has been handed
+    /// to the backend (packed). Set it before building a model; it runs on the loading thread.
+    public var loadProgress: ((_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)?
+    private var requestedBytes: Int64 = 0
+    /// Bytes of all tensors in `model.safetensors`.
+    public let tensorBytes: Int64
 
     public var weightsPath: String { safetensors.path }
 
@@ -77,6 +84,7 @@ public final class Checkpoint: @unchecked Sendable {
             dims = try ModelDims.from(config: config, file: configPath)
         }
         safetensors = try SafeTensorsFile(path: weightsPath)
+        tensorBytes = safetensors.infos.reduce(0) { $0 + Int64($1.byteCount) }
         var map: [String: String] = [:]
         for name in safetensors.names {
             var k = name.hasPrefix("model.") ? String(name.dropFirst(6)) : name
@@ -92,6 +100,14 @@ public final class Checkpoint: @unchecked Sendable {
 
     public func contains(_ key: String) -> Bool { keys[key] != nil }
 
+    #if DEBUG
+    /// Debug builds only: PI0_DEBUG_LOAD_DELAY_MS=N sleeps N ms per tensor, so tests can measure what a
+    /// user sees during a long load (docs/CLI.md) on a small checkpoint.
+    static let debugDelayMicroseconds: UInt32 = ProcessInfo.processInfo.environment["PI0_DEBUG_LOAD_DELAY_MS"]
+        .flatMap { UInt32($0) }.map { $0 * 1000 } ?? 0
+    static func debugLoadDelay() { if debugDelayMicroseconds > 0 { usleep(debugDelayMicroseconds) } }
+    #endif
+
     /// The weight `key` (normalised name), checked against `shape`. bf16 and f32 tensors point into the
     /// mapped file; f16 (and misaligned data) is converted to an owned float32 copy.
     public func weight(_ key: String, shape: [Int], hint: String = "") throws -> WeightTensor {
@@ -100,7 +116,14 @@ public final class Checkpoint: @unchecked Sendable {
         guard info.shape == shape else {
             throw CheckpointError.shapeMismatch(key: fileKey, expected: shape, actual: info.shape, file: weightsPath, hint: hint)
         }
-        lock.lock(); used.insert(key); lock.unlock()
+        lock.lock()
+        let before = requestedBytes
+        if used.insert(key).inserted { requestedBytes += Int64(info.byteCount) }
+        lock.unlock()
+        if let loadProgress { loadProgress(before, tensorBytes) }
+        #if DEBUG
+        Self.debugLoadDelay()
+        #endif
         let raw = try safetensors.rawBytes(fileKey)
         let base = raw.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!
         switch info.dtype {

@@ -4,8 +4,10 @@ import Foundation
 /// Collects named stage durations in seconds, in the order they happen.
 public final class StageTimings: @unchecked Sendable {
     public private(set) var stages: [(name: String, seconds: Double)] = []
+    /// Called after each stage is recorded (progress displays); runs on the inference thread.
+    public var onRecord: ((_ name: String, _ seconds: Double) -> Void)?
     public init() { stages.reserveCapacity(Self.stepNames.count + 2) }
-    public func record(_ name: String, _ seconds: Double) { stages.append((name, seconds)) }
+    public func record(_ name: String, _ seconds: Double) { stages.append((name, seconds)); onRecord?(name, seconds) }
 
     /// "denoise_step_k", made once (recording a step allocates nothing for the first 64 steps).
     static let stepNames = (0..<64).map { "denoise_step_\($0)" }

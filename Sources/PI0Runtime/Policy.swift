@@ -39,9 +39,12 @@ public final class PI0Policy: @unchecked Sendable {
     ///   - checkpoint: a folder or a Hugging Face id found in the local hub cache (see `CheckpointLocator`).
     ///   - tokenizer: a SentencePiece `.model` file; default: `tokenizer.model` in the checkpoint folder or
     ///     PaliGemma's in the hub cache. Without one, observations must carry `tokens`.
-    public init(checkpoint: String, tokenizer: String? = nil, precision: Precision? = nil, backend: ComputeBackend? = nil) throws {
+    ///   - loadProgress: called while the weights are read and packed (see `Checkpoint.loadProgress`).
+    public init(checkpoint: String, tokenizer: String? = nil, precision: Precision? = nil, backend: ComputeBackend? = nil,
+                loadProgress: ((_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)? = nil) throws {
         let dir = try CheckpointLocator.resolve(checkpoint)
         self.checkpoint = try Checkpoint(directory: dir)
+        self.checkpoint.loadProgress = loadProgress
         model = try PI0Model(checkpoint: self.checkpoint, precision: precision, backend: try backend ?? Backends.cpu())
         let config = self.checkpoint.config
         stats = try NormalizationStats.loadIfPresent(checkpointDirectory: dir)
@@ -122,7 +125,8 @@ public final class PI0Policy: @unchecked Sendable {
             return (t.ids + [Int](repeating: 0, count: length - t.ids.count), t.mask + [Bool](repeating: false, count: length - t.mask.count))
         }
         guard let tokenizer else {
-            throw PolicyError.noTokenizer(reason: "no tokenizer.model next to the checkpoint or in the Hugging Face cache; pass --tokenizer PATH (PaliGemma's tokenizer.model) or tokens")
+            throw PolicyError.noTokenizer(reason: "no tokenizer.model next to the checkpoint or in the caches; " + PolicyPreflight.tokenizerHelp
+                                          + " (library callers may pass Observation.tokens instead)")
         }
         let r = tokenizer.encode(text, appendNewline: checkpoint.config.model == .pi0)
         if r.truncated { warn("prompt longer than \(length) tokens was truncated (as LeRobot does): \"\(text.prefix(60))…\"") }

@@ -240,7 +240,7 @@ extension PolicyConnectionHandler {
                     let now = NIODeadline.now()
                     prevTotalMs = milliseconds(now - requestWaitStart)
                     waitStart = now
-                    logger.info("request answered", metadata: [
+                    logger.debug("request answered", metadata: [
                         "request": "\(request)", "bytes_in": "\(bytesIn)", "bytes_out": "\(bytesOut)",
                         "queue_ms": "\(rounded(queueMs))", "infer_ms": "\(rounded(inferMs))",
                         "total_ms": "\(rounded(milliseconds(now - received)))",

@@ -2,11 +2,12 @@
 import ArgumentParser
 import Foundation
 import PI0
+import PI0Runtime
 #if canImport(Glibc)
 import Glibc
 #endif
 
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: ParsableCommand, GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmark π0 / π0.5 inference: vision, prefix, each denoise step and total (median/min/max), GFLOP/s, peak RSS.",
@@ -14,8 +15,9 @@ struct BenchCommand: ParsableCommand {
             + "prompt budget with a state prompt), the config's chunk, 10 steps unless --steps. "
             + "Write a full-size checkpoint first with `pi0 write-random-checkpoint DIR`.")
 
-    @Option(help: "Checkpoint folder.") var checkpoint: String
-    @Option(help: "Number of cameras (1-3).") var cameras: Int = 1
+    @Option(help: "Checkpoint folder or Hugging Face id in the local cache.") var checkpoint: String
+    @Option(help: "Number of cameras, \(Self.cameraRange.lowerBound)-\(Self.cameraRange.upperBound) (synthetic frames; the config's camera count does not limit it).")
+    var cameras: Int = 1
     @Option(help: "Timed runs after one warm-up run.") var runs: Int = 3
     @Option(help: "Euler steps.") var steps: Int = 10
     @Option(help: "float32 or bfloat16 (default: the config's dtype).") var precision: String?
@@ -25,20 +27,29 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also time every backend operation (linear layers by shape, attention, norms, activations) over the timed runs.")
     var profile = false
     @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var global: GlobalOptions
+
+    static let cameraRange = 1...8
+
+    func validate() throws {
+        guard Self.cameraRange.contains(cameras) else {
+            throw ValidationError("--cameras must be \(Self.cameraRange.lowerBound)-\(Self.cameraRange.upperBound), got \(cameras)")
+        }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1, got \(runs)") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        _ = try parsePrecision(precision)
+    }
 
     func run() throws {
-        guard (1...8).contains(cameras) else { throw ValidationError("--cameras must be between 1 and 8") }
-        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
-        let prec = try precision.map { p -> Precision in
-            guard let v = Precision(rawValue: p) else { throw ValidationError("--precision must be float32 or bfloat16") }
-            return v
-        }
-        note("loading \(checkpoint) …")
+        let prec = try parsePrecision(precision)
         let t0 = Date()
-        let ckpt = try Checkpoint(directory: checkpoint)
+        let ckpt = try Checkpoint(directory: try CheckpointLocator.resolve(checkpoint))
         let backend = try backendOptions.make()
         let profiler = profile ? ProfilingBackend(wrapping: backend) : nil
-        let model = try PI0Model(checkpoint: ckpt, precision: prec, backend: profiler ?? backend)
+        let (model, _) = try Loading.run("weights", summary: false) { progress in
+            ckpt.loadProgress = progress
+            return try PI0Model(checkpoint: ckpt, precision: prec, backend: profiler ?? backend)
+        }
         let loadSeconds = Date().timeIntervalSince(t0)
         note(String(format: "loaded in %.1f s (%@, %@)", loadSeconds, model.precision.rawValue, backend.name))
         let inputs = BenchInputs.make(dims: ckpt.dims, config: ckpt.config, cameras: cameras)
@@ -46,9 +57,11 @@ struct BenchCommand: ParsableCommand {
         var order: [String] = []
         var firstInference = 0.0
         for r in 0...runs {
-            note(r == 0 ? "warm-up run …" : "run \(r)/\(runs) …")
+            let label = r == 0 ? "warm-up run" : "run \(r)/\(runs)"
             let timings = StageTimings()
+            let display = Loading.inference(label, steps: steps, timings: timings)
             _ = try model.sampleActions(inputs, steps: steps, seed: UInt64(r), timings: timings)
+            display.finish(String(format: "%@: %.2f s", label, timings.total))
             if r == 0 { firstInference = timings.total; profiler?.reset(); continue }
             for s in timings.stages {
                 if samples[s.name] == nil { order.append(s.name) }
@@ -65,7 +78,11 @@ struct BenchCommand: ParsableCommand {
             if stage.hasPrefix("denoise") { return f.denoiseStep }
             return f.visionPerImage * Double(cameras) + f.prefix + f.denoiseStep * Double(steps)
         }
-        let peak = peakGflops ?? Backends.measuredPeakGFLOPs(backend: backend)
+        let peak = peakGflops ?? {
+            let display = Progress("measuring the machine's FMA peak (--peak-gflops skips this)")
+            defer { display.finish() }
+            return Backends.measuredPeakGFLOPs(backend: backend)
+        }()
         let rss = BenchInputs.peakRSSBytes()
         var stages: [String: Any] = [:]
         var rows: [String] = []

@@ -3,11 +3,13 @@
 import ArgumentParser
 import PI0CUDA
 
-struct CUDACheckCommand: ParsableCommand {
+struct CUDACheckCommand: ParsableCommand, GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         commandName: "cuda-check", abstract: "Check every CUDA kernel against the CPU reference (needs an NVIDIA GPU).")
 
     @Option(help: "Random seed for the inputs.") var seed: UInt64 = 1
+
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
         let backend = try CUDABackend.make()

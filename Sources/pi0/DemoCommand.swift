@@ -4,9 +4,10 @@
 import ArgumentParser
 import Foundation
 import PI0
+import PI0Runtime
 import PI0Tensor
 
-struct DemoCommand: ParsableCommand {
+struct DemoCommand: ParsableCommand, GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run π0 end to end on the bundled small random-weight checkpoint (no download needed).",
@@ -25,18 +26,25 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "With a scene: where to write the picture (default ./pi0_demo_<scene>.png).") var output: String?
     @Option(help: "With a scene: which bundled frame (0 = the first).") var frame: Int = 0
     @Option(help: "With a scene: the instruction (default: the scene's).") var prompt: String?
+    @Option(help: "With a scene and --checkpoint: SentencePiece tokenizer.model (default: next to the checkpoint or PaliGemma's in the HF cache).")
+    var tokenizer: String?
     @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
         if let scene { return try runScene(scene) }
-        guard output == nil, prompt == nil, frame == 0 else {
-            throw ValidationError("--output, --prompt and --frame need a scene: pi0 demo aloha|libero")
+        guard output == nil, prompt == nil, frame == 0, tokenizer == nil else {
+            throw ValidationError("--output, --prompt, --frame and --tokenizer need a scene: pi0 demo aloha|libero")
         }
-        let dir = try checkpoint ?? DemoAssets.checkpointDirectory()
+        let dir = try checkpoint.map(CheckpointLocator.resolve) ?? DemoAssets.checkpointDirectory()
         let bundled = checkpoint == nil
         let clockStart = Date()
         let ckpt = try Checkpoint(directory: dir)
-        let model = try PI0Model(checkpoint: ckpt, backend: try backendOptions.make())
+        let backend = try backendOptions.make()
+        let (model, _) = try Loading.run("weights", summary: false) { progress in
+            ckpt.loadProgress = progress
+            return try PI0Model(checkpoint: ckpt, backend: backend)
+        }
         let loadSeconds = Date().timeIntervalSince(clockStart)
         let d = ckpt.dims, c = ckpt.config
         print(bundled ? "π0 demo — bundled checkpoint with RANDOM weights: the actions are meaningless, the pipeline is real."
@@ -56,8 +64,7 @@ struct DemoCommand: ParsableCommand {
         let inputs = PI0Inputs(batch: 1, images: images, imageMasks: [[Bool]](repeating: [true], count: cams),
                                langTokens: [tokens], langMasks: [mask], state: c.model == .pi0 ? state : [], noise: nil)
         print("inputs      \(cams) camera(s) \(c.cameraNames.joined(separator: ", ")) (synthetic frames), "
-              + "\(mask.filter { $0 }.count) prompt tokens, "
-              + (c.model == .pi0 ? "state \(c.stateDim ?? c.maxStateDim)-d" : "no state tensor (π0.5: the state is in the prompt)"))
+              + "\(mask.filter { $0 }.count) placeholder prompt token ids (no text prompt), " + (c.model == .pi0 ? "state \(c.stateDim ?? c.maxStateDim)-d" : "no state tensor (π0.5: the state is in the prompt)"))
         let timings = StageTimings()
         let actions = try model.sampleActions(inputs, steps: steps, seed: 7, timings: timings)
         let stepTimes = timings.stages.filter { $0.name.hasPrefix("denoise") }.map(\.seconds)

@@ -89,10 +89,19 @@ extension DemoCommand {
         guard frame >= 0, frame < scene.meta.frames.count else {
             throw ValidationError("--frame must be 0…\(scene.meta.frames.count - 1) for scene \(name)")
         }
-        let dir = try checkpoint ?? DemoAssets.checkpointDirectory()
         let bundled = checkpoint == nil
+        let path = output ?? FileManager.default.currentDirectoryPath + "/pi0_demo_\(name).png"
+        try OutputFile.checkFolder(of: path, option: "--output")
+        // Checks before loading: the checkpoint's config and, for a real checkpoint, its tokenizer (placeholder
+        // ids would silently turn the prompt shown in the picture into noise).
+        let plan = try PolicyPreflight(checkpoint: try checkpoint ?? DemoAssets.checkpointDirectory(), tokenizer: tokenizer)
+        let dir = plan.directory
+        if !bundled { _ = try plan.requireTokenizer() }
         let clockStart = Date()
-        let policy = try PI0Policy(checkpoint: dir, backend: try backendOptions.make())
+        let backend = try backendOptions.make()
+        let (policy, _) = try Loading.run("weights", summary: false) { progress in
+            try PI0Policy(checkpoint: dir, tokenizer: plan.tokenizerPath, backend: backend, loadProgress: progress)
+        }
         let loadSeconds = Date().timeIntervalSince(clockStart)
         let ckptName = bundled ? "bundled DemoCheckpoint" : (dir as NSString).lastPathComponent
         let meta = scene.meta, f = meta.frames[frame]
@@ -126,7 +135,7 @@ extension DemoCommand {
         // Prompt: the checkpoint's tokenizer when it has one, else placeholder ids.
         var obs = Observation(images: images, state: state, prompt: prompt ?? meta.prompt)
         var promptNote = "prompt \"\(obs.prompt)\""
-        if policy.tokenizer == nil {
+        if policy.tokenizer == nil {   // only the bundled random checkpoint may run without one
             let (ids, mask) = DemoAssets.promptTokens(length: policy.checkpoint.config.tokenizerMaxLength, vocab: policy.checkpoint.dims.vlm.vocabSize)
             let n = mask.filter { $0 }.count
             obs.tokens = (Array(ids.prefix(n)), Array(mask.prefix(n)))
@@ -164,9 +173,8 @@ extension DemoCommand {
             actions: chunk.values, horizon: chunk.horizon, width: chunk.actionDim,
             dimNames: (0..<robotDims).map { meta.action_names[$0] },
             reference: reference, referenceLabel: "joint state at this frame (actions are absolute joint targets)")
-        let path = output ?? FileManager.default.currentDirectoryPath + "/pi0_demo_\(name).png"
         let png = picture.render().png()
-        do { try Data(png).write(to: URL(fileURLWithPath: path)) } catch {
+        do { try OutputFile.atomicWrite(path: path) { tmp in try Data(png).write(to: URL(fileURLWithPath: tmp)) } } catch {
             throw CLIError("\(path): cannot write the picture: \(error.localizedDescription)")
         }
         print("picture     \(path)")

@@ -4,7 +4,7 @@ import Dispatch
 import Foundation
 import PI0Hub
 
-struct DownloadCommand: ParsableCommand {
+struct DownloadCommand: ParsableCommand, GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         commandName: "download",
         abstract: "Download a π0 checkpoint from the Hugging Face hub into the local cache (resumable, verified).",
@@ -16,18 +16,35 @@ struct DownloadCommand: ParsableCommand {
         Git LFS are checked against their SHA-256. Gated repos need $HF_TOKEN (or `hf auth login`).
         """)
 
-    @Argument(help: "Hugging Face model id, ORG/NAME (for example lerobot/pi0_base).") var repo: String
+    @Argument(help: "Hugging Face model id, ORG/NAME (for example lerobot/pi0_base).") var repo: String?
+    @Flag(help: "Download PaliGemma's tokenizer.model (google/paligemma-3b-pt-224, gated: needs HF_TOKEN and accepting its licence on huggingface.co); `pi0 run`/`serve` find it in the cache.")
+    var tokenizer = false
     @Option(help: "Branch, tag or commit hash.") var revision = "main"
     @Option(help: "Hub URL (default: $HF_ENDPOINT or https://huggingface.co).") var endpoint: String?
     @Option(help: "Hub cache folder (default: $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub).") var cache: String?
     @Option(name: .customLong("file"), help: "Download only this file (repeatable) instead of the checkpoint's set.") var files: [String] = []
     @Option(help: "Times a broken transfer is resumed before giving up.") var retries = 3
 
+    @OptionGroup var global: GlobalOptions
+
+    /// Where PaliGemma's tokenizer lives on the hub (CheckpointLocator.defaultTokenizer looks there in the cache).
+    static let tokenizerRepo = "google/paligemma-3b-pt-224"
+
+    func validate() throws {
+        if tokenizer {
+            guard repo == nil, files.isEmpty else { throw ValidationError("--tokenizer downloads \(Self.tokenizerRepo)'s tokenizer.model; give no ORG/NAME or --file with it") }
+        } else if repo == nil {
+            throw ValidationError("give a Hugging Face id ORG/NAME (for example lerobot/pi0_base), or --tokenizer")
+        }
+    }
+
     func run() throws {
-        let (repo, revision, files, retries) = (self.repo, self.revision, self.files, self.retries)
+        let repo = self.repo ?? Self.tokenizerRepo
+        let files = tokenizer ? ["tokenizer.model"] : self.files
+        let (revision, retries) = (self.revision, self.retries)
         let endpoint = self.endpoint ?? HubDownload.defaultEndpoint
         let cache = self.cache ?? HubCache.directory
-        let display = ProgressDisplay(interactive: isatty(2) != 0)
+        let display = ProgressDisplay(interactive: Console.interactive, enabled: Console.shows(.info))
         let result = ResultBox()
         let done = DispatchSemaphore(value: 0)
         // ParsableCommand bridging to async: the download runs on the cooperative pool while this thread waits.
@@ -43,8 +60,13 @@ struct DownloadCommand: ParsableCommand {
         done.wait()
         display.finishLine()
         switch result.get() {
-        case .success(let path): print(path)
-        case .failure(let e as HubDownloadError): throw CLIError(e.description)
+        case .success(let path): print(tokenizer ? (path as NSString).appendingPathComponent("tokenizer.model") : path)
+        case .failure(let e as HubDownloadError):
+            if tokenizer {
+                throw CLIError(e.description + "\n\(Self.tokenizerRepo) is gated: accept its licence on huggingface.co and set HF_TOKEN, "
+                               + "or use openpi's public copy (docs/TOKENIZER.md)")
+            }
+            throw CLIError(e.description)
         case .failure(let e): throw e
         case nil: throw CLIError("download ended without a result")
         }
@@ -62,12 +84,15 @@ private final class ResultBox: @unchecked Sendable {
 private final class ProgressDisplay: @unchecked Sendable {
     private let lock = NSLock()
     private let interactive: Bool
+    private let enabled: Bool
     private var open = false
+    private var lastPlain = Date.distantPast
 
-    init(interactive: Bool) { self.interactive = interactive }
+    init(interactive: Bool, enabled: Bool) { self.interactive = interactive; self.enabled = enabled }
 
     func show(_ event: HubDownloadEvent) {
         lock.lock(); defer { lock.unlock() }
+        guard enabled else { return }
         switch event {
         case .cached(let file, let size): line("\(file): in the cache (\(Self.bytes(size)))")
         case .skipped(let file): line("\(file): not in the repository (optional), skipped")
@@ -76,14 +101,17 @@ private final class ProgressDisplay: @unchecked Sendable {
             line(at > 0 ? "\(file): resuming at \(Self.bytes(at))" + (size.map { " of \($0)" } ?? "")
                         : "\(file): downloading" + (size.map { " \($0)" } ?? ""))
         case .progress(let file, let bytes, let total, let rate):
-            guard interactive else { return }
+            // Plain output (CI, logs): a line every few seconds instead of a redrawn one.
+            if !interactive {
+                guard Date().timeIntervalSince(lastPlain) >= Progress.plainInterval else { return }
+                lastPlain = Date()
+            }
             var s = "\(file): \(Self.bytes(bytes))"
             if let total, total > 0 {
                 s += " / \(Self.bytes(total))" + String(format: "  %5.1f%%", 100 * Double(bytes) / Double(total))
             }
             s += String(format: "  %.1f MB/s", rate / 1e6)
-            write("\r\u{1B}[K" + s)
-            open = true
+            if interactive { write("\r\u{1B}[K" + s); open = true } else { line(s) }
         case .finished(let file, let size, let verified):
             line("\(file): done, \(Self.bytes(size))" + (verified ? ", SHA-256 verified" : ""))
         case .retrying(let file, let attempt, let reason): line("\(file): retry \(attempt): \(reason)")

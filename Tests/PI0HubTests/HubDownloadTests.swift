@@ -3,6 +3,7 @@
 // Expected hashes come from Python (hashlib), never from the code under test.
 import Foundation
 import XCTest
+import PI0TestSupport
 @testable import PI0Hub
 import PI0Runtime
 

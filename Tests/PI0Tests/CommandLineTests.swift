@@ -32,7 +32,7 @@ final class CommandLineTests: XCTestCase {
         let inputs = NSTemporaryDirectory() + "pi0-in-\(UUID().uuidString).safetensors"
         defer { try? FileManager.default.removeItem(atPath: inputs) }
         try w.write(to: inputs)
-        let r = try CLI.run(["run", "--checkpoint", dir, "--inputs", inputs, "--output", inputs + ".out", "--backend", "reference"])
+        let r = try CLI.run(["run", "--checkpoint", dir, "--inputs", inputs, "--output", inputs + ".out.safetensors", "--backend", "reference"])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("lang_masks"), r.stderr)
     }
