@@ -116,9 +116,27 @@ public final class PI0Policy: @unchecked Sendable {
                                    timings: StageTimings? = nil) throws -> ActionChunk {
         var inputs = try preprocess(obs)
         inputs.noise = noise
+        inputs.rtc = try obs.previousChunk.map(rtcRequest)
         lock.lock(); defer { lock.unlock() }
         let raw = try model.sampleActions(inputs, steps: steps, seed: seed, timings: timings)
         return try postprocess(raw.array)
+    }
+
+    /// The previous chunk in the model's normalised action space (docs/RTC.md §1).
+    func rtcRequest(_ prev: PreviousChunk) throws -> RTCRequest {
+        let chunk = checkpoint.config.chunkSize
+        guard prev.steps >= 1, prev.steps <= chunk else {
+            throw PolicyError.badPreviousChunk(reason: "\(prev.steps) steps; expected 1…\(chunk) (the chunk size)")
+        }
+        guard prev.actions.count == prev.steps * actionDim else {
+            throw PolicyError.badPreviousChunk(reason: "\(prev.actions.count) values for \(prev.steps) steps; expected \(prev.steps) × \(actionDim) (the action dimension)")
+        }
+        if let i = prev.actions.firstIndex(where: { !$0.isFinite }) {
+            throw PolicyError.badPreviousChunk(reason: "non-finite value at index \(i)")
+        }
+        let normalized = try stats?.normalizeActions(prev.actions, actionDim: actionDim) ?? prev.actions
+        return RTCRequest(previousChunk: normalized, batch: 1, previousSteps: prev.steps, previousWidth: actionDim,
+                          inferenceDelay: prev.inferenceDelay, executionHorizon: prev.executionHorizon)
     }
 
     /// Model output [chunk, max_action_dim] (normalised, padded) → [chunk, actionDim] un-normalised.

@@ -37,7 +37,9 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
     }
 
     public func inferOutput(_ observation: NumpyValue) async throws -> PolicyOutput {
-        let obs = try mapper.map(observation)
+        var mapped = try mapper.map(observation)
+        mapped.previousChunk = try mapped.previousChunk.map(policyWidth)
+        let obs = mapped
         return try await withCheckedThrowingContinuation { cont in
             queue.async { [self] in
                 do {
@@ -55,5 +57,20 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// A previous chunk as the client holds it ([steps, the layout's action width]) in the policy's width.
+    func policyWidth(_ prev: PreviousChunk) throws -> PreviousChunk {
+        guard prev.actions.count == prev.steps * actionDim else {
+            throw ObservationError.badValue(key: "rtc_prev_chunk", reason: "expected [steps, \(actionDim)] (the action width this server answers with), got \(prev.actions.count) values in \(prev.steps) rows")
+        }
+        let width = policy.actionDim
+        if width == actionDim { return prev }
+        guard width < actionDim else {
+            throw ObservationError.badValue(key: "rtc_prev_chunk", reason: "the layout's \(actionDim) action dims cannot fill the checkpoint's \(width)")
+        }
+        var out = prev
+        out.actions = (0..<prev.steps).flatMap { t in prev.actions[(t * actionDim)..<(t * actionDim + width)] }
+        return out
     }
 }
