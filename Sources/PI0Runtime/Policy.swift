@@ -122,20 +122,34 @@ public final class PI0Policy: @unchecked Sendable {
         return try postprocess(raw.array)
     }
 
-    /// The previous chunk in the model's normalised action space (docs/RTC.md §1).
+    /// The previous chunk in the model's normalised action space (docs/RTC.md §1). A chunk narrower than
+    /// the action dimension (a server layout that answers fewer dims) leaves the remaining dims to the
+    /// model's zero padding, as LeRobot does for any previous chunk narrower than max_action_dim.
     func rtcRequest(_ prev: PreviousChunk) throws -> RTCRequest {
         let chunk = checkpoint.config.chunkSize
         guard prev.steps >= 1, prev.steps <= chunk else {
             throw PolicyError.badPreviousChunk(reason: "\(prev.steps) steps; expected 1…\(chunk) (the chunk size)")
         }
-        guard prev.actions.count == prev.steps * actionDim else {
-            throw PolicyError.badPreviousChunk(reason: "\(prev.actions.count) values for \(prev.steps) steps; expected \(prev.steps) × \(actionDim) (the action dimension)")
+        let width = prev.actions.count / prev.steps
+        guard width >= 1, width <= actionDim, prev.actions.count == prev.steps * width else {
+            throw PolicyError.badPreviousChunk(reason: "\(prev.actions.count) values for \(prev.steps) steps; expected \(prev.steps) × (1…\(actionDim)) (the action dimension)")
         }
         if let i = prev.actions.firstIndex(where: { !$0.isFinite }) {
             throw PolicyError.badPreviousChunk(reason: "non-finite value at index \(i)")
         }
-        let normalized = try stats?.normalizeActions(prev.actions, actionDim: actionDim) ?? prev.actions
-        return RTCRequest(previousChunk: normalized, batch: 1, previousSteps: prev.steps, previousWidth: actionDim,
+        var normalized = prev.actions
+        if let stats {
+            // Per-dimension statistics: normalise full rows, keep the given dims.
+            var rows = [Float](repeating: 0, count: prev.steps * actionDim)
+            for t in 0..<prev.steps {
+                for i in 0..<width { rows[t * actionDim + i] = prev.actions[t * width + i] }
+            }
+            let all = try stats.normalizeActions(rows, actionDim: actionDim)
+            for t in 0..<prev.steps {
+                for i in 0..<width { normalized[t * width + i] = all[t * actionDim + i] }
+            }
+        }
+        return RTCRequest(previousChunk: normalized, batch: 1, previousSteps: prev.steps, previousWidth: width,
                           inferenceDelay: prev.inferenceDelay, executionHorizon: prev.executionHorizon)
     }
 

@@ -59,16 +59,15 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
         }
     }
 
-    /// A previous chunk as the client holds it ([steps, the layout's action width]) in the policy's width.
+    /// A previous chunk as the client holds it ([steps, the layout's action width]) in the policy's width:
+    /// extra layout dims (zero padding of this server's answers) are dropped; a layout narrower than the
+    /// checkpoint leaves the remaining dims to the model's padding.
     func policyWidth(_ prev: PreviousChunk) throws -> PreviousChunk {
         guard prev.actions.count == prev.steps * actionDim else {
             throw ObservationError.badValue(key: "rtc_prev_chunk", reason: "expected [steps, \(actionDim)] (the action width this server answers with), got \(prev.actions.count) values in \(prev.steps) rows")
         }
         let width = policy.actionDim
-        if width == actionDim { return prev }
-        guard width < actionDim else {
-            throw ObservationError.badValue(key: "rtc_prev_chunk", reason: "the layout's \(actionDim) action dims cannot fill the checkpoint's \(width)")
-        }
+        guard width < actionDim else { return prev }
         var out = prev
         out.actions = (0..<prev.steps).flatMap { t in prev.actions[(t * actionDim)..<(t * actionDim + width)] }
         return out

@@ -52,6 +52,18 @@ final class PolicyRealTimeChunkingTests: XCTestCase {
         XCTAssertEqual(try policy.postprocess(policy.model.sampleActions(inputs).array).values, rtc.values)
     }
 
+    /// A previous chunk narrower than the action dimension is normalised per dimension and the rest of
+    /// the width is left to the model's zero padding.
+    func testNarrowPreviousChunkKeepsItsOwnDimensions() throws {
+        let (policy, obs, _) = try setUpPolicy()
+        let full = try policy.predictActionChunk(obs, seed: 3)
+        let narrow = (0..<20).flatMap { t in full.values[(t * 14)..<(t * 14 + 7)] }
+        let r = try policy.rtcRequest(PreviousChunk(actions: narrow, steps: 20, inferenceDelay: 1))
+        XCTAssertEqual(r.previousWidth, 7)
+        let wide = try policy.stats!.normalizeActions(Array(full.values[0..<(20 * 14)]), actionDim: 14)
+        XCTAssertEqual(r.previousChunk, (0..<20).flatMap { t in wide[(t * 14)..<(t * 14 + 7)] })
+    }
+
     func testBadPreviousChunksGetClearErrors() throws {
         let (policy, obs, _) = try setUpPolicy()
         func expect(_ prev: PreviousChunk, _ fragment: String, line: UInt = #line) {
@@ -61,7 +73,8 @@ final class PolicyRealTimeChunkingTests: XCTestCase {
             }
         }
         let ok = [Float](repeating: 0.1, count: 10 * 14)
-        expect(PreviousChunk(actions: Array(ok.dropLast()), steps: 10, inferenceDelay: 2), "expected 10 × 14")
+        expect(PreviousChunk(actions: Array(ok.dropLast()), steps: 10, inferenceDelay: 2), "expected 10 × (1…14)")
+        expect(PreviousChunk(actions: ok + ok, steps: 10, inferenceDelay: 2), "expected 10 × (1…14)")
         expect(PreviousChunk(actions: [Float](repeating: 0, count: 51 * 14), steps: 51, inferenceDelay: 2), "51 steps")
         var nan = ok; nan[5] = .nan
         expect(PreviousChunk(actions: nan, steps: 10, inferenceDelay: 2), "non-finite value at index 5")
