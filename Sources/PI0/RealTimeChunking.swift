@@ -31,20 +31,36 @@ public struct RTCConfig: Sendable, Equatable {
     }
 }
 
-/// What one request asks of RTC: the previous chunk's unexecuted actions in the model's normalised
-/// action space, [B, T_prev, A_prev] with T_prev ≤ chunk and A_prev ≤ max_action_dim, the inference
-/// delay in control steps and (optionally) the execution horizon, which overrides the config's.
+/// What one request asks of RTC, per batch row: the previous chunk's unexecuted actions in the model's
+/// normalised action space, [T_prev, A_prev] with T_prev ≤ chunk and A_prev ≤ max_action_dim, the
+/// inference delay in control steps and (optionally) the execution horizon, which overrides the
+/// config's. A row without a request (nil) is sampled without guidance (batched serving mixes both).
 public struct RTCRequest: Sendable, Equatable {
-    public var previousChunk: [Float]
-    public var batch: Int, previousSteps: Int, previousWidth: Int
-    public var inferenceDelay: Int
-    public var executionHorizon: Int?
+    public struct Row: Sendable, Equatable {
+        public var previousChunk: [Float]
+        public var previousSteps: Int, previousWidth: Int
+        public var inferenceDelay: Int
+        public var executionHorizon: Int?
 
+        public init(previousChunk: [Float], previousSteps: Int, previousWidth: Int, inferenceDelay: Int, executionHorizon: Int? = nil) {
+            self.previousChunk = previousChunk; self.previousSteps = previousSteps; self.previousWidth = previousWidth
+            self.inferenceDelay = inferenceDelay; self.executionHorizon = executionHorizon
+        }
+    }
+
+    public var rows: [Row?]
+
+    public init(rows: [Row?]) { self.rows = rows }
+
+    /// LeRobot's form: one [B, T_prev, A_prev] tensor and one delay and horizon for every row.
     public init(previousChunk: [Float], batch: Int, previousSteps: Int, previousWidth: Int,
                 inferenceDelay: Int, executionHorizon: Int? = nil) {
-        self.previousChunk = previousChunk; self.batch = batch
-        self.previousSteps = previousSteps; self.previousWidth = previousWidth
-        self.inferenceDelay = inferenceDelay; self.executionHorizon = executionHorizon
+        let n = previousSteps * previousWidth
+        rows = (0..<max(batch, 0)).map { b in
+            let slice = previousChunk.count == batch * n ? Array(previousChunk[(b * n)..<((b + 1) * n)]) : previousChunk
+            return Row(previousChunk: slice, previousSteps: previousSteps, previousWidth: previousWidth,
+                       inferenceDelay: inferenceDelay, executionHorizon: executionHorizon)
+        }
     }
 }
 
@@ -114,62 +130,71 @@ public enum RTCError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// RTC prepared for one `sampleActions` call: the padded target Y [B, H, A] and the row weights, built
-/// once; `guide` then runs per Euler step without allocating.
+/// RTC prepared for one `sampleActions` call: the padded targets Y [B, H, A] and the row weights
+/// [B, H], built once; `guide` then runs per Euler step without allocating.
 public struct RTCGuide: Sendable {
     public let config: RTCConfig
     public let target: [Float]         // [B, H, A]
-    public let weights: [Float]        // [H]
-    public let horizon: Int            // the execution horizon after LeRobot's clip to T_prev
+    public let weights: [Float]        // [B, H]; all zero for a row without a request (v unchanged)
+    public let horizons: [Int]         // per row, the execution horizon after LeRobot's clip to T_prev
     let batch: Int, chunk: Int, width: Int
 
     /// Checks the request against the model's chunk and action width; every error names the field.
-    public init(request r: RTCRequest, config: RTCConfig, batch: Int, chunk: Int, actionDim: Int) throws {
+    public init(request: RTCRequest, config: RTCConfig, batch: Int, chunk: Int, actionDim: Int) throws {
         func bad(_ f: String, _ why: String) -> RTCError { .invalid(field: f, reason: why) }
         guard config.maxGuidanceWeight.isFinite, config.maxGuidanceWeight > 0 else {
             throw bad("max_guidance_weight", "must be a positive finite number, got \(config.maxGuidanceWeight)")
         }
-        guard r.batch == batch else { throw bad("rtc_prev_chunk", "batch \(r.batch) but the observation batch is \(batch)") }
-        guard r.previousSteps >= 1, r.previousSteps <= chunk else {
-            throw bad("rtc_prev_chunk", "\(r.previousSteps) steps; expected 1…\(chunk) (the chunk size)")
+        guard request.rows.count == batch else {
+            throw bad("rtc_prev_chunk", "batch \(request.rows.count) but the observation batch is \(batch)")
         }
-        guard r.previousWidth >= 1, r.previousWidth <= actionDim else {
-            throw bad("rtc_prev_chunk", "\(r.previousWidth) action dims; expected 1…\(actionDim) (max_action_dim)")
-        }
-        guard r.previousChunk.count == r.batch * r.previousSteps * r.previousWidth else {
-            throw bad("rtc_prev_chunk", "\(r.previousChunk.count) values for shape [\(r.batch), \(r.previousSteps), \(r.previousWidth)]")
-        }
-        if let i = r.previousChunk.firstIndex(where: { !$0.isFinite }) {
-            throw bad("rtc_prev_chunk", "non-finite value (NaN or Inf) at flat index \(i)")
-        }
-        guard r.inferenceDelay >= 0, r.inferenceDelay < chunk else {
-            throw bad("rtc_inference_delay", "must be in 0…\(chunk - 1) (less than the chunk size), got \(r.inferenceDelay)")
-        }
-        let requested = r.executionHorizon ?? config.executionHorizon
-        guard requested >= 0 else { throw bad("rtc_execution_horizon", "must be ≥ 0, got \(requested)") }
-        self.config = config
-        self.batch = batch; self.chunk = chunk; self.width = actionDim
-        horizon = min(requested, r.previousSteps)          // LeRobot clips the horizon to T_prev
         var y = [Float](repeating: 0, count: batch * chunk * actionDim)
-        for b in 0..<batch {
+        var w = [Float](repeating: 0, count: batch * chunk)
+        var horizons = [Int](repeating: 0, count: batch)
+        for (b, row) in request.rows.enumerated() {
+            guard let r = row else { continue }
+            guard r.previousSteps >= 1, r.previousSteps <= chunk else {
+                throw bad("rtc_prev_chunk", "\(r.previousSteps) steps; expected 1…\(chunk) (the chunk size)")
+            }
+            guard r.previousWidth >= 1, r.previousWidth <= actionDim else {
+                throw bad("rtc_prev_chunk", "\(r.previousWidth) action dims; expected 1…\(actionDim) (max_action_dim)")
+            }
+            guard r.previousChunk.count == r.previousSteps * r.previousWidth else {
+                throw bad("rtc_prev_chunk", "\(r.previousChunk.count) values in row \(b) for shape [\(r.previousSteps), \(r.previousWidth)]")
+            }
+            if let i = r.previousChunk.firstIndex(where: { !$0.isFinite }) {
+                throw bad("rtc_prev_chunk", "non-finite value (NaN or Inf) in row \(b) at index \(i)")
+            }
+            guard r.inferenceDelay >= 0, r.inferenceDelay < chunk else {
+                throw bad("rtc_inference_delay", "must be in 0…\(chunk - 1) (less than the chunk size), got \(r.inferenceDelay)")
+            }
+            let requested = r.executionHorizon ?? config.executionHorizon
+            guard requested >= 0 else { throw bad("rtc_execution_horizon", "must be ≥ 0, got \(requested)") }
+            horizons[b] = min(requested, r.previousSteps)          // LeRobot clips the horizon to T_prev
             for t in 0..<r.previousSteps {
                 for a in 0..<r.previousWidth {
-                    y[(b * chunk + t) * actionDim + a] = r.previousChunk[(b * r.previousSteps + t) * r.previousWidth + a]
+                    y[(b * chunk + t) * actionDim + a] = r.previousChunk[t * r.previousWidth + a]
                 }
             }
+            let rowWeights = RealTimeChunking.prefixWeights(schedule: config.schedule, delay: r.inferenceDelay,
+                                                            horizon: horizons[b], total: chunk)
+            w.replaceSubrange((b * chunk)..<((b + 1) * chunk), with: rowWeights)
         }
-        target = y
-        weights = RealTimeChunking.prefixWeights(schedule: config.schedule, delay: r.inferenceDelay, horizon: horizon, total: chunk)
+        self.config = config
+        self.batch = batch; self.chunk = chunk; self.width = actionDim
+        target = y; weights = w; self.horizons = horizons
     }
 
-    /// A guide with given weights (tests use LeRobot's stored weights for bit-exact step checks).
+    /// A guide with given row weights [H] for every row (tests use LeRobot's stored weights for
+    /// bit-exact step checks).
     init(config: RTCConfig, target: [Float], weights: [Float], horizon: Int, batch: Int, chunk: Int, actionDim: Int) {
-        self.config = config; self.target = target; self.weights = weights; self.horizon = horizon
+        self.config = config; self.target = target
+        self.weights = (0..<batch).flatMap { _ in weights }; self.horizons = [Int](repeating: horizon, count: batch)
         self.batch = batch; self.chunk = chunk; self.width = actionDim
     }
 
     /// Replaces the model's velocity v [B, H, A] at x [B, H, A] and time t (LeRobot's Python double
-    /// 1 + k·dt) by the guided velocity.
+    /// 1 + k·dt) by the guided velocity. A row of zero weights is left exactly as it was.
     public func guide(x: UnsafePointer<Float>, velocity v: UnsafeMutablePointer<Float>, time t: Double) {
         let tf = Float(t)
         let g = RealTimeChunking.guidanceWeight(tau: Float(1 - t), maxGuidanceWeight: config.maxGuidanceWeight)
@@ -177,7 +202,8 @@ public struct RTCGuide: Sendable {
             weights.withUnsafeBufferPointer { w in
                 for b in 0..<batch {
                     for row in 0..<chunk {
-                        let base = (b * chunk + row) * width, wr = w[row]
+                        let base = (b * chunk + row) * width, wr = w[b * chunk + row]
+                        if wr == 0 { continue }          // (Y − x1)·0 = 0 and v − g·0 = v: skip exactly
                         for i in base..<(base + width) {
                             let x1 = x[i] - tf * v[i]
                             let err = (y[i] - x1) * wr

@@ -116,7 +116,7 @@ public final class PI0Policy: @unchecked Sendable {
                                    timings: StageTimings? = nil) throws -> ActionChunk {
         var inputs = try preprocess(obs)
         inputs.noise = noise
-        inputs.rtc = try obs.previousChunk.map(rtcRequest)
+        inputs.rtc = try obs.previousChunk.map { RTCRequest(rows: [try rtcRow($0)]) }
         lock.lock(); defer { lock.unlock() }
         let raw = try model.sampleActions(inputs, steps: steps, seed: seed, timings: timings)
         return try postprocess(raw.array)
@@ -125,7 +125,7 @@ public final class PI0Policy: @unchecked Sendable {
     /// The previous chunk in the model's normalised action space (docs/RTC.md §1). A chunk narrower than
     /// the action dimension (a server layout that answers fewer dims) leaves the remaining dims to the
     /// model's zero padding, as LeRobot does for any previous chunk narrower than max_action_dim.
-    func rtcRequest(_ prev: PreviousChunk) throws -> RTCRequest {
+    func rtcRow(_ prev: PreviousChunk) throws -> RTCRequest.Row {
         let chunk = checkpoint.config.chunkSize
         guard prev.steps >= 1, prev.steps <= chunk else {
             throw PolicyError.badPreviousChunk(reason: "\(prev.steps) steps; expected 1…\(chunk) (the chunk size)")
@@ -149,8 +149,8 @@ public final class PI0Policy: @unchecked Sendable {
                 for i in 0..<width { normalized[t * width + i] = all[t * actionDim + i] }
             }
         }
-        return RTCRequest(previousChunk: normalized, batch: 1, previousSteps: prev.steps, previousWidth: width,
-                          inferenceDelay: prev.inferenceDelay, executionHorizon: prev.executionHorizon)
+        return RTCRequest.Row(previousChunk: normalized, previousSteps: prev.steps, previousWidth: width,
+                              inferenceDelay: prev.inferenceDelay, executionHorizon: prev.executionHorizon)
     }
 
     /// Model output [chunk, max_action_dim] (normalised, padded) → [chunk, actionDim] un-normalised.

@@ -58,7 +58,7 @@ final class PolicyRealTimeChunkingTests: XCTestCase {
         let (policy, obs, _) = try setUpPolicy()
         let full = try policy.predictActionChunk(obs, seed: 3)
         let narrow = (0..<20).flatMap { t in full.values[(t * 14)..<(t * 14 + 7)] }
-        let r = try policy.rtcRequest(PreviousChunk(actions: narrow, steps: 20, inferenceDelay: 1))
+        let r = try policy.rtcRow(PreviousChunk(actions: narrow, steps: 20, inferenceDelay: 1))
         XCTAssertEqual(r.previousWidth, 7)
         let wide = try policy.stats!.normalizeActions(Array(full.values[0..<(20 * 14)]), actionDim: 14)
         XCTAssertEqual(r.previousChunk, (0..<20).flatMap { t in wide[(t * 14)..<(t * 14 + 7)] })

@@ -40,7 +40,9 @@ final class RealTimeChunkingTests: XCTestCase {
             let (ckpt, inputs, _) = try load(name)
             let (schedule, horizon, delay, steps) = try XCTUnwrap(expected[name])
             XCTAssertEqual(ckpt.config.rtc, RTCConfig(enabled: true, schedule: schedule, maxGuidanceWeight: 10, executionHorizon: horizon), name)
-            let r = try XCTUnwrap(inputs.rtc, name)
+            let rows = try XCTUnwrap(inputs.rtc, name).rows
+            XCTAssertEqual(rows.count, 1, name)
+            let r = try XCTUnwrap(rows[0], name)
             XCTAssertEqual(r.inferenceDelay, delay, name)
             XCTAssertEqual(r.executionHorizon, horizon, name)
             XCTAssertEqual(r.previousSteps, steps, name)
@@ -53,7 +55,7 @@ final class RealTimeChunkingTests: XCTestCase {
             let e = try effective(name)
             let guide = try RTCGuide(request: try XCTUnwrap(inputs.rtc), config: try XCTUnwrap(ckpt.config.rtc),
                                      batch: inputs.batch, chunk: ckpt.config.chunkSize, actionDim: ckpt.config.maxActionDim)
-            XCTAssertEqual(guide.horizon, e.horizon, name)
+            XCTAssertEqual(guide.horizons, [e.horizon], name)
             let stored = try outputs.floats("rtc_prefix_weights")
             XCTAssertEqual(stored, e.weights, name)
             XCTAssertEqual(guide.weights.count, stored.count, name)
@@ -106,7 +108,7 @@ final class RealTimeChunkingTests: XCTestCase {
             let full = try RTCGuide(request: try XCTUnwrap(inputs.rtc), config: try XCTUnwrap(c.rtc), batch: b,
                                     chunk: c.chunkSize, actionDim: c.maxActionDim)
             let guide = RTCGuide(config: full.config, target: full.target, weights: try outputs.floats("rtc_prefix_weights"),
-                                 horizon: full.horizon, batch: b, chunk: c.chunkSize, actionDim: c.maxActionDim)
+                                 horizon: full.horizons[0], batch: b, chunk: c.chunkSize, actionDim: c.maxActionDim)
             let steps = try outputs.info("rtc_timesteps").shape[0]
             for i in 0..<steps {
                 var x = try outputs.floats("x_t_\(i)")
@@ -156,10 +158,10 @@ final class RealTimeChunkingTests: XCTestCase {
     func testBadRequestsNameTheField() throws {
         let (ckpt, inputs, _) = try load("rtc_linear")
         let model = try PI0Model(checkpoint: ckpt, backend: ReferenceBackend())
-        let good = try XCTUnwrap(inputs.rtc)
-        func expectError(_ change: (inout RTCRequest) -> Void, field: String, file: StaticString = #filePath, line: UInt = #line) {
+        let good = try XCTUnwrap(XCTUnwrap(inputs.rtc).rows[0])
+        func expectError(_ change: (inout RTCRequest.Row) -> Void, rows: Int = 1, field: String, file: StaticString = #filePath, line: UInt = #line) {
             var req = good; change(&req)
-            var bad = inputs; bad.rtc = req
+            var bad = inputs; bad.rtc = RTCRequest(rows: [RTCRequest.Row?](repeating: req, count: rows))
             XCTAssertThrowsError(try model.sampleActions(bad, steps: 1), file: file, line: line) { error in
                 guard case .invalid(let f, _)? = error as? RTCError else { return XCTFail("\(error)", file: file, line: line) }
                 XCTAssertEqual(f, field, file: file, line: line)
@@ -172,10 +174,28 @@ final class RealTimeChunkingTests: XCTestCase {
         expectError({ $0.previousChunk[3] = -.infinity }, field: "rtc_prev_chunk")
         expectError({ $0.previousWidth = 33; $0.previousChunk = [Float](repeating: 0, count: 50 * 33) }, field: "rtc_prev_chunk")
         expectError({ $0.previousSteps = 51; $0.previousChunk = [Float](repeating: 0, count: 51 * 32) }, field: "rtc_prev_chunk")
-        expectError({ $0.batch = 2; $0.previousChunk += $0.previousChunk }, field: "rtc_prev_chunk")
+        expectError({ _ in }, rows: 2, field: "rtc_prev_chunk")
         expectError({ $0.previousChunk.removeLast() }, field: "rtc_prev_chunk")
         var badConfig = RTCConfig(); badConfig.maxGuidanceWeight = 0
         XCTAssertThrowsError(try model.sampleActions(inputs, steps: 1, rtcConfig: badConfig))
+    }
+
+    /// Rows of one batch can carry different requests, or none: each row equals its own run alone.
+    func testRowsWithAndWithoutRequestsInOneBatch() throws {
+        let (ckpt, inputs, outputs) = try load("rtc_linear")
+        let model = try PI0Model(checkpoint: ckpt, backend: try Backends.cpu(threads: 2))
+        var two = inputs
+        two.batch = 2
+        two.images = inputs.images.map { $0 + $0 }; two.imageMasks = inputs.imageMasks.map { $0 + $0 }
+        two.langTokens = inputs.langTokens + inputs.langTokens; two.langMasks = inputs.langMasks + inputs.langMasks
+        two.state = inputs.state + inputs.state; two.noise = inputs.noise.map { $0 + $0 }
+        two.rtc = RTCRequest(rows: [nil, inputs.rtc!.rows[0]])
+        let both = try model.sampleActions(two).array
+        let n = both.count / 2
+        let plain = ParityResult(name: "row 0 (no request)", actual: Array(both[..<n]), expected: try outputs.floats("actions_no_rtc"))
+        let guided = ParityResult(name: "row 1 (guided)", actual: Array(both[n...]), expected: try outputs.floats("actions"))
+        XCTAssertTrue(plain.passes(minPCC: 0.99999, maxRelL2: 2e-5), "\(plain)")
+        XCTAssertTrue(guided.passes(minPCC: 0.99999, maxRelL2: 2e-5), "\(guided)")
     }
 
     func testRTCConfigParsing() throws {
