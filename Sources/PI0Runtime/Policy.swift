@@ -117,9 +117,14 @@ public final class PI0Policy: @unchecked Sendable {
         var inputs = try preprocess(obs)
         inputs.noise = noise
         inputs.rtc = try obs.previousChunk.map { RTCRequest(rows: [try rtcRow($0)]) }
-        lock.lock(); defer { lock.unlock() }
-        let raw = try model.sampleActions(inputs, steps: steps, seed: seed, timings: timings)
+        let raw = try withModel { try $0.sampleActions(inputs, steps: steps, seed: seed, timings: timings) }
         return try postprocess(raw.array)
+    }
+
+    /// Runs `body` with the model, one caller at a time.
+    func withModel<T>(_ body: (PI0Model) throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        return try body(model)
     }
 
     /// The previous chunk in the model's normalised action space (docs/RTC.md §1). A chunk narrower than

@@ -16,12 +16,37 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
     /// When set, every request uses this noise seed (reproducible answers); otherwise each request a new one.
     public let fixedSeed: UInt64?
 
-    public init(policy: PI0Policy, layout: ObservationLayout, defaultPrompt: String? = nil, fixedSeed: UInt64? = nil) {
+    /// Batching across clients (nil: one request at a time, as openpi's server).
+    let batcher: InferenceBatcher<BatchJob, ActionChunk>?
+
+    struct BatchJob: Sendable { let observation: PI0Policy.PreparedObservation; let seed: UInt64 }
+
+    /// - Parameters:
+    ///   - maxBatch: with more than 1, requests that arrive while the model is busy run together as one
+    ///     batch of up to this many rows; each client's answer equals what it would get alone with the
+    ///     same seed. The server must let that many requests in at once (`maxConcurrentInferences`).
+    ///   - batchWait: how long an idle model waits for more requests before it starts (seconds).
+    public init(policy: PI0Policy, layout: ObservationLayout, defaultPrompt: String? = nil, fixedSeed: UInt64? = nil,
+                maxBatch: Int = 1, batchWait: TimeInterval = 0) {
         self.policy = policy
         self.fixedSeed = fixedSeed
         mapper = ObservationMapper(layout: layout, checkpointCameras: policy.cameraNames, stateDim: policy.stateDim,
                                    defaultPrompt: defaultPrompt)
         actionDim = layout.actionDim ?? policy.actionDim
+        batcher = maxBatch > 1 ? InferenceBatcher(maxBatch: maxBatch, maxWait: batchWait) { [policy] jobs in
+            Self.runBatch(policy, jobs)
+        } : nil
+    }
+
+    /// One batch; if it fails as a whole (one row's non-finite result, say), each row runs alone so
+    /// that every client gets its own answer or its own error.
+    static func runBatch(_ policy: PI0Policy, _ jobs: [BatchJob]) -> [Result<ActionChunk, Error>] {
+        do {
+            return try policy.predictActionChunks(jobs.map(\.observation), seeds: jobs.map(\.seed)).map { .success($0) }
+        } catch {
+            if jobs.count == 1 { return [.failure(error)] }
+            return jobs.map { job in Result { try policy.predictActionChunks([job.observation], seeds: [job.seed])[0] } }
+        }
     }
 
     public var metadata: MessagePackValue {
@@ -40,18 +65,19 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
         var mapped = try mapper.map(observation)
         mapped.previousChunk = try mapped.previousChunk.map(policyWidth)
         let obs = mapped
+        if let batcher {
+            let prepared = try policy.prepare(obs)
+            let seed = fixedSeed ?? nextSeed()
+            let started = Date()
+            let chunk = try await batcher.submit(BatchJob(observation: prepared, seed: seed))
+            return PolicyOutput(actions: actionsArray(chunk), policyInferMs: Date().timeIntervalSince(started) * 1000)
+        }
         return try await withCheckedThrowingContinuation { cont in
             queue.async { [self] in
                 do {
-                    seed &+= 1
                     let timings = StageTimings()
-                    let chunk = try policy.predictActionChunk(obs, seed: fixedSeed ?? seed, timings: timings)
-                    var out = [Float](repeating: 0, count: chunk.horizon * actionDim)
-                    for t in 0..<chunk.horizon {
-                        for d in 0..<min(actionDim, chunk.actionDim) { out[t * actionDim + d] = chunk.values[t * chunk.actionDim + d] }
-                    }
-                    cont.resume(returning: PolicyOutput(actions: NDArray(floats: out, shape: [chunk.horizon, actionDim]),
-                                                        policyInferMs: timings.total * 1000))
+                    let chunk = try policy.predictActionChunk(obs, seed: fixedSeed ?? nextSeed(), timings: timings)
+                    cont.resume(returning: PolicyOutput(actions: actionsArray(chunk), policyInferMs: timings.total * 1000))
                 } catch {
                     cont.resume(throwing: error)
                 }
@@ -71,5 +97,22 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
         var out = prev
         out.actions = (0..<prev.steps).flatMap { t in prev.actions[(t * actionDim)..<(t * actionDim + width)] }
         return out
+    }
+
+    /// The chunk in the layout's action width (cut, or zero-padded).
+    func actionsArray(_ chunk: ActionChunk) -> NDArray {
+        var out = [Float](repeating: 0, count: chunk.horizon * actionDim)
+        for t in 0..<chunk.horizon {
+            for d in 0..<min(actionDim, chunk.actionDim) { out[t * actionDim + d] = chunk.values[t * chunk.actionDim + d] }
+        }
+        return NDArray(floats: out, shape: [chunk.horizon, actionDim])
+    }
+
+    private let seedLock = NSLock()
+    /// A new noise seed per request (1, 2, 3, … in arrival order).
+    func nextSeed() -> UInt64 {
+        seedLock.lock(); defer { seedLock.unlock() }
+        seed &+= 1
+        return seed
     }
 }

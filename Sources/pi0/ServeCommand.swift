@@ -30,7 +30,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest accepted message in bytes.") var maxMessageBytes: Int = 256 << 20
     @Option(help: "Use this noise seed for every request (reproducible answers); default: a new seed per request.")
     var seed: UInt64?
+    @Option(help: "Batching across clients: run requests that arrive while the model is busy as one batch of up to N rows (1: off).")
+    var maxBatch: Int = 1
+    @Option(help: "Batching: milliseconds an idle model waits for more requests before it starts (0: never waits).")
+    var batchWaitMs: Double = 0
     @OptionGroup var backendOptions: BackendOptions
+
+    func validate() throws {
+        guard (1...64).contains(maxBatch) else { throw ValidationError("--max-batch must be between 1 and 64, got \(maxBatch)") }
+        guard batchWaitMs.isFinite, (0...10_000).contains(batchWaitMs) else {
+            throw ValidationError("--batch-wait-ms must be between 0 and 10000, got \(batchWaitMs)")
+        }
+    }
 
     func run() async throws {
         guard let layoutValue = ObservationLayout(rawValue: layout) else {
@@ -43,9 +54,11 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "pi0.serve")
         logger.logLevel = .info
         let policy = try PI0Policy(checkpoint: checkpoint, tokenizer: tokenizer, precision: prec, backend: try backendOptions.make())
-        let service = PI0PolicyService(policy: policy, layout: layoutValue, defaultPrompt: defaultPrompt, fixedSeed: seed)
+        let service = PI0PolicyService(policy: policy, layout: layoutValue, defaultPrompt: defaultPrompt, fixedSeed: seed,
+                                       maxBatch: maxBatch, batchWait: batchWaitMs / 1000)
         var config = PolicyServerConfiguration(host: host, port: port, apiKey: apiKey)
         config.maxMessageBytes = maxMessageBytes
+        config.maxConcurrentInferences = maxBatch   // with batching, up to a batch of requests reach the service
         let server = PolicyServer(service: service, configuration: config, logger: logger)
         let bound = try await server.start()
         logger.info("serving π0", metadata: ["url": "ws://\(host):\(bound)", "layout": "\(layout)",

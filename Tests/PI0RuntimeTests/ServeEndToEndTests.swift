@@ -26,12 +26,12 @@ final class ServeEndToEndTests: XCTestCase {
         return CameraFrame(height: 224, width: 224, layout: .chw, pixels: .uint8(px))
     }
 
-    func serve(layout: String) throws -> (Process, Int) {
+    func serve(layout: String, extra: [String] = []) throws -> (Process, Int) {
         guard let exe = CLI.executable else { throw XCTSkip("pi0 executable not built; run `swift build` first") }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = ["serve", "--checkpoint", fixtures + "/end_to_end", "--tokenizer", fixtures + "/tokenizer/demo_bpe.model",
-                       "--port", "0", "--layout", layout, "--seed", "11", "--threads", "2"]
+                       "--port", "0", "--layout", layout, "--seed", "11", "--threads", "2"] + extra
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -146,5 +146,31 @@ final class ServeEndToEndTests: XCTestCase {
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0, e)
         XCTAssertTrue(e.contains("OK"), e)
+    }
+
+    /// Batching across clients (`pi0 serve --max-batch 4`, fixed seed): three openpi clients at once and one
+    /// that hangs up right after sending; every client's answer equals what it gets alone.
+    func testBatchedClientsGetTheAnswersTheyWouldGetAlone() throws {
+        let (server, port) = try serve(layout: "libero", extra: ["--max-batch", "4"])
+        defer { server.terminate(); server.waitUntilExit() }
+        let out = NSTemporaryDirectory() + "pi0-batch-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try python())
+        p.arguments = [repoRoot + "/tools/server/batch_clients.py", "--port", "\(port)", "--clients", "3", "--requests", "1",
+                       "--disconnecting", "1", "--check-alone", "--out", out]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, String(decoding: e, as: UTF8.self))
+        let r = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as! [String: Any]
+        XCTAssertEqual(r["errors"] as? [String], [])
+        XCTAssertEqual(r["requests"] as? Int, 3)
+        XCTAssertEqual(r["distinct_answers"] as? Int, 3, "three different observations, three different answers")
+        let rel = r["rel_l2_vs_alone"] as! [Double]
+        XCTAssertEqual(rel.count, 3)
+        XCTAssertTrue(rel.allSatisfy { $0 <= 1e-6 }, "\(rel)")
     }
 }
