@@ -2,7 +2,7 @@
 // PI0-Swift: π0 (pi0) vision-language-action policy inference in Swift.
 // Targets depend downwards only (see docs/ARCHITECTURE.md):
 //   PI0Tensor ← PI0CPU(CPI0Kernels) ← PI0 ← PI0Runtime ← PI0Server ← pi0
-//   SafeTensors, SentencePiece, ImageIO, MessagePack are standalone.
+//   SafeTensors, SentencePiece, ImageIO, MessagePack, PI0Hub are standalone.
 import PackageDescription
 
 let package = Package(
@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "PI0", targets: ["PI0"]),
         .library(name: "PI0Runtime", targets: ["PI0Runtime"]),
+        .library(name: "PI0Hub", targets: ["PI0Hub"]),
         .library(name: "PI0Server", targets: ["PI0Server"]),
         .library(name: "SafeTensors", targets: ["SafeTensors"]),
         .library(name: "SentencePiece", targets: ["SentencePiece"]),
@@ -37,8 +38,10 @@ let package = Package(
         .target(name: "MessagePack"),
         // The model: configs, checkpoint mapping, SigLIP, Gemma, PaliGemmaWithExpert, PI0.
         .target(name: "PI0", dependencies: ["PI0Tensor", "PI0CPU", "SafeTensors"]),
+        // Hugging Face hub: the local cache layout and resumable, verified downloads (the only FoundationNetworking user).
+        .target(name: "PI0Hub"),
         // The policy: observations, preprocessing, normalisation, tokenizer, checkpoint discovery.
-        .target(name: "PI0Runtime", dependencies: ["PI0", "SafeTensors", "SentencePiece", "ImageIO"]),
+        .target(name: "PI0Runtime", dependencies: ["PI0", "PI0Hub", "SafeTensors", "SentencePiece", "ImageIO"]),
         // openpi-compatible websocket policy server.
         .target(name: "PI0Server", dependencies: [
             "PI0Runtime", "MessagePack",
@@ -49,24 +52,25 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pi0", dependencies: [
-            "PI0", "PI0Runtime", "PI0Server", "PI0CUDA", "SafeTensors", "SentencePiece", "ImageIO",
+            "PI0", "PI0Hub", "PI0Runtime", "PI0Server", "PI0CUDA", "SafeTensors", "SentencePiece", "ImageIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources/DemoCheckpoint"), .copy("Resources/SampleFrames")]),
         // GEMM / attention benchmark on π0's shapes (tools/kernels; not a test).
         .executableTarget(name: "pi0-kernel-bench", dependencies: ["PI0CPU"], path: "tools/kernels"),
 
-        // Helpers shared by the test targets (running the built `pi0`).
+        // Helpers shared by the test targets (running the built `pi0`, the seeded random generator).
         .target(name: "PI0TestSupport", path: "Tests/PI0TestSupport"),
-        .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor"]),
-        .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor"]),
+        .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor", "PI0TestSupport"]),
+        .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor", "PI0TestSupport"]),
         .testTarget(name: "PI0CUDATests", dependencies: ["PI0CUDA", "PI0Tensor", "PI0", "SafeTensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0Tests", dependencies: ["PI0", "SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0RuntimeTests", dependencies: ["PI0Runtime", "PI0", "SafeTensors", "ImageIO", "SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "MessagePackTests", dependencies: ["MessagePack"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PI0HubTests", dependencies: ["PI0Hub", "PI0Runtime"]),
+        .testTarget(name: "MessagePackTests", dependencies: ["MessagePack", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0ServerTests", dependencies: ["PI0Server", "MessagePack", "PI0Runtime"]),
     ]
 )

@@ -1,4 +1,4 @@
-// Attention-mask and position rules (PI0_SPEC.md §3.4, §3.5, §5.2), LeRobot's `make_att_2d_masks`.
+// Attention-mask and position rules (docs/SPEC.md §3.4, §3.5, §5.2), LeRobot's `make_att_2d_masks`.
 // A token's `att` flag starts a new block: with cum = cumsum(att), query q may attend key k iff
 // cum[k] ≤ cum[q] and both are valid (pad mask true). Masks become additive float32: 0 or
 // −2.3819763e38 (finite, so a query with no valid key attends uniformly, as in LeRobot).

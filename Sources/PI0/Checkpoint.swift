@@ -1,5 +1,5 @@
 // A LeRobot π0 checkpoint folder: `config.json`, `model.safetensors` (memory-mapped) and optionally
-// `pi0_dims.json`. Key handling mirrors LeRobot 0.6.1's loader (PI0_SPEC.md §8):
+// `pi0_dims.json`. Key handling mirrors LeRobot 0.6.1's loader (docs/SPEC.md §8):
 //   * keys are accepted with or without the `model.` prefix (raw openpi PyTorch checkpoints have none);
 //   * `time_mlp_in.` / `time_mlp_out.` (openpi pi05-style names) mean `action_time_mlp_in.` / `_out.`;
 //   * the token embedding is `…language_model.embed_tokens.weight` when present, otherwise the tied

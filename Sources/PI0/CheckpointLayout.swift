@@ -1,4 +1,4 @@
-// Every tensor of a LeRobot π0 checkpoint with its shape (PI0_SPEC.md §8), derived from the
+// Every tensor of a LeRobot π0 checkpoint with its shape (docs/SPEC.md §8), derived from the
 // dimensions: the single list behind `pi0 write-random-checkpoint` and the layout tests.
 
 public struct CheckpointTensor: Sendable, Equatable {

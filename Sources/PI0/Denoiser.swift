@@ -1,5 +1,5 @@
 // The prefix pass (VLM → KV cache, once per observation) and the denoise steps (action expert
-// attending to the cached prefix), PI0_SPEC.md §4.1 and §5. All buffers, masks, positions and RoPE
+// attending to the cached prefix), docs/SPEC.md §4.1 and §5. All buffers, masks, positions and RoPE
 // tables are built once per observation; the loop over steps allocates nothing.
 import PI0Tensor
 

@@ -1,4 +1,4 @@
-// Flow matching (PI0_SPEC.md §5.1, §6). π0's convention: t = 1 is pure noise and t = 0 the actions;
+// Flow matching (docs/SPEC.md §5.1, §6). π0's convention: t = 1 is pure noise and t = 0 the actions;
 // x_t = t·noise + (1 − t)·actions, the network predicts u = noise − actions, and sampling integrates
 // dx/dt = v from t = 1 to t = 0 with Euler steps of dt = −1/steps.
 import Foundation

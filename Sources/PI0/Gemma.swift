@@ -1,4 +1,4 @@
-// Gemma decoder weights and the per-layer math (PI0_SPEC.md §4). The same type serves PaliGemma's
+// Gemma decoder weights and the per-layer math (docs/SPEC.md §4). The same type serves PaliGemma's
 // Gemma-2B (VLM) and the Gemma-300M action expert; only the dimensions differ.
 //   h  = x + o_proj(Attn(RMSNorm_in(x)))
 //   x' = h + down_proj(gelu_tanh(gate_proj(n)) · up_proj(n)),  n = RMSNorm_post(h)
@@ -34,7 +34,7 @@ final class Gemma: @unchecked Sendable {
     let finalNorm: [Float]
     let bf16: Bool
     let backend: ComputeBackend
-    /// RoPE inverse frequencies; bf16-rounded in bf16 mode (LeRobot casts the buffer, PI0_SPEC.md §7).
+    /// RoPE inverse frequencies; bf16-rounded in bf16 mode (LeRobot casts the buffer, docs/SPEC.md §7).
     let invFreq: [Float]
 
     /// `scope` holds `layers.{i}.…` and `norm.weight`.
@@ -68,7 +68,7 @@ final class GemmaScratch: @unchecked Sendable {
     let gate = Scratch(), up = Scratch()
 }
 
-/// Rotary position embedding tables (PI0_SPEC.md §4, "RoPE").
+/// Rotary position embedding tables (docs/SPEC.md §4, "RoPE").
 enum RoPE {
     /// inv_freq[i] = 1 / θ^(2i/d), float32, as transformers computes it; rounded to bf16 when the
     /// module was cast to bf16.

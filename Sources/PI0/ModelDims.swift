@@ -1,4 +1,4 @@
-// Architecture dimensions (PI0_SPEC.md §1). The named LeRobot variants are built in; a checkpoint
+// Architecture dimensions (docs/SPEC.md §1). The named LeRobot variants are built in; a checkpoint
 // folder may carry `pi0_dims.json` (as the test fixtures do) stating its own dimensions.
 import Foundation
 

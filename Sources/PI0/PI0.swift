@@ -27,7 +27,7 @@ public final class PI0Model: @unchecked Sendable {
                             dims: dims.vision, projectionDim: dims.vlm.width, backend: backend)
         vlm = try Gemma(ckpt.scoped(PI0Keys.languageModel), dims: dims.vlm, backend: backend, bf16: bf16)
         expert = try Gemma(ckpt.scoped(PI0Keys.expert), dims: dims.expert, backend: backend, bf16: bf16)
-        // LeRobot's rule: a real embed_tokens entry wins; otherwise the tied lm_head (PI0_SPEC.md §8).
+        // LeRobot's rule: a real embed_tokens entry wins; otherwise the tied lm_head (docs/SPEC.md §8).
         let embKey = ckpt.contains(PI0Keys.embedTokens) ? PI0Keys.embedTokens : PI0Keys.lmHead
         var emb = try ckpt.weight(embKey, shape: [dims.vlm.vocabSize, dims.vlm.width], hint: "vocab_size by VLM width")
         if bf16, emb.dtype == .float32 {
@@ -127,7 +127,7 @@ struct Prefix {
 }
 
 extension PI0Model {
-    /// embed_prefix: SigLIP + projector per camera, token embeddings × √W, concatenated (PI0_SPEC.md §3).
+    /// embed_prefix: SigLIP + projector per camera, token embeddings × √W, concatenated (docs/SPEC.md §3).
     func embedPrefix(_ inputs: PI0Inputs, trace: IntermediateRecorder?) -> Prefix {
         let b = inputs.batch, n = dims.vision.tokensPerImage, w = dims.vlm.width, side = dims.vision.imageSize
         let l = inputs.langTokens[0].count, cams = inputs.images.count

@@ -8,7 +8,7 @@ import Foundation
 public enum Precision: String, Sendable, CaseIterable {
     /// Everything float32, reproducing LeRobot's float32 numbers.
     case float32
-    /// LeRobot's bfloat16 data path (PI0_SPEC.md §7): Gemma weights and activations bf16 (fp32
+    /// LeRobot's bfloat16 data path (docs/SPEC.md §7): Gemma weights and activations bf16 (fp32
     /// accumulation), vision tower, projector, norms and π0 heads float32.
     case bfloat16
 }

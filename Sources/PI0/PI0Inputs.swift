@@ -1,4 +1,4 @@
-// The arguments of `PI0Pytorch.sample_actions` (PI0_SPEC.md §2), already preprocessed:
+// The arguments of `PI0Pytorch.sample_actions` (docs/SPEC.md §2), already preprocessed:
 // images in [-1, 1], tokens, normalised padded state and optional noise.
 
 public struct PI0Inputs: Sendable {

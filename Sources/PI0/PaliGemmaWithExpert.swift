@@ -1,4 +1,4 @@
-// PaliGemma's language model and the action expert sharing attention (PI0_SPEC.md §4.1, §5.2).
+// PaliGemma's language model and the action expert sharing attention (docs/SPEC.md §4.1, §5.2).
 //
 // The VLM runs once over the prefix and leaves, per layer, K (after RoPE) and V in a cache whose rows
 // [0, P) hold the prefix. Every denoise step the expert writes its own suffix K/V into rows [P, P+S)
@@ -47,7 +47,7 @@ struct GemmaPass {
         l.v(n, rows: rows, into: v)
         for b in 0..<batch {
             let kb = k + b * tokens * kvDim
-            CPUOps.applyRoPE(kb, tokens: tokens, heads: d.kvHeads, headDim: d.headDim, stride: kvDim,
+            ReferenceOps.applyRoPE(kb, tokens: tokens, heads: d.kvHeads, headDim: d.headDim, stride: kvDim,
                              cos: cos + b * tokens * d.headDim, sin: sin + b * tokens * d.headDim, roundToBF16: model.bf16)
             cache.keyRow(li, b, offset).update(from: kb, count: tokens * kvDim)
             cache.valueRow(li, b, offset).update(from: v + b * tokens * kvDim, count: tokens * kvDim)
@@ -56,7 +56,7 @@ struct GemmaPass {
         l.q(n, rows: rows, into: q)
         for b in 0..<batch {
             let qb = q + b * tokens * qDim
-            CPUOps.applyRoPE(qb, tokens: tokens, heads: d.heads, headDim: d.headDim, stride: qDim,
+            ReferenceOps.applyRoPE(qb, tokens: tokens, heads: d.heads, headDim: d.headDim, stride: qDim,
                              cos: cos + b * tokens * d.headDim, sin: sin + b * tokens * d.headDim, roundToBF16: model.bf16)
             // transformers' eager attention: (q·kᵀ)·D^-0.5 + mask, softmax in float32.
             model.backend.attention(AttentionArgs(

@@ -1,4 +1,4 @@
-// SigLIP vision tower (So400m/14 in π0) + PaliGemma's multi-modal projector (PI0_SPEC.md §3.1).
+// SigLIP vision tower (So400m/14 in π0) + PaliGemma's multi-modal projector (docs/SPEC.md §3.1).
 // Always float32, also in bf16 mode (LeRobot keeps `vision_tower` and `multi_modal_projector` fp32).
 // Letters: C = 3 channels, HW image side, G grid side, T = G² tokens, E hidden, F mlp, W VLM width.
 import PI0Tensor

@@ -1,6 +1,6 @@
 // CPU feature detection and the choice of kernel path.
 //
-// The fast paths are chosen at run time (ARCHITECTURE.md: "AVX-512 BF16 → AVX-512 → AVX2 → portable").
+// The fast paths are chosen at run time (docs/ARCHITECTURE.md: "AVX-512 BF16 → AVX-512 → AVX2 → portable").
 // Paths this team could not run on its development machine (AVX-512, measured there: none) are checked
 // once per process against the portable kernel before they are used, so a miscompiled or mis-written SIMD
 // path falls back instead of producing wrong numbers.

@@ -1,4 +1,4 @@
-// The machine's measured fp32 FMA peak, the yardstick for kernel efficiency (ARCHITECTURE.md quotes
+// The machine's measured fp32 FMA peak, the yardstick for kernel efficiency (docs/ARCHITECTURE.md quotes
 // "% of the measured fp32 FMA peak"). 12 independent FMA chains per iteration hide the FMA latency.
 import CPI0Kernels
 #if canImport(Glibc)

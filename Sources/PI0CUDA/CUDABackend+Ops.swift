@@ -1,4 +1,4 @@
-// The elementwise and normalisation kernels with the same host-pointer signatures as `CPUOps`, so the
+// The elementwise and normalisation kernels with the same host-pointer signatures as `ReferenceOps`, so the
 // op table can be checked against the CPU implementations (CUDASelfTest) before the model moves its
 // activations onto the device (docs/CUDA.md). Each call uploads, runs, downloads and synchronises.
 import PI0Tensor

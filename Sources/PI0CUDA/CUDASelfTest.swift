@@ -1,4 +1,4 @@
-// The CUDA op table against the CPU definitions (ReferenceBackend, CPUOps) on random odd shapes, in
+// The CUDA op table against the CPU definitions (ReferenceBackend, ReferenceOps) on random odd shapes, in
 // both precisions' variants. Used by PI0CUDATests and meant for a `pi0` subcommand on the GPU machine
 // (tools/cuda/device_check.sh), where no Swift toolchain or XCTest is installed.
 import Foundation
@@ -77,36 +77,36 @@ public enum CUDASelfTest {
                                      relL2: relL2(o1, o2), tolerance: bf16 ? 1e-2 : 2e-6))
             }
         }
-        // Elementwise and normalisation ops against CPUOps.
+        // Elementwise and normalisation ops against ReferenceOps.
         let rows = 7, width = 333, n = rows * width
         let x = rng.array(n, 2), y = rng.array(n), wv = rng.array(width, 0.5), bv = rng.array(width)
         for bf16 in [false, true] {
             var a = [Float](repeating: 0, count: n), b = a
             gpu.rmsNorm(x, rows: rows, width: width, weight: wv, eps: 1e-6, roundToBF16: bf16, out: &a)
-            CPUOps.rmsNorm(x, rows: rows, width: width, weight: wv, eps: 1e-6, roundToBF16: bf16, out: &b)
+            ReferenceOps.rmsNorm(x, rows: rows, width: width, weight: wv, eps: 1e-6, roundToBF16: bf16, out: &b)
             out.append(CUDACheck(op: "rmsNorm \(rows)x\(width)\(bf16 ? " bf16" : "")", relL2: relL2(a, b), tolerance: bf16 ? 4e-3 : 1e-6))
             a = x; b = x
-            gpu.add(&a, y, count: n, roundToBF16: bf16); CPUOps.add(&b, y, count: n, roundToBF16: bf16)
+            gpu.add(&a, y, count: n, roundToBF16: bf16); ReferenceOps.add(&b, y, count: n, roundToBF16: bf16)
             out.append(CUDACheck(op: "add \(n)\(bf16 ? " bf16" : "")", relL2: relL2(a, b), tolerance: 0))
             gpu.geluTanhMul(gate: x, up: y, rows: rows, width: width, roundToBF16: bf16, out: &a)
-            CPUOps.geluTanhMul(gate: x, up: y, rows: rows, width: width, ldIn: width, roundToBF16: bf16, out: &b, ldOut: width)
+            ReferenceOps.geluTanhMul(gate: x, up: y, rows: rows, width: width, ldIn: width, roundToBF16: bf16, out: &b, ldOut: width)
             out.append(CUDACheck(op: "geluTanhMul \(rows)x\(width)\(bf16 ? " bf16" : "")", relL2: relL2(a, b), tolerance: bf16 ? 4e-3 : 1e-6))
             let tokens = 5, heads = 3, hd = 16, stride = heads * hd + 2
             let cosT = rng.array(tokens * hd, bf16: bf16), sinT = rng.array(tokens * hd, bf16: bf16)
             a = rng.array(tokens * stride, bf16: bf16); b = a
             gpu.applyRoPE(&a, tokens: tokens, heads: heads, headDim: hd, stride: stride, cos: cosT, sin: sinT, roundToBF16: bf16)
-            CPUOps.applyRoPE(&b, tokens: tokens, heads: heads, headDim: hd, stride: stride, cos: cosT, sin: sinT, roundToBF16: bf16)
+            ReferenceOps.applyRoPE(&b, tokens: tokens, heads: heads, headDim: hd, stride: stride, cos: cosT, sin: sinT, roundToBF16: bf16)
             out.append(CUDACheck(op: "applyRoPE \(tokens)x\(heads)x\(hd)\(bf16 ? " bf16" : "")", relL2: relL2(a, b), tolerance: 0))
         }
         var a = [Float](repeating: 0, count: n), b = a
         gpu.layerNorm(x, rows: rows, width: width, weight: wv, bias: bv, eps: 1e-6, out: &a)
-        CPUOps.layerNorm(x, rows: rows, width: width, weight: wv, bias: bv, eps: 1e-6, out: &b)
+        ReferenceOps.layerNorm(x, rows: rows, width: width, weight: wv, bias: bv, eps: 1e-6, out: &b)
         out.append(CUDACheck(op: "layerNorm \(rows)x\(width)", relL2: relL2(a, b), tolerance: 1e-6))
         a = x; b = x
-        gpu.geluTanh(&a, count: n); CPUOps.geluTanh(&b, count: n)
+        gpu.geluTanh(&a, count: n); ReferenceOps.geluTanh(&b, count: n)
         out.append(CUDACheck(op: "geluTanh \(n)", relL2: relL2(a, b), tolerance: 1e-6))
         a = x; b = x
-        gpu.silu(&a, count: n); CPUOps.silu(&b, count: n)
+        gpu.silu(&a, count: n); ReferenceOps.silu(&b, count: n)
         out.append(CUDACheck(op: "silu \(n)", relL2: relL2(a, b), tolerance: 1e-6))
         a = x; b = x
         let dt = Float(-1.0 / 10.0)

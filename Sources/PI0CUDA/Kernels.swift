@@ -2,10 +2,10 @@
 // device's architecture (KernelModule.swift caches the result on disk). The source is self-contained
 // (no #include: NVRTC's built-in math functions and intrinsics only), so it compiles with NVRTC alone.
 //
-// Numerics follow Sources/PI0Tensor/CPUOps.swift operation by operation (compiled with --fmad=false,
+// Numerics follow Sources/PI0Tensor/ReferenceOps.swift operation by operation (compiled with --fmad=false,
 // so no multiply-add is contracted; IEEE division and square root are NVRTC's defaults):
 //  * bf16 rounding = round-to-nearest-even of the top 16 bits, NaN kept NaN (BFloat16.swift);
-//  * RMSNorm / LayerNorm statistics accumulate in double (as CPUOps), reduced as a tree rather than
+//  * RMSNorm / LayerNorm statistics accumulate in double (as ReferenceOps), reduced as a tree rather than
 //    in index order, so a statistic may differ from the CPU's by one double rounding (invisible after
 //    the cast to float in practice);
 //  * attention scores and the probs·V sums run in index order per thread (bit-identical to the
@@ -27,7 +27,7 @@ enum CUDAKernels {
     ]
 
     static let source = #"""
-// pi0-swift CUDA kernels (generated from Sources/PI0CUDA/Kernels.swift; keep in sync with CPUOps.swift)
+// pi0-swift CUDA kernels (generated from Sources/PI0CUDA/Kernels.swift; keep in sync with ReferenceOps.swift)
 typedef unsigned short u16;
 typedef unsigned int u32;
 
@@ -87,7 +87,7 @@ extern "C" __global__ void bias_add(float* y, int rows, int cols, int ld, const 
     }
 }
 
-// CPUOps.add: x += y, rounded to bf16 when asked.
+// ReferenceOps.add: x += y, rounded to bf16 when asked.
 extern "C" __global__ void residual_add(float* x, const float* y, long n, int roundBF16) {
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
         float s = x[i] + y[i];
@@ -103,7 +103,7 @@ extern "C" __global__ void euler_update(float* x, const float* v, float dt, long
     }
 }
 
-// CPUOps.silu: x / (1 + exp(-x)).
+// ReferenceOps.silu: x / (1 + exp(-x)).
 extern "C" __global__ void silu(float* x, long n) {
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
         float v = x[i];
@@ -122,7 +122,7 @@ extern "C" __global__ void gelu_tanh(float* x, long n) {
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) x[i] = gelu_tanh_f(x[i]);
 }
 
-// CPUOps.geluTanhMul: out = gelu(gate)·up; in bf16 mode gelu's output and the product are rounded.
+// ReferenceOps.geluTanhMul: out = gelu(gate)·up; in bf16 mode gelu's output and the product are rounded.
 extern "C" __global__ void gelu_tanh_mul(const float* gate, const float* up, int rows, int width, int ldIn,
                                          int roundBF16, float* out, int ldOut) {
     long n = (long)rows * width;
@@ -133,7 +133,7 @@ extern "C" __global__ void gelu_tanh_mul(const float* gate, const float* up, int
     }
 }
 
-// CPUOps.rmsNorm, one block per row: var = mean(x²) (double sum, cast to float), rs = 1/sqrt(var+eps),
+// ReferenceOps.rmsNorm, one block per row: var = mean(x²) (double sum, cast to float), rs = 1/sqrt(var+eps),
 // y = (x·rs)·(1+w), optionally bf16-rounded.
 extern "C" __global__ void rms_norm(const float* x, int rows, int width, const float* w, float eps, int roundBF16, float* out) {
     __shared__ double scratch[32];
@@ -153,7 +153,7 @@ extern "C" __global__ void rms_norm(const float* x, int rows, int width, const f
     }
 }
 
-// CPUOps.layerNorm, one block per row: mean and biased variance in double, y = (x−mean)·rstd·w + b.
+// ReferenceOps.layerNorm, one block per row: mean and biased variance in double, y = (x−mean)·rstd·w + b.
 extern "C" __global__ void layer_norm(const float* x, int rows, int width, const float* w, const float* b, float eps, float* out) {
     __shared__ double scratch[32];
     int r = blockIdx.x;
@@ -171,7 +171,7 @@ extern "C" __global__ void layer_norm(const float* x, int rows, int width, const
     for (int i = threadIdx.x; i < width; i += blockDim.x) yr[i] = (xr[i] - meanF) * rstd * w[i] + b[i];
 }
 
-// CPUOps.applyRoPE (half-split), in place; one thread per (token, head, i < headDim/2) pair.
+// ReferenceOps.applyRoPE (half-split), in place; one thread per (token, head, i < headDim/2) pair.
 extern "C" __global__ void rope_half(float* x, int tokens, int heads, int headDim, int stride,
                                      const float* cosT, const float* sinT, int roundBF16) {
     int half = headDim / 2;
@@ -200,7 +200,7 @@ extern "C" __global__ void rope_half(float* x, int tokens, int heads, int headDi
     }
 }
 
-// CPUOps.referenceAttention: grid (heads, queries), one block per (head, query), blockDim a multiple
+// ReferenceOps.referenceAttention: grid (heads, queries), one block per (head, query), blockDim a multiple
 // of 32. Dynamic shared memory: (headDim + keys + 32) floats.
 extern "C" __global__ void attention(const float* q, int qStride, const float* k, int kStride,
                                      const float* v, int vStride, const float* mask, int maskStride,

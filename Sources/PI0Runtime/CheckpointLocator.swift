@@ -1,36 +1,14 @@
 // Finding checkpoints and tokenizers: a local folder, or a Hugging Face id ("ORG/NAME") resolved from
-// the local hub cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub:
-// models--ORG--NAME/snapshots/<revision>/, the revision named by refs/main when present).
+// the local hub cache (`HubCache` in PI0Hub; nothing is downloaded here, see `pi0 download`).
 import Foundation
+import PI0Hub
 
 public enum CheckpointLocator {
-    public static var hubCache: String {
-        let env = ProcessInfo.processInfo.environment
-        if let c = env["HF_HUB_CACHE"] { return c }
-        if let h = env["HF_HOME"] { return (h as NSString).appendingPathComponent("hub") }
-        return (NSHomeDirectory() as NSString).appendingPathComponent(".cache/huggingface/hub")
-    }
+    /// The local Hugging Face hub cache folder (`HubCache.directory`).
+    public static var hubCache: String { HubCache.directory }
 
-    /// The snapshot folder of `id` in the hub cache, or nil.
-    public static func cachedSnapshot(_ id: String) -> String? {
-        let parts = id.split(separator: "/")
-        guard parts.count == 2 else { return nil }
-        let repo = (hubCache as NSString).appendingPathComponent("models--\(parts[0])--\(parts[1])")
-        let snapshots = (repo as NSString).appendingPathComponent("snapshots")
-        let fm = FileManager.default
-        if let ref = try? String(contentsOfFile: (repo as NSString).appendingPathComponent("refs/main"), encoding: .utf8) {
-            let p = (snapshots as NSString).appendingPathComponent(ref.trimmingCharacters(in: .whitespacesAndNewlines))
-            if fm.fileExists(atPath: p) { return p }
-        }
-        guard let revs = try? fm.contentsOfDirectory(atPath: snapshots), !revs.isEmpty else { return nil }
-        // Newest snapshot first.
-        let sorted = revs.map { (snapshots as NSString).appendingPathComponent($0) }.sorted {
-            let a = (try? fm.attributesOfItem(atPath: $0)[.modificationDate] as? Date) ?? .distantPast
-            let b = (try? fm.attributesOfItem(atPath: $1)[.modificationDate] as? Date) ?? .distantPast
-            return a > b
-        }
-        return sorted.first
-    }
+    /// The snapshot folder of `id` in the hub cache, or nil (`HubCache.snapshot`).
+    public static func cachedSnapshot(_ id: String) -> String? { HubCache.snapshot(id) }
 
     /// A checkpoint folder for a path or a hub id.
     public static func resolve(_ spec: String) throws -> String {

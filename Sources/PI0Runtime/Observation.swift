@@ -22,7 +22,8 @@ public struct CameraFrame: Sendable {
     /// Decodes a PNG or JPEG file.
     public static func load(path: String) throws -> CameraFrame { CameraFrame(try ImageDecoder.decode(path: path)) }
 
-    /// Float32 CHW in [0, 1], as LeRobot receives images (uint8 values / 255).
+    /// Float32 CHW in [0, 1], as LeRobot receives images (uint8 values / 255): the one layout conversion on
+    /// the policy's path. Values are not checked here; `ImagePreprocessing` rejects non-finite ones.
     func floatCHW(camera: String) throws -> [Float] {
         let n = height * width
         guard height > 0, width > 0 else { throw PolicyError.badImage(camera: camera, reason: "empty image \(height)×\(width)") }
@@ -37,9 +38,6 @@ public struct CameraFrame: Sendable {
             case .uint8(let p): return Float(p[i]) / 255
             case .float32(let p): return p[i]
             }
-        }
-        if case .float32(let p) = pixels, let bad = p.firstIndex(where: { !$0.isFinite }) {
-            throw PolicyError.badImage(camera: camera, reason: "non-finite pixel value at index \(bad)")
         }
         for c in 0..<3 { for i in 0..<n {
             out[c * n + i] = layout == .chw ? value(c * n + i) : value(i * 3 + c)

@@ -23,7 +23,7 @@ extension PI0Policy {
     /// Runs prepared observations as one batch; seeds[i] is row i's noise seed (as `predictActionChunk`'s
     /// `seed`). Returns one chunk per row.
     public func predictActionChunks(_ rows: [PreparedObservation], seeds: [UInt64], steps: Int? = nil,
-                                    timings: StageTimings? = nil) throws -> [ActionChunk] {
+                                    timings: StageTimings? = nil, width: Int? = nil) throws -> [ActionChunk] {
         precondition(rows.count == seeds.count && !rows.isEmpty)
         let c = checkpoint.config, perRow = c.chunkSize * c.maxActionDim
         var inputs = rows[0].inputs
@@ -36,6 +36,6 @@ extension PI0Policy {
         inputs.noise = seeds.flatMap { GaussianNoise.sample(count: perRow, seed: $0) }
         inputs.rtc = rows.contains { $0.rtc != nil } ? RTCRequest(rows: rows.map(\.rtc)) : nil
         let raw = try withModel { try $0.sampleActions(inputs, steps: steps, timings: timings) }.array
-        return try (0..<rows.count).map { try postprocess(Array(raw[($0 * perRow)..<(($0 + 1) * perRow)])) }
+        return try (0..<rows.count).map { try postprocess(Array(raw[($0 * perRow)..<(($0 + 1) * perRow)]), width: width) }
     }
 }

@@ -1,5 +1,5 @@
 // The policy a robotics engineer calls: observation in, un-normalised actions in the robot's own
-// dimensions out, with LeRobot 0.6.1's pre- and post-processing for π0 (PI0_SPEC.md §2.1):
+// dimensions out, with LeRobot 0.6.1's pre- and post-processing for π0 (docs/SPEC.md §2.1):
 //   images → float [0,1] CHW → resize-with-pad to the model resolution → [-1, 1]; cameras the
 //   checkpoint knows but the observation lacks are appended after the present ones as −1 images, mask false;
 //   prompt → "\n" appended → BOS + SentencePiece ids, padded/truncated to 48;
@@ -74,8 +74,12 @@ public final class PI0Policy: @unchecked Sendable {
         for name in present {
             let f = given[name]!
             let chw = try f.floatCHW(camera: name)
-            images.append(try ImagePreprocessing.resizeWithPadToPM1(chw: chw, height: f.height, width: f.width,
-                                                                    outHeight: side, outWidth: side))
+            do {
+                images.append(try ImagePreprocessing.resizeWithPadToPM1(chw: chw, height: f.height, width: f.width,
+                                                                        outHeight: side, outWidth: side))
+            } catch let e as ImagePreprocessingError {
+                throw PolicyError.badImage(camera: name, reason: e.description)
+            }
             masks.append([true])
         }
         for name in cameraNames where given[name] == nil {
@@ -111,14 +115,15 @@ public final class PI0Policy: @unchecked Sendable {
         return (r.tokens, r.mask)
     }
 
-    /// Predicts a chunk of actions [chunk, actionDim] in the robot's units.
+    /// Predicts a chunk of actions [chunk, actionDim] in the robot's units. `width`: the number of action
+    /// dimensions the caller wants (default `actionDim`; see `postprocess`).
     public func predictActionChunk(_ obs: Observation, noise: [Float]? = nil, seed: UInt64 = 0, steps: Int? = nil,
-                                   timings: StageTimings? = nil) throws -> ActionChunk {
+                                   timings: StageTimings? = nil, width: Int? = nil) throws -> ActionChunk {
         var inputs = try preprocess(obs)
         inputs.noise = noise
         inputs.rtc = try obs.previousChunk.map { RTCRequest(rows: [try rtcRow($0)]) }
         let raw = try withModel { try $0.sampleActions(inputs, steps: steps, seed: seed, timings: timings) }
-        return try postprocess(raw.array)
+        return try postprocess(raw.array, width: width)
     }
 
     /// Runs `body` with the model, one caller at a time.
@@ -158,14 +163,22 @@ public final class PI0Policy: @unchecked Sendable {
                               inferenceDelay: prev.inferenceDelay, executionHorizon: prev.executionHorizon)
     }
 
-    /// Model output [chunk, max_action_dim] (normalised, padded) → [chunk, actionDim] un-normalised.
-    public func postprocess(_ padded: [Float]) throws -> ActionChunk {
-        let c = checkpoint.config
+    /// Model output [chunk, max_action_dim] (normalised, padded) → [chunk, width] un-normalised: the one
+    /// place the action dimensions are chosen. The checkpoint's first `actionDim` dimensions are
+    /// un-normalised (LeRobot: slice, then unnormalizer); a caller asking for another `width` (a server
+    /// layout) gets the first `width` of them, and zeros for dimensions beyond the checkpoint's.
+    public func postprocess(_ padded: [Float], width: Int? = nil) throws -> ActionChunk {
+        let c = checkpoint.config, width = width ?? actionDim
         var sliced: [Float] = []
         sliced.reserveCapacity(c.chunkSize * actionDim)
         for t in 0..<c.chunkSize { sliced += padded[(t * c.maxActionDim)..<(t * c.maxActionDim + actionDim)] }
         let values = try stats?.unnormalizeActions(sliced, actionDim: actionDim) ?? sliced
-        return ActionChunk(horizon: c.chunkSize, actionDim: actionDim, values: values)
+        guard width != actionDim else { return ActionChunk(horizon: c.chunkSize, actionDim: actionDim, values: values) }
+        var out = [Float](repeating: 0, count: c.chunkSize * width)
+        for t in 0..<c.chunkSize {
+            for d in 0..<min(width, actionDim) { out[t * width + d] = values[t * actionDim + d] }
+        }
+        return ActionChunk(horizon: c.chunkSize, actionDim: width, values: out)
     }
 }
 

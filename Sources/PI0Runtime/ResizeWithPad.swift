@@ -4,12 +4,10 @@
 // int(W/ratio)) (truncation: 457/(457/224) = 223.99999999999997 -> 223), F.interpolate bilinear,
 // align_corners=False, no antialias, clamp(0,1), zero padding split floor(pad/2) top/left, remainder
 // bottom/right. The bilinear kernel reproduces PyTorch's CPU kernel (UpSampleKernel.cpp, x86 AVX2/512
-// build) including where it fuses multiply-adds; see
-// /work/shared/fixtures/policy/resize_with_pad/README.md and docs/PREPROCESSING.md for measured exactness.
+// build) including where it fuses multiply-adds; see docs/PREPROCESSING.md for measured exactness.
 //
 // Layout letters: C = 3 channels, H×W input, h×w resized, outH×outW output.
 
-import ImageIO
 
 /// Bad input to the image preprocessing.
 public enum ImagePreprocessingError: Error, CustomStringConvertible, Equatable {
@@ -42,7 +40,7 @@ public enum ImagePreprocessing {
         try validate(chw, height, width)
         var x = (height == outHeight && width == outWidth)
             ? chw
-            : try resizeWithPad(chw: chw, height: height, width: width, outHeight: outHeight, outWidth: outWidth)
+            : try resizeWithPadValidated(chw: chw, height: height, width: width, outHeight: outHeight, outWidth: outWidth)
         // `img * 2.0 - 1.0`: two float32 ops (x·2 is exact, so fusing would not change anything).
         for i in x.indices { x[i] = x[i] * 2 - 1 }
         return x
@@ -52,6 +50,12 @@ public enum ImagePreprocessing {
     public static func resizeWithPad(chw: [Float], height: Int, width: Int,
                                      outHeight: Int = 224, outWidth: Int = 224) throws -> [Float] {
         try validate(chw, height, width)
+        return try resizeWithPadValidated(chw: chw, height: height, width: width, outHeight: outHeight, outWidth: outWidth)
+    }
+
+    /// `resizeWithPad` on an input `validate` has already accepted (each pixel is checked once).
+    private static func resizeWithPadValidated(chw: [Float], height: Int, width: Int,
+                                               outHeight: Int, outWidth: Int) throws -> [Float] {
         guard outHeight > 0 && outWidth > 0 else { throw ImagePreprocessingError.emptyImage(height: outHeight, width: outWidth) }
         let ratio = max(Double(width) / Double(outWidth), Double(height) / Double(outHeight))
         let rh = Int(Double(height) / ratio), rw = Int(Double(width) / ratio)
@@ -82,23 +86,6 @@ public enum ImagePreprocessing {
                     }
                 }
             }
-        }
-        return out
-    }
-
-    /// A decoded camera frame straight to the model's image input: `floatCHW` then `resizeWithPadToPM1`
-    /// (what LeRobot does to a uint8 frame converted to float in [0,1]).
-    public static func modelInput(from image: RGBImage, outHeight: Int = 224, outWidth: Int = 224) throws -> [Float] {
-        try resizeWithPadToPM1(chw: floatCHW(from: image), height: image.height, width: image.width,
-                               outHeight: outHeight, outWidth: outWidth)
-    }
-
-    /// uint8 HWC RGB -> float32 CHW in [0,1] (value / 255, one correctly rounded float32 division).
-    public static func floatCHW(from image: RGBImage) -> [Float] {
-        let n = image.width * image.height
-        var out = [Float](repeating: 0, count: 3 * n)
-        for i in 0..<n {
-            for c in 0..<3 { out[c * n + i] = Float(image.pixels[3 * i + c]) / 255 }
         }
         return out
     }

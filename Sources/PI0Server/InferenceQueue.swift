@@ -3,7 +3,7 @@
 // at a time (it waits for its answer before submitting the next), so FIFO order is also round-robin
 // between clients. A waiter whose task is cancelled (its client went away) leaves the queue at once
 // and never runs. (Upstream openpi runs inference inline on its event loop, so one slow request
-// stalls every client; see docs/OPENPI_PROTOCOL.md.)
+// stalls every client; see docs/PROTOCOL.md.)
 
 actor InferenceQueue {
     private let limit: Int

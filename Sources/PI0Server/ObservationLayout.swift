@@ -1,4 +1,4 @@
-// Mapping openpi client observations onto a π0 checkpoint (OPENPI_PROTOCOL.md, "Observations of the
+// Mapping openpi client observations onto a π0 checkpoint (docs/PROTOCOL.md, "Observations of the
 // shipped example policies"). Each layout names its camera keys, its state key(s) and the robot's action
 // width; cameras map onto the checkpoint's cameras by name when the checkpoint uses the same names,
 // otherwise in order. State is zero-padded or cut to the checkpoint's state dimension, actions to the

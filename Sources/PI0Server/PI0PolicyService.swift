@@ -33,19 +33,20 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
         mapper = ObservationMapper(layout: layout, checkpointCameras: policy.cameraNames, stateDim: policy.stateDim,
                                    defaultPrompt: defaultPrompt)
         actionDim = layout.actionDim ?? policy.actionDim
+        let width = actionDim
         batcher = maxBatch > 1 ? InferenceBatcher(maxBatch: maxBatch, maxWait: batchWait) { [policy] jobs in
-            Self.runBatch(policy, jobs)
+            Self.runBatch(policy, jobs, width: width)
         } : nil
     }
 
     /// One batch; if it fails as a whole (one row's non-finite result, say), each row runs alone so
     /// that every client gets its own answer or its own error.
-    static func runBatch(_ policy: PI0Policy, _ jobs: [BatchJob]) -> [Result<ActionChunk, Error>] {
+    static func runBatch(_ policy: PI0Policy, _ jobs: [BatchJob], width: Int) -> [Result<ActionChunk, Error>] {
         do {
-            return try policy.predictActionChunks(jobs.map(\.observation), seeds: jobs.map(\.seed)).map { .success($0) }
+            return try policy.predictActionChunks(jobs.map(\.observation), seeds: jobs.map(\.seed), width: width).map { .success($0) }
         } catch {
             if jobs.count == 1 { return [.failure(error)] }
-            return jobs.map { job in Result { try policy.predictActionChunks([job.observation], seeds: [job.seed])[0] } }
+            return jobs.map { job in Result { try policy.predictActionChunks([job.observation], seeds: [job.seed], width: width)[0] } }
         }
     }
 
@@ -76,7 +77,7 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
             queue.async { [self] in
                 do {
                     let timings = StageTimings()
-                    let chunk = try policy.predictActionChunk(obs, seed: fixedSeed ?? nextSeed(), timings: timings)
+                    let chunk = try policy.predictActionChunk(obs, seed: fixedSeed ?? nextSeed(), timings: timings, width: actionDim)
                     cont.resume(returning: PolicyOutput(actions: actionsArray(chunk), policyInferMs: timings.total * 1000))
                 } catch {
                     cont.resume(throwing: error)
@@ -99,13 +100,9 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
         return out
     }
 
-    /// The chunk in the layout's action width (cut, or zero-padded).
+    /// The chunk as the server sends it ([horizon, the layout's action width]; `postprocess` chose the dims).
     func actionsArray(_ chunk: ActionChunk) -> NDArray {
-        var out = [Float](repeating: 0, count: chunk.horizon * actionDim)
-        for t in 0..<chunk.horizon {
-            for d in 0..<min(actionDim, chunk.actionDim) { out[t * actionDim + d] = chunk.values[t * chunk.actionDim + d] }
-        }
-        return NDArray(floats: out, shape: [chunk.horizon, actionDim])
+        NDArray(floats: chunk.values, shape: [chunk.horizon, chunk.actionDim])
     }
 
     private let seedLock = NSLock()

@@ -1,4 +1,4 @@
-// One openpi client connection after the WebSocket upgrade (docs/OPENPI_PROTOCOL.md, "Conversation"):
+// One openpi client connection after the WebSocket upgrade (docs/PROTOCOL.md, "Conversation"):
 // send msgpack(metadata) first, then answer every binary message msgpack(observation) with one
 // binary message msgpack(result). Errors: a text frame describing the error, then close 1011,
 // as openpi's websocket_policy_server.py does.

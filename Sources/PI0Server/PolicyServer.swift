@@ -1,5 +1,5 @@
 // The openpi-compatible policy server: one port, `GET /healthz` for health checks, every other path
-// upgrades to the WebSocket protocol of docs/OPENPI_PROTOCOL.md.
+// upgrades to the WebSocket protocol of docs/PROTOCOL.md.
 //
 // Networking runs on one NIO event loop (it only moves bytes; decoding, inference and encoding run
 // in Swift tasks), which also keeps the connection registry single-threaded without locks.

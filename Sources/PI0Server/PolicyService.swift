@@ -1,6 +1,6 @@
 // What the server serves: a policy that turns one observation into an action chunk, and the
 // server's settings. The real π0 policy (PI0Runtime) conforms to PolicyService elsewhere; tests use
-// fakes. Protocol facts: docs/OPENPI_PROTOCOL.md.
+// fakes. Protocol facts: docs/PROTOCOL.md.
 import MessagePack
 
 /// A policy behind the websocket server.

@@ -2,7 +2,7 @@
 //
 // The model (target PI0) is written once against `ComputeBackend`. A backend owns the expensive
 // kernels (linear layers with weights packed once, attention); the elementwise operations have plain
-// CPU implementations in `CPUOps` that CPU backends share through the protocol extension below.
+// CPU implementations in `ReferenceOps` that CPU backends share through the protocol extension below.
 // Notation: M rows, K input features, N output features, T queries, S keys, H heads, D head dim.
 
 /// A linear layer's weights prepared (packed) by a backend: y = x·Wᵀ + b with W stored [N, K].
@@ -29,7 +29,7 @@ public struct AttentionArgs: @unchecked Sendable {
     public var queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int
     public var scale: Float
     /// bf16 data path: scores (q·kᵀ) and probabilities are rounded to bf16 and so is the output,
-    /// as a bf16 eager attention in PyTorch does (PI0_SPEC.md §7).
+    /// as a bf16 eager attention in PyTorch does (docs/SPEC.md §7).
     public var roundToBF16: Bool
 
     public init(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
@@ -55,7 +55,7 @@ public protocol ComputeBackend: AnyObject, Sendable {
                 y: UnsafeMutablePointer<Float>, ldy: Int)
     func attention(_ a: AttentionArgs)
 
-    // Elementwise and normalisation operations; the defaults (protocol extension) are `CPUOps`.
+    // Elementwise and normalisation operations; the defaults (protocol extension) are `ReferenceOps`.
     func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float], eps: Float,
                    out: UnsafeMutablePointer<Float>)
     func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], eps: Float, roundToBF16: Bool,
@@ -103,20 +103,20 @@ extension ComputeBackend {
     }
     public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float], eps: Float,
                           out: UnsafeMutablePointer<Float>) {
-        CPUOps.layerNorm(x, rows: rows, width: width, weight: weight, bias: bias, eps: eps, out: out)
+        ReferenceOps.layerNorm(x, rows: rows, width: width, weight: weight, bias: bias, eps: eps, out: out)
     }
     public func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], eps: Float, roundToBF16: Bool,
                         out: UnsafeMutablePointer<Float>) {
-        CPUOps.rmsNorm(x, rows: rows, width: width, weight: weight, eps: eps, roundToBF16: roundToBF16, out: out)
+        ReferenceOps.rmsNorm(x, rows: rows, width: width, weight: weight, eps: eps, roundToBF16: roundToBF16, out: out)
     }
-    public func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) { CPUOps.geluTanh(x, count: count) }
+    public func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) { ReferenceOps.geluTanh(x, count: count) }
     public func geluTanhMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, rows: Int, width: Int, ldIn: Int,
                             roundToBF16: Bool, out: UnsafeMutablePointer<Float>, ldOut: Int) {
-        CPUOps.geluTanhMul(gate: gate, up: up, rows: rows, width: width, ldIn: ldIn, roundToBF16: roundToBF16, out: out, ldOut: ldOut)
+        ReferenceOps.geluTanhMul(gate: gate, up: up, rows: rows, width: width, ldIn: ldIn, roundToBF16: roundToBF16, out: out, ldOut: ldOut)
     }
-    public func silu(_ x: UnsafeMutablePointer<Float>, count: Int) { CPUOps.silu(x, count: count) }
+    public func silu(_ x: UnsafeMutablePointer<Float>, count: Int) { ReferenceOps.silu(x, count: count) }
     public func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int, roundToBF16: Bool) {
-        CPUOps.add(x, y, count: count, roundToBF16: roundToBF16)
+        ReferenceOps.add(x, y, count: count, roundToBF16: roundToBF16)
     }
 
     public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?) throws -> PreparedLinear {

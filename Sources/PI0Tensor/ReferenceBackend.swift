@@ -47,6 +47,6 @@ public final class ReferenceBackend: ComputeBackend, @unchecked Sendable {
     }
 
     public func attention(_ a: AttentionArgs) {
-        CPUOps.referenceAttention(a)
+        ReferenceOps.referenceAttention(a)
     }
 }

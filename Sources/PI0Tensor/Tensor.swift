@@ -1,7 +1,7 @@
 // Tensor storage for π0 activations and weights.
 //
 // Activations are always float32 in memory. In bfloat16 mode the model rounds values to bf16 at the
-// places LeRobot's data path does (PI0_SPEC.md §7), so a stored float is then bf16-representable.
+// places LeRobot's data path does (docs/SPEC.md §7), so a stored float is then bf16-representable.
 // Weights keep their checkpoint dtype (float32 or bfloat16) and usually point into a memory-mapped
 // file; a backend packs them once into its own layout (`ComputeBackend.prepareLinear`).
 

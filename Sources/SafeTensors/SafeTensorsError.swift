@@ -1,7 +1,7 @@
 // SafeTensorsError.swift — the one error type of the SafeTensors module.
 //
 // Every case carries the file path, and the tensor name where one is involved, so a failed load can be
-// traced without a debugger (STYLE.md habit 13). `description` renders a one-line message that always
+// traced without a debugger. `description` renders a one-line message that always
 // starts with the file path. Writer-side misuse that happens before a path is known uses the file name
 // `SafeTensorsError.inMemoryWriter`.
 

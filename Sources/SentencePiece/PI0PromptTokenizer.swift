@@ -1,4 +1,4 @@
-// π0's prompt encoding as LeRobot 0.6.1 does it (PI0_SPEC.md §2.1):
+// π0's prompt encoding as LeRobot 0.6.1 does it (docs/SPEC.md §2.1):
 //   `Pi0NewLineProcessor` appends "\n" unless the task already ends with it, then
 //   `TokenizerProcessorStep` calls the Hugging Face Gemma fast tokenizer with
 //   max_length=48, padding="max_length", padding_side="right", truncation=True, add_special_tokens=True.

@@ -2,7 +2,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import PI0Runtime
+import PI0Hub
 
 struct DownloadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,7 +26,7 @@ struct DownloadCommand: ParsableCommand {
     func run() throws {
         let (repo, revision, files, retries) = (self.repo, self.revision, self.files, self.retries)
         let endpoint = self.endpoint ?? HubDownload.defaultEndpoint
-        let cache = self.cache ?? CheckpointLocator.hubCache
+        let cache = self.cache ?? HubCache.directory
         let display = ProgressDisplay(interactive: isatty(2) != 0)
         let result = ResultBox()
         let done = DispatchSemaphore(value: 0)

@@ -1,4 +1,5 @@
 // Truncated and bit-flipped files must throw a typed error naming the file, never crash or hang.
+import PI0TestSupport
 import Foundation
 import XCTest
 @testable import ImageIO
@@ -22,7 +23,7 @@ final class MalformedInputTests: XCTestCase {
     }
 
     func testByteFlipsNeverCrash() throws {
-        var rng = SplitMix(seed: UInt64(ProcessInfo.processInfo.environment["IMAGEIO_FUZZ_SEED"] ?? "") ?? 12345)
+        var rng = SplitMix64(seed: UInt64(ProcessInfo.processInfo.environment["IMAGEIO_FUZZ_SEED"] ?? "") ?? 12345)
         for f in files {
             let data = try Fixtures.bytes(f)
             let png = f.hasSuffix(".png")
@@ -81,15 +82,3 @@ final class MalformedInputTests: XCTestCase {
     }
 }
 
-/// Deterministic PRNG for reproducible fuzz trials.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -38,7 +38,7 @@ final class GoldenTests: XCTestCase {
         }
     }
 
-    /// The byte example in docs/OPENPI_PROTOCOL.md, transcribed from the doc by hand.
+    /// The byte example in docs/PROTOCOL.md, transcribed from the doc by hand.
     func testProtocolDocByteExample() throws {
         var doc: [UInt8] = [0x83, 0xa5] + Array("state".utf8) + [0x84, 0xc4, 0x0b] + Array("__ndarray__".utf8) + [0xc3]
         doc += [0xc4, 0x04] + Array("data".utf8) + [0xc4, 0x08, 0x00, 0x00, 0xc0, 0x3f, 0x00, 0x00, 0x00, 0x40]

@@ -3,13 +3,14 @@
 // strided layouts, and thread-count independence.
 // Bound: |out − ref| ≤ 2e-6 · max|v| + 2e-6 · |ref| — fp32 scores (~1e-7 relative), a ~2-ulp exp and
 // fp32 sums over S ≤ 300 stay far below it; a wrong mask row or a dropped key moves outputs by ~1e-2.
+import PI0TestSupport
 import XCTest
 @testable import PI0CPU
 
 final class AttentionTests: XCTestCase {
     struct Case { let t, s, heads, headDim: Int; let strided: Bool }
 
-    func run(_ c: Case, threads: Int, rng: inout TestRNG, masked: Bool = true, path: KernelPath = .best) -> (got: [Float], want: [Float], ld: Int, v: [Float], ldv: Int) {
+    func run(_ c: Case, threads: Int, rng: inout SplitMix64, masked: Bool = true, path: KernelPath = .best) -> (got: [Float], want: [Float], ld: Int, v: [Float], ldv: Int) {
         let qH = c.strided ? c.headDim + 3 : c.headDim
         let qT = c.strided ? c.heads * qH + 5 : c.heads * qH
         let ldk = c.strided ? c.headDim + 1 : c.headDim, ldv = c.strided ? c.headDim + 2 : c.headDim
@@ -39,7 +40,7 @@ final class AttentionTests: XCTestCase {
     }
 
     func check(_ c: Case, masked: Bool = true, path: KernelPath = .best) {
-        var rng = TestRNG()
+        var rng = SplitMix64()
         let (got, want, _, _, _) = run(c, threads: 2, rng: &rng, masked: masked, path: path)
         let tol: Float = 2e-6
         for i in 0..<got.count {
@@ -87,7 +88,7 @@ final class AttentionTests: XCTestCase {
 
     /// The fully masked row 2 must be the plain average of v (uniform weights), as torch.where + softmax gives.
     func testFullyMaskedRowIsUniformAverage() {
-        var rng = TestRNG()
+        var rng = SplitMix64()
         let c = Case(t: 3, s: 9, heads: 2, headDim: 5, strided: false)
         let (got, _, ld, v, ldv) = run(c, threads: 1, rng: &rng)
         for h in 0..<c.heads {
@@ -103,7 +104,7 @@ final class AttentionTests: XCTestCase {
                   Case(t: 100, s: 67, heads: 1, headDim: 72, strided: true)] {
             var outs: [[UInt32]] = []
             for threads in [1, 2, 3] {
-                var rng = TestRNG(seed: 42)
+                var rng = SplitMix64(seed: 42)
                 outs.append(run(c, threads: threads, rng: &rng).got.map(\.bitPattern))
             }
             XCTAssertEqual(outs[0], outs[1], "\(c): 1 vs 2 threads")

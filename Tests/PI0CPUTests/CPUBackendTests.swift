@@ -92,24 +92,24 @@ final class CPUBackendTests: XCTestCase {
             for bf16 in [false, true] {
                 var a = [Float](repeating: 0, count: n), r = a
                 fast.rmsNorm(x, rows: rows, width: width, weight: w, eps: 1e-6, roundToBF16: bf16, out: &a)
-                CPUOps.rmsNorm(x, rows: rows, width: width, weight: w, eps: 1e-6, roundToBF16: bf16, out: &r)
+                ReferenceOps.rmsNorm(x, rows: rows, width: width, weight: w, eps: 1e-6, roundToBF16: bf16, out: &r)
                 XCTAssertLessThan(relL2(a, r), bf16 ? 4e-3 : 1e-6, "rmsnorm \(rows)x\(width)")
                 fast.geluTanhMul(gate: x, up: y, rows: rows, width: width, ldIn: width, roundToBF16: bf16, out: &a, ldOut: width)
-                CPUOps.geluTanhMul(gate: x, up: y, rows: rows, width: width, ldIn: width, roundToBF16: bf16, out: &r, ldOut: width)
+                ReferenceOps.geluTanhMul(gate: x, up: y, rows: rows, width: width, ldIn: width, roundToBF16: bf16, out: &r, ldOut: width)
                 XCTAssertLessThan(relL2(a, r), bf16 ? 4e-3 : 1e-6, "gelu·up \(rows)x\(width)")
                 a = x; r = x
-                fast.add(&a, y, count: n, roundToBF16: bf16); CPUOps.add(&r, y, count: n, roundToBF16: bf16)
+                fast.add(&a, y, count: n, roundToBF16: bf16); ReferenceOps.add(&r, y, count: n, roundToBF16: bf16)
                 XCTAssertEqual(a, r)
             }
             var a = [Float](repeating: 0, count: n), r = a
             fast.layerNorm(x, rows: rows, width: width, weight: w, bias: b, eps: 1e-6, out: &a)
-            CPUOps.layerNorm(x, rows: rows, width: width, weight: w, bias: b, eps: 1e-6, out: &r)
+            ReferenceOps.layerNorm(x, rows: rows, width: width, weight: w, bias: b, eps: 1e-6, out: &r)
             XCTAssertLessThan(relL2(a, r), 1e-6, "layernorm \(rows)x\(width)")
             a = x; r = x
-            fast.geluTanh(&a, count: n); CPUOps.geluTanh(&r, count: n)
+            fast.geluTanh(&a, count: n); ReferenceOps.geluTanh(&r, count: n)
             XCTAssertLessThan(relL2(a, r), 1e-6, "gelu \(rows)x\(width)")
             a = x; r = x
-            fast.silu(&a, count: n); CPUOps.silu(&r, count: n)
+            fast.silu(&a, count: n); ReferenceOps.silu(&r, count: n)
             XCTAssertLessThan(relL2(a, r), 1e-6, "silu \(rows)x\(width)")
         }
     }

@@ -2,6 +2,7 @@
 // random inputs of odd shapes (not multiples of any tile), fp32 and bf16 weights, with/without bias,
 // strided x and y. Error bound: |y − ref| ≤ 1e-6 · (Σ_k |x·w|·|alpha| + |bias|) — fp32 accumulation over K
 // ≤ 1000 rounds at ~sqrt(K)·2^-24 of that scale; one missing or doubled term would be ~1e-3 of it.
+import PI0TestSupport
 import XCTest
 @testable import PI0CPU
 import PI0Tensor
@@ -14,7 +15,7 @@ final class GEMMTests: XCTestCase {
     /// Runs the shape table on one path; `bf16Activations` mirrors the `.avx512bf16` rounding in the reference.
     func checkPath(_ path: KernelPath, elements: [WeightElement], bf16Activations: Bool = false, tol: Float = 1e-6) throws {
         guard path.isSupported else { throw XCTSkip("\(path) not supported on this CPU (\(CPUFeatures.summary))") }
-        var rng = TestRNG()
+        var rng = SplitMix64()
         var combo = 0
         for m in Self.ms { for n in Self.ns { for k in Self.ks {
             combo += 1
@@ -71,7 +72,7 @@ final class GEMMTests: XCTestCase {
     /// Threads 1, 2 and 3 give bit-identical outputs (same K order per element whatever the split),
     /// including a shape with fewer panels than threads (rows are split then).
     func testThreadCountDoesNotChangeBits() {
-        var rng = TestRNG()
+        var rng = SplitMix64()
         for (m, n, k) in [(67, 255, 1000), (130, 3, 300), (51, 1024, 129)] {
             let x = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
             for element in [WeightElement.float32, .bfloat16] {
@@ -109,7 +110,7 @@ final class GEMMTests: XCTestCase {
     /// m × k · (n × k)ᵀ + bias with fp32 and bf16 weights on each path: 1, 2 and 3 threads against the
     /// Double reference, and bit-identical to each other.
     func checkThreadSplits(m: Int, n: Int, k: Int, paths: [KernelPath], tol: Float) {
-        var rng = TestRNG()
+        var rng = SplitMix64()
         let x = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
         let wBits = w.map { UInt16($0.bitPattern >> 16) }
         for path in paths {
@@ -135,7 +136,7 @@ final class GEMMTests: XCTestCase {
     /// Weights above 1 M elements are packed on several threads (disjoint panel ranges): check a few rows of
     /// such a product against the reference, fp32 and bf16, with n not a multiple of the panel width.
     func testLargeWeightPackedInParallel() {
-        var rng = TestRNG()
+        var rng = SplitMix64()
         let m = 3, n = 1101, k = 1000
         let x = rng.floats(m * k), w = rng.floats(n * k)
         let wBits = w.map { UInt16($0.bitPattern >> 16) }
@@ -168,7 +169,7 @@ final class GEMMTests: XCTestCase {
 
     /// Unpacked products used by attention: A·Bᵀ and A·B against Double loops, strided, with alpha.
     func testMatmulABtAndAB() {
-        var rng = TestRNG()
+        var rng = SplitMix64()
         for (m, n, k) in [(1, 1, 1), (7, 33, 72), (67, 17, 256), (40, 255, 5)] {
             let lda = k + 2, ldb = k + 1, ldc = n + 3, alpha: Float = 0.0625
             let a = rng.floats(m * lda), b = rng.floats(n * ldb)

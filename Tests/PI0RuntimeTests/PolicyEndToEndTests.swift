@@ -1,4 +1,4 @@
-// The policy end to end against LeRobot's own pipeline (shared/fixtures/policy/end_to_end): a raw
+// The policy end to end against LeRobot's own pipeline (Fixtures/end_to_end): a raw
 // observation (two cameras of different sizes, 14-d state) → preprocessing → π0 → un-normalised actions.
 import Foundation
 import XCTest

@@ -81,7 +81,7 @@ final class ResizeWithPadTests: XCTestCase {
         var px = [UInt8](repeating: 0, count: h * w * 3)
         for c in 0..<3 { for i in 0..<(h * w) { px[3 * i + c] = UInt8((chw[c * h * w + i] * 255).rounded()) } }
         let img = RGBImage(width: w, height: h, pixels: px)
-        XCTAssertEqual(compare(ImagePreprocessing.floatCHW(from: img), chw).differing, 0)
+        XCTAssertEqual(compare(try CameraFrame(img).floatCHW(camera: "in_3"), chw).differing, 0)
     }
 
     func testBadInputsThrow() {

@@ -1,4 +1,4 @@
-// The conversation of docs/OPENPI_PROTOCOL.md, byte level, against a running server.
+// The conversation of docs/PROTOCOL.md, byte level, against a running server.
 import MessagePack
 import XCTest
 @testable import PI0Server

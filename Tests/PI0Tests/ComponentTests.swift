@@ -17,7 +17,7 @@ final class ComponentTests: XCTestCase {
             let x = try out.floats("rmsnorm_in"), expected = try out.floats("rmsnorm_out")
             var y = [Float](repeating: 0, count: x.count)
             let bf16 = ckpt.config.precision == .bfloat16
-            CPUOps.rmsNorm(x, rows: x.count / w.count, width: w.count, weight: w, eps: 1e-6, roundToBF16: bf16, out: &y)
+            ReferenceOps.rmsNorm(x, rows: x.count / w.count, width: w.count, weight: w, eps: 1e-6, roundToBF16: bf16, out: &y)
             let r = ParityResult(name: "rmsnorm", actual: y, expected: expected)
             XCTAssertLessThanOrEqual(r.relativeL2, bf16 ? 4e-3 : 1e-6, "\(name): \(r)")
         }
@@ -26,7 +26,7 @@ final class ComponentTests: XCTestCase {
     func testRMSNormByHand() {
         // x = [3, 4]: mean(x²) = 12.5, rsqrt(12.5) = 0.28284…; w = [0, 1] → factors (1, 2).
         var y = [Float](repeating: 0, count: 2)
-        CPUOps.rmsNorm([3, 4], rows: 1, width: 2, weight: [0, 1], eps: 0, roundToBF16: false, out: &y)
+        ReferenceOps.rmsNorm([3, 4], rows: 1, width: 2, weight: [0, 1], eps: 0, roundToBF16: false, out: &y)
         XCTAssertEqual(Double(y[0]), 3 / 12.5.squareRoot(), accuracy: 1e-6)
         XCTAssertEqual(Double(y[1]), 2 * 4 / 12.5.squareRoot(), accuracy: 1e-6)
     }
@@ -34,7 +34,7 @@ final class ComponentTests: XCTestCase {
     func testLayerNormByHand() {
         // x = [1, 2, 3, 4]: mean 2.5, biased variance 1.25.
         var y = [Float](repeating: 0, count: 4)
-        CPUOps.layerNorm([1, 2, 3, 4], rows: 1, width: 4, weight: [1, 2, 1, 1], bias: [0, 0, 0, 0.5], eps: 1e-6, out: &y)
+        ReferenceOps.layerNorm([1, 2, 3, 4], rows: 1, width: 4, weight: [1, 2, 1, 1], bias: [0, 0, 0, 0.5], eps: 1e-6, out: &y)
         let s = (1.25 + 1e-6).squareRoot()
         let expected = [-1.5 / s, 2 * -0.5 / s, 0.5 / s, 1.5 / s + 0.5]
         for i in 0..<4 { XCTAssertEqual(Double(y[i]), expected[i], accuracy: 1e-5) }
@@ -43,9 +43,9 @@ final class ComponentTests: XCTestCase {
     func testGeluTanhAndSiLUByFormula() {
         for x in [-3.0, -0.5, 0, 0.25, 1, 2.5] {
             let gelu = 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
-            XCTAssertEqual(Double(CPUOps.geluTanh(Float(x))), gelu, accuracy: 1e-6)
+            XCTAssertEqual(Double(ReferenceOps.geluTanh(Float(x))), gelu, accuracy: 1e-6)
             var s = [Float(x)]
-            CPUOps.silu(&s, count: 1)
+            ReferenceOps.silu(&s, count: 1)
             XCTAssertEqual(Double(s[0]), x / (1 + exp(-x)), accuracy: 1e-6)
         }
     }
@@ -56,11 +56,11 @@ final class ComponentTests: XCTestCase {
         XCTAssertEqual(inv[0], 1); XCTAssertEqual(inv[1], 0.1, accuracy: 1e-7)
         let (c, s) = RoPE.tables(positions: [1], invFreq: inv, roundToBF16: false)
         var x: [Float] = [1, 2, 3, 4]
-        CPUOps.applyRoPE(&x, tokens: 1, heads: 1, headDim: 4, stride: 4, cos: c, sin: s, roundToBF16: false)
+        ReferenceOps.applyRoPE(&x, tokens: 1, heads: 1, headDim: 4, stride: 4, cos: c, sin: s, roundToBF16: false)
         let expected = [1 * cos(1.0) - 3 * sin(1.0), 2 * cos(0.1) - 4 * sin(0.1),
                         3 * cos(1.0) + 1 * sin(1.0), 4 * cos(0.1) + 2 * sin(0.1)]
         for i in 0..<4 { XCTAssertEqual(Double(x[i]), expected[i], accuracy: 1e-6) }
-        // bf16 mode rounds the inverse frequencies themselves (PI0_SPEC.md §7): 1/10000^(2/256) = 0.93057… → 0.9296875.
+        // bf16 mode rounds the inverse frequencies themselves (docs/SPEC.md §7): 1/10000^(2/256) = 0.93057… → 0.9296875.
         let bf = RoPE.inverseFrequencies(headDim: 256, theta: 10000, roundToBF16: true)
         XCTAssertEqual(bf[1], 0.9296875)
     }
@@ -117,7 +117,7 @@ final class ComponentTests: XCTestCase {
         XCTAssertEqual(BFloat16.round(1.01171875), 1.015625)     // halfway, rounds up to even
         XCTAssertEqual(BFloat16.round(Float(bitPattern: 0x3F80_8001)), 1.0078125)   // just above halfway
         XCTAssertTrue(BFloat16.round(.nan).isNaN)
-        XCTAssertEqual(BFloat16.round(45.254833), 45.25)         // √2048 in bf16 (PI0_SPEC.md §3.2)
+        XCTAssertEqual(BFloat16.round(45.254833), 45.25)         // √2048 in bf16 (docs/SPEC.md §3.2)
     }
 
     func testReferenceAttentionByHand() {
@@ -126,7 +126,7 @@ final class ComponentTests: XCTestCase {
         var out: [Float] = [0]
         q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
             out.withUnsafeMutableBufferPointer { op in
-                CPUOps.referenceAttention(AttentionArgs(q: qp.baseAddress!, qStride: 1, k: kp.baseAddress!, kStride: 1,
+                ReferenceOps.referenceAttention(AttentionArgs(q: qp.baseAddress!, qStride: 1, k: kp.baseAddress!, kStride: 1,
                     v: vp.baseAddress!, vStride: 1, mask: nil, maskStride: 0, out: op.baseAddress!, outStride: 1,
                     queries: 1, keys: 2, heads: 1, kvHeads: 1, headDim: 1, scale: 1, roundToBF16: false))
             } } } }
@@ -135,7 +135,7 @@ final class ComponentTests: XCTestCase {
         let mask: [Float] = [0, AttentionMasks.maskedValue]
         q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
             mask.withUnsafeBufferPointer { mp in out.withUnsafeMutableBufferPointer { op in
-                CPUOps.referenceAttention(AttentionArgs(q: qp.baseAddress!, qStride: 1, k: kp.baseAddress!, kStride: 1,
+                ReferenceOps.referenceAttention(AttentionArgs(q: qp.baseAddress!, qStride: 1, k: kp.baseAddress!, kStride: 1,
                     v: vp.baseAddress!, vStride: 1, mask: mp.baseAddress!, maskStride: 2, out: op.baseAddress!, outStride: 1,
                     queries: 1, keys: 2, heads: 1, kvHeads: 1, headDim: 1, scale: 1, roundToBF16: false))
             } } } } }

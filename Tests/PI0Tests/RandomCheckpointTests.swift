@@ -7,7 +7,7 @@ import SafeTensors
 
 final class RandomCheckpointTests: XCTestCase {
     func testFullSizeLayoutHasTheRealTensorCountAndParameters() throws {
-        // PI0_SPEC.md §8: 777 tensors, 3 501 372 176 parameters for lerobot/pi0_base (no embed_tokens).
+        // docs/SPEC.md §8: 777 tensors, 3 501 372 176 parameters for lerobot/pi0_base (no embed_tokens).
         let dims = ModelDims(vision: .so400m, vlm: .gemma2b, expert: .gemma300m)
         let t = CheckpointLayout.tensors(dims: dims)
         XCTAssertEqual(t.count, 777)

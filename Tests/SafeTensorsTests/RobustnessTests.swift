@@ -2,6 +2,7 @@
 // random header corruptions either throw a SafeTensorsError or open a file whose tensors all read back.
 // Also shows that opening memory-maps instead of reading: a 1 GiB sparse file opens instantly.
 
+import PI0TestSupport
 import Foundation
 import XCTest
 @testable import SafeTensors
@@ -70,16 +71,57 @@ final class RobustnessTests: XCTestCase {
         XCTAssertGreaterThan(rejected, 1000, "most corruptions must be caught (opened \(opened))")
     }
 
-    func testRandomGarbageFilesNeverCrash() {
+    /// Random bytes written over a one-tensor header. Each input's expected outcome is decided
+    /// independently of our parser: a header Foundation's JSON parser does not accept as an object must
+    /// fail with `.invalidHeader`; one that parses to the original header must open and read back
+    /// [1, 2, 3, 4]; any other JSON object must either open (and read back) or fail with an error about
+    /// the tensor entry, its offsets or the metadata — never with a crash or an untyped error.
+    func testRandomGarbageFilesNeverCrash() throws {
         var rng = SplitMix64(seed: 42)
         let path = dir.file("garbage.safetensors")
-        for _ in 0..<300 {
-            let headerText = Array("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}".utf8)
+        let headerText = Array("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}".utf8)
+        let original = try JSONSerialization.jsonObject(with: Data(headerText)) as! NSDictionary
+        var invalidJSON = 0, unchanged = 0, otherJSON = 0
+        for iteration in 0..<300 {
             var header = headerText
             for _ in 0..<3 { header[Int(rng.next() % UInt64(header.count))] = UInt8(truncatingIfNeeded: rng.next()) }
             dir.write("garbage.safetensors", rawFile(headerBytes: header, data: [1, 2, 3, 4], padTo8: rng.next() % 2 == 0))
-            if let file = try? SafeTensorsFile(path: path) { touchEverything(file) }
+            let parsed = try? JSONSerialization.jsonObject(with: Data(header)) as? NSDictionary
+            let what = "input \(iteration): \(String(decoding: header, as: UTF8.self))"
+            let result = Result { try SafeTensorsFile(path: path) }
+            switch (parsed, result) {
+            case (nil, .success):
+                XCTFail("\(what): not a JSON object, yet it opened")
+            case (nil, .failure(let error)):
+                invalidJSON += 1
+                guard case .invalidHeader(let f, _)? = error as? SafeTensorsError else {
+                    XCTFail("\(what): expected SafeTensorsError.invalidHeader, got \(error)"); continue
+                }
+                XCTAssertEqual(f, path)
+            case (let dict?, .success(let file)) where dict == original:
+                unchanged += 1
+                XCTAssertEqual(Array(try file.rawBytes("a")), [1, 2, 3, 4] as [UInt8], what)
+            case (let dict?, .failure(let error)) where dict == original:
+                XCTFail("\(what): parses to the original header, yet failed with \(error)")
+            case (_?, .success(let file)):
+                otherJSON += 1
+                touchEverything(file)
+            case (_?, .failure(let error)):
+                otherJSON += 1
+                guard let e = error as? SafeTensorsError else { XCTFail("\(what): untyped error \(error)"); continue }
+                XCTAssertEqual(e.file, path, what)
+                switch e {
+                case .invalidTensorEntry, .invalidMetadata, .unknownDType, .sizeMismatch, .invalidOffsets,
+                     .offsetsOutOfRange, .uncoveredData:
+                    break
+                default:
+                    XCTFail("\(what): a JSON object header failed with an unexpected error: \(e)")
+                }
+            }
         }
+        // The corruption must exercise every branch, or the test is not testing what it says.
+        XCTAssertGreaterThan(invalidJSON, 100)
+        XCTAssertGreaterThan(otherJSON + unchanged, 0, "no corrupted header parsed as JSON")
     }
 
     /// A 1 GiB tensor in a sparse file: opening must not read it (instant, no resident-memory jump), and
@@ -121,15 +163,3 @@ final class RobustnessTests: XCTestCase {
     }
 }
 
-/// Small deterministic PRNG (SplitMix64), so any fuzz failure reproduces.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -17,7 +17,7 @@ final class RealTokenizerTests: XCTestCase {
         return try SentencePieceProcessor(modelPath: path)
     }
 
-    /// PaliGemma conventions (PI0_SPEC.md §2.1) and losslessness of identity + byte fallback.
+    /// PaliGemma conventions (docs/SPEC.md §2.1) and losslessness of identity + byte fallback.
     func testPaliGemmaConventions() throws {
         let sp = try model()
         guard sp.vocabSize == 257_152, sp.pieceToId("<seg127>") != nil else {

@@ -4,7 +4,7 @@ Nothing here re-implements π0: every tensor is taken from LeRobot's own calls, 
 bound methods `sample_actions` calls (`embed_prefix`, `embed_suffix`, `denoise_step`,
 `paligemma_with_expert.forward/embed_image/embed_language_tokens`) on the instance, and by forward
 hooks on SigLIP / Gemma submodules. The names and meanings are those of the shipped fixtures'
-README (/work/shared/fixtures/pi0/tiny_1cam/README.md). Only `full_att_2d_masks` and the
+README (Tests/PI0Tests/Fixtures/tiny_1cam/README.md). Only `full_att_2d_masks` and the
 RMSNorm / time-embedding component tensors are computed by calling LeRobot's functions directly.
 """
 

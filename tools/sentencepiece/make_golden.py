@@ -223,7 +223,7 @@ def variant(src: str, dst: str, rng: random.Random, tie_scores: bool, unused=Tru
 
 
 def pi0_prompts(model_path: str, rng: random.Random, corpus, strings, hf_dir=None, out_path=None):
-    """What LeRobot 0.6.1 feeds π0: Pi0NewLineProcessor then the HF tokenizer (PI0_SPEC.md §2.1).
+    """What LeRobot 0.6.1 feeds π0: Pi0NewLineProcessor then the HF tokenizer (docs/SPEC.md §2.1).
     With `hf_dir` (e.g. the HF snapshot folder holding tokenizer.json) that tokenizer is used, as LeRobot's
     AutoTokenizer.from_pretrained does; otherwise one converted from the .model."""
     try:

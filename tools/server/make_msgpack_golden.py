@@ -134,7 +134,7 @@ def main():
         msgpack_numpy.unpackb(data, strict_map_key=False)
         (out / f"{name}.msgpack").write_bytes(data)
         manifest["cases"][name] = describe(obs)
-    # The protocol doc's byte example (docs/OPENPI_PROTOCOL.md).
+    # The protocol doc's byte example (docs/PROTOCOL.md).
     example = {"state": np.array([1.5, 2.0], np.float32), "prompt": "hi", "s": np.float32(1.0)}
     manifest["doc_example_hex"] = msgpack_numpy.packb(example).hex()
 

@@ -3,7 +3,8 @@
 // Expected hashes come from Python (hashlib), never from the code under test.
 import Foundation
 import XCTest
-@testable import PI0Runtime
+@testable import PI0Hub
+import PI0Runtime
 
 final class HubDownloadTests: XCTestCase {
     static let commit = "0123456789abcdef0123456789abcdef01234567"
@@ -103,6 +104,7 @@ final class HubDownloadTests: XCTestCase {
         try withHubCache(cache) {
             XCTAssertEqual(try CheckpointLocator.resolve("org/pi0"), snap)
             XCTAssertEqual(CheckpointLocator.cachedSnapshot("org/pi0"), snap)
+            XCTAssertEqual(HubCache.snapshot("org/pi0"), snap)
         }
 
         // A second run finds every blob in the cache: metadata requests only, no content transfer.

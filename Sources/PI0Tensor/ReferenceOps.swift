@@ -1,9 +1,11 @@
-// Plain CPU implementations of the elementwise and normalisation operations π0 uses, written to follow
-// PyTorch's float32 evaluation order (one rounding per PyTorch op, no fused multiply-adds) so that
+// The reference implementation of the operations π0 uses (elementwise, normalisation, RoPE, softmax,
+// attention): plain loops that `ReferenceBackend` runs, that every fast backend (PI0CPU, PI0CUDA) is
+// tested against, and whose elementwise ops CPU backends share. Written to follow PyTorch's float32
+// evaluation order (one rounding per PyTorch op, no fused multiply-adds) so that
 // float32 results agree with LeRobot to a few ulps. Shapes: x is [rows, width] row-major.
 import Foundation
 
-public enum CPUOps {
+public enum ReferenceOps {
     /// LayerNorm (SigLIP): (x − mean)/sqrt(var + eps)·w + b, biased variance. Statistics in Double.
     public static func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float],
                                  eps: Float, out: UnsafeMutablePointer<Float>) {

@@ -1,5 +1,5 @@
 // `pi0 download ORG/NAME`: fetching a π0 checkpoint from the Hugging Face hub into the same cache layout
-// huggingface_hub writes (so CheckpointLocator, LeRobot and `hf` all find it):
+// huggingface_hub writes (so `HubCache`, LeRobot and `hf` all find it):
 //   models--ORG--NAME/blobs/<etag>                 file content (LFS files: etag = SHA-256 of the content)
 //   models--ORG--NAME/snapshots/<commit>/<file>    relative symlink to ../../blobs/<etag>
 //   models--ORG--NAME/refs/<revision>              the commit hash
@@ -63,7 +63,7 @@ public enum HubDownload {
     public static func download(
         repo: String, revision: String = "main", files: [String]? = nil,
         endpoint: String = HubDownload.defaultEndpoint, token: String? = HubDownload.defaultToken,
-        cache: String = CheckpointLocator.hubCache, retries: Int = 3, timeout: TimeInterval = 60,
+        cache: String = HubCache.directory, retries: Int = 3, timeout: TimeInterval = 60,
         progress: (@Sendable (HubDownloadEvent) -> Void)? = nil
     ) async throws -> String {
         let parts = repo.split(separator: "/", omittingEmptySubsequences: false)

@@ -4,7 +4,7 @@
 // Stats come from the safetensors file named by the step's `state_file`, keys "{feature}.{stat}" split
 // at the LAST dot ("observation.images.top.mean" -> feature "observation.images.top", stat "mean").
 // Arithmetic is float32 with one rounding per operation and no fused multiply-add, in LeRobot's
-// operation order (see /work/shared/fixtures/policy/normalizer/README.md):
+// operation order (docs/SPEC.md §2.1):
 //   MEAN_STD    y = (x − mean) / (std + eps)          x = y·std + mean          (no eps back)
 //   MIN_MAX     y = 2·(x − min)/d − 1                 x = (y + 1)/2·d + min     d = max − min (eps if 0)
 //   QUANTILES   y = 2·(x − q01)/d − 1                 x = (y + 1)·d/2 + q01     d = q99 − q01 (eps if 0)

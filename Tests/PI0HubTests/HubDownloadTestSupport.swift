@@ -1,7 +1,7 @@
 // Support for HubDownloadTests: the fake hub process, the served repos, Python hashes, event capture.
 import Foundation
 import XCTest
-@testable import PI0Runtime
+@testable import PI0Hub
 
 /// tools/download/fake_hub.py running on 127.0.0.1 with an OS-chosen port. One serves all tests of the class
 /// (Python starts slowly); each test sets its fault modes and log file through the control file.
@@ -164,7 +164,7 @@ extension HubDownloadTests {
         return s.split(separator: "\n").map(String.init)
     }
 
-    /// Runs `body` with $HF_HUB_CACHE set to `dir` (CheckpointLocator reads the environment), then restores it.
+    /// Runs `body` with $HF_HUB_CACHE set to `dir` (HubCache reads the environment), then restores it.
     func withHubCache(_ dir: String, _ body: () throws -> Void) rethrows {
         let old = ProcessInfo.processInfo.environment["HF_HUB_CACHE"]
         setenv("HF_HUB_CACHE", dir, 1)
