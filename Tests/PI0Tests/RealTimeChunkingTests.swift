@@ -155,6 +155,28 @@ final class RealTimeChunkingTests: XCTestCase {
         }
     }
 
+    /// More cases made with tools/reference/make_rtc_case.py (LeRobot 0.6.1's own sample_actions with
+    /// rtc_config): ZEROS with batch 2, a delay past the horizon with a smaller guidance clamp and a
+    /// narrower previous chunk, and π0.5 (LINEAR in float32, EXP in bf16).
+    func testExtraCasesMatchLeRobot() throws {
+        let root = Fixtures.path("rtc_extra")
+        let names = try FileManager.default.contentsOfDirectory(atPath: root).sorted()
+        XCTAssertGreaterThanOrEqual(names.count, 2)
+        for name in names {
+            let dir = root + "/" + name
+            let ckpt = try Checkpoint(directory: dir)
+            let model = try PI0Model(checkpoint: ckpt, backend: try Backends.cpu(threads: 2))
+            let inputs = try PI0Inputs.load(from: try SafeTensorsFile(path: dir + "/inputs.safetensors"), dims: ckpt.dims, config: ckpt.config)
+            let outputs = try SafeTensorsFile(path: dir + "/outputs.safetensors")
+            let tol = ckpt.config.precision == .bfloat16 ? Tolerance(minPCC: 0.999, maxRelL2: 1e-2) : Tolerance(minPCC: 0.99999, maxRelL2: 2e-5)
+            XCTAssertNotNil(inputs.rtc, name)
+            for (key, run) in [("actions", inputs), ("actions_no_rtc", { var p = inputs; p.rtc = nil; return p }())] {
+                let r = ParityResult(name: key, actual: try model.sampleActions(run).array, expected: try outputs.floats(key))
+                XCTAssertTrue(r.passes(minPCC: tol.minPCC, maxRelL2: tol.maxRelL2), "\(name): \(r)")
+            }
+        }
+    }
+
     func testBadRequestsNameTheField() throws {
         let (ckpt, inputs, _) = try load("rtc_linear")
         let model = try PI0Model(checkpoint: ckpt, backend: ReferenceBackend())
