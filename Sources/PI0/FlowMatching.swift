@@ -44,8 +44,13 @@ public enum FlowMatching {
 
     /// The time of Euler step k: 1 + k·dt in double, then float32 (LeRobot builds a float32 tensor).
     public static func time(step k: Int, steps: Int) -> Float {
+        Float(timeF64(step: k, steps: steps))
+    }
+
+    /// The same time as LeRobot's Python double (what RTC's guidance sees before any rounding).
+    public static func timeF64(step k: Int, steps: Int) -> Double {
         let dt = -1.0 / Double(steps)
-        return Float(1.0 + Double(k) * dt)
+        return 1.0 + Double(k) * dt
     }
 
     /// x ← x + dt·v in float32 (dt rounded to float32 as PyTorch does for a Python scalar).

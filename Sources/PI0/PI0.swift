@@ -77,12 +77,17 @@ public final class PI0Model: @unchecked Sendable {
     }
 
     /// Samples an action chunk [B, H, A] (normalised, padded to max_action_dim) from t = 1 to t = 0.
-    public func sampleActions(_ inputs: PI0Inputs, steps: Int? = nil, seed: UInt64 = 0,
+    /// With `inputs.rtc` every velocity is guided towards the previous chunk (real-time chunking,
+    /// docs/RTC.md) using `rtcConfig`, else the checkpoint's `rtc_config`, else LeRobot's defaults.
+    public func sampleActions(_ inputs: PI0Inputs, steps: Int? = nil, seed: UInt64 = 0, rtcConfig: RTCConfig? = nil,
                               trace: IntermediateRecorder? = nil, timings: StageTimings? = nil) throws -> Tensor {
         try inputs.validate(dims: dims, config: config)
         let steps = steps ?? config.numInferenceSteps
         guard steps >= 1 else { throw PI0InputError.invalid(input: "steps", reason: "must be at least 1, got \(steps)") }
         let b = inputs.batch, h = config.chunkSize, a = config.maxActionDim
+        let guide = try inputs.rtc.map {
+            try RTCGuide(request: $0, config: rtcConfig ?? config.rtc ?? RTCConfig(), batch: b, chunk: h, actionDim: a)
+        }
         var clock = StageClock()
         var prefix = embedPrefix(inputs, trace: trace)
         // Prefix positions that are padding in every row (unused language slots, cameras masked in every
@@ -104,6 +109,13 @@ public final class PI0Model: @unchecked Sendable {
             let t = FlowMatching.time(step: k, steps: steps)
             if k == 0 && kind == .pi05 { prepareConditioning(suffix, steps: steps) }   // every step's, at once
             denoiseStep(pass, suffix, x: x, t: t, step: k, state: inputs.state, into: v, trace: k == 0 ? trace : nil)
+            if let guide {
+                // Names as the RTC fixtures store them: x at the start of step k, raw and guided velocity.
+                trace?.record("x_t_\(k)", shape: [b, h, a], floats: x.data)
+                trace?.record("v_t_\(k)", shape: [b, h, a], floats: v.data)
+                guide.guide(x: x.data, velocity: v.data, time: FlowMatching.timeF64(step: k, steps: steps))
+                trace?.record("v_t_guided_\(k)", shape: [b, h, a], floats: v.data)
+            }
             FlowMatching.eulerUpdate(x.data, velocity: v.data, count: x.count, steps: steps)
             try FiniteGuard.check(x, stage: "denoise step \(k)")
             if trace != nil { vAll += v.array; xAll += x.array; ts.append(t); outAll += pass.normed.array }

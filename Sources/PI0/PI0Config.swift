@@ -52,6 +52,9 @@ public struct PI0Config: Sendable {
     public var inputFeatures: [(name: String, feature: PolicyFeature)] = []
     public var outputFeatures: [(name: String, feature: PolicyFeature)] = []
     public var normalizationMapping: [String: String] = ["VISUAL": "IDENTITY", "STATE": "MEAN_STD", "ACTION": "MEAN_STD"]
+    /// `rtc_config`: real-time chunking settings (nil when the checkpoint has none; a request that
+    /// carries a previous chunk then uses `RTCConfig()`'s LeRobot defaults).
+    public var rtc: RTCConfig? = nil
 
     public init() {}
 
@@ -162,9 +165,7 @@ extension PI0Config {
         if try r.bool("use_relative_actions") == true {
             throw PI0ConfigError.unsupported(file: file, field: "use_relative_actions", reason: "relative actions are not supported yet")
         }
-        if let rtc = r.take("rtc_config"), !(rtc is NSNull) {
-            throw PI0ConfigError.unsupported(file: file, field: "rtc_config", reason: "real-time chunking is not supported yet")
-        }
+        if var rtc = try r.nested("rtc_config") { c.rtc = try RTCConfig.parse(&rtc) }
         guard c.minPeriod > 0, c.maxPeriod > c.minPeriod else {
             throw PI0ConfigError.invalidValue(file: file, field: "min_period", reason: "need 0 < min_period < max_period")
         }

@@ -1,5 +1,7 @@
 // Reading `sample_actions` arguments from a safetensors file named as in the fixtures'
-// `inputs.safetensors`: image_0…, img_mask_0…, lang_tokens, lang_masks, state (π0 only), noise (optional).
+// `inputs.safetensors`: image_0…, img_mask_0…, lang_tokens, lang_masks, state (π0 only), noise (optional), and
+// for real-time chunking rtc_prev_chunk [B, T_prev, A_prev] float32 (normalised action space),
+// rtc_inference_delay and rtc_execution_horizon (int64, one value each; the horizon is optional).
 import SafeTensors
 
 extension PI0Inputs {
@@ -61,6 +63,33 @@ extension PI0Inputs {
         return PI0Inputs(batch: batch, images: images, imageMasks: imageMasks,
                          langTokens: (0..<batch).map { Array(tokens[($0 * l)..<(($0 + 1) * l)]) },
                          langMasks: (0..<batch).map { Array(masks[($0 * l)..<(($0 + 1) * l)]) },
-                         state: state, noise: noise)
+                         state: state, noise: noise, rtc: try rtcRequest(from: file))
+    }
+
+    /// The RTC fields, all or none (a delay without a previous chunk is an error, not ignored).
+    static func rtcRequest(from file: SafeTensorsFile) throws -> RTCRequest? {
+        let names = ["rtc_prev_chunk", "rtc_inference_delay", "rtc_execution_horizon"]
+        guard file.contains("rtc_prev_chunk") else {
+            if let stray = names.first(where: file.contains) {
+                throw PI0InputError.invalid(input: stray, reason: "given without rtc_prev_chunk in \(file.path)")
+            }
+            return nil
+        }
+        let prev = try file.info("rtc_prev_chunk")
+        guard prev.shape.count == 3 else {
+            throw PI0InputError.invalid(input: "rtc_prev_chunk", reason: "expected [B, T_prev, A_prev], got \(prev.shape)")
+        }
+        func scalar(_ name: String) throws -> Int? {
+            guard file.contains(name) else { return nil }
+            let v = try file.int64s(name)
+            guard v.count == 1 else { throw PI0InputError.invalid(input: name, reason: "expected one int64 value, got \(v.count)") }
+            guard abs(v[0]) < 1 << 31 else { throw PI0InputError.invalid(input: name, reason: "value \(v[0]) out of range") }
+            return Int(v[0])
+        }
+        guard let delay = try scalar("rtc_inference_delay") else {
+            throw PI0InputError.invalid(input: "rtc_inference_delay", reason: "missing from \(file.path) (needed with rtc_prev_chunk)")
+        }
+        return RTCRequest(previousChunk: try file.floats("rtc_prev_chunk"), batch: prev.shape[0], previousSteps: prev.shape[1],
+                          previousWidth: prev.shape[2], inferenceDelay: delay, executionHorizon: try scalar("rtc_execution_horizon"))
     }
 }

@@ -16,11 +16,14 @@ public struct PI0Inputs: Sendable {
     public var state: [Float]
     /// [B, chunk, max_action_dim] standard normal; drawn from `seed` when nil.
     public var noise: [Float]?
+    /// Real-time chunking: the previous chunk's unexecuted actions, delay and horizon (nil: plain sampling).
+    public var rtc: RTCRequest?
 
     public init(batch: Int, images: [[Float]], imageMasks: [[Bool]], langTokens: [[Int]], langMasks: [[Bool]],
-                state: [Float], noise: [Float]? = nil) {
+                state: [Float], noise: [Float]? = nil, rtc: RTCRequest? = nil) {
         self.batch = batch; self.images = images; self.imageMasks = imageMasks
         self.langTokens = langTokens; self.langMasks = langMasks; self.state = state; self.noise = noise
+        self.rtc = rtc
     }
 }
 

@@ -102,6 +102,17 @@ public struct NormalizationStats: Sendable {
         try pre.apply(state, key: key, rowLength: state.count, inverse: false)
     }
 
+    /// Actions in the robot's units back into the model's action space: the inverse of
+    /// `unnormalizeActions`, with the post-processor's statistics (real-time chunking's previous chunk).
+    public func normalizeActions(_ actions: [Float], actionDim: Int, key: String = "action") throws -> [Float] {
+        guard actionDim > 0, actions.count % actionDim == 0 else {
+            throw NormalizerError.dimensionMismatch(file: post.jsonFile, key: key,
+                                                    field: "action rows (length not a positive multiple of actionDim)",
+                                                    expected: actionDim, got: actions.count)
+        }
+        return try post.apply(actions, key: key, rowLength: actionDim, inverse: false)
+    }
+
     /// Post-processor un-normalisation of an action chunk, row-major [chunk, actionDim].
     public func unnormalizeActions(_ actions: [Float], actionDim: Int, key: String = "action") throws -> [Float] {
         guard actionDim > 0, actions.count % actionDim == 0 else {

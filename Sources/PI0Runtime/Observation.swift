@@ -74,8 +74,28 @@ public struct Observation: Sendable {
     /// For π0.5 these must already encode the state prompt (`PI05Prompt`); `state` is then only checked.
     public var tokens: (ids: [Int], mask: [Bool])?
 
-    public init(images: [String: CameraFrame], state: [Float], prompt: String, tokens: (ids: [Int], mask: [Bool])? = nil) {
+    /// Real-time chunking: the previous chunk's actions that the robot has not executed yet (docs/RTC.md).
+    public var previousChunk: PreviousChunk?
+
+    public init(images: [String: CameraFrame], state: [Float], prompt: String, tokens: (ids: [Int], mask: [Bool])? = nil,
+                previousChunk: PreviousChunk? = nil) {
         self.images = images; self.state = state; self.prompt = prompt; self.tokens = tokens
+        self.previousChunk = previousChunk
+    }
+}
+
+/// The unexecuted tail of the previous action chunk, in the robot's units as the policy returned it,
+/// with the inference delay (control steps that pass while the model runs) and the execution horizon
+/// (default: the checkpoint's rtc_config).
+public struct PreviousChunk: Sendable, Equatable {
+    /// Row-major [steps, actionDim] in the robot's units.
+    public var actions: [Float]
+    public var steps: Int
+    public var inferenceDelay: Int
+    public var executionHorizon: Int?
+
+    public init(actions: [Float], steps: Int, inferenceDelay: Int, executionHorizon: Int? = nil) {
+        self.actions = actions; self.steps = steps; self.inferenceDelay = inferenceDelay; self.executionHorizon = executionHorizon
     }
 }
 
@@ -86,6 +106,7 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
     case badState(reason: String)
     case noTokenizer(reason: String)
     case badTokens(reason: String)
+    case badPreviousChunk(reason: String)
     case checkpointNotFound(String)
 
     public var description: String {
@@ -96,6 +117,7 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
         case let .badState(r): return "state: \(r)"
         case let .noTokenizer(r): return "no tokenizer: \(r)"
         case let .badTokens(r): return "tokens: \(r)"
+        case let .badPreviousChunk(r): return "previous chunk (real-time chunking): \(r)"
         case let .checkpointNotFound(r): return r
         }
     }

@@ -139,9 +139,46 @@ public final class PI0Policy: @unchecked Sendable {
                                    timings: StageTimings? = nil, width: Int? = nil) throws -> ActionChunk {
         var inputs = try preprocess(obs)
         inputs.noise = noise
-        lock.lock(); defer { lock.unlock() }
-        let raw = try model.sampleActions(inputs, steps: steps, seed: seed, timings: timings)
+        inputs.rtc = try obs.previousChunk.map { RTCRequest(rows: [try rtcRow($0)]) }
+        let raw = try withModel { try $0.sampleActions(inputs, steps: steps, seed: seed, timings: timings) }
         return try postprocess(raw.array, width: width)
+    }
+
+    /// Runs `body` with the model, one caller at a time.
+    func withModel<T>(_ body: (PI0Model) throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        return try body(model)
+    }
+
+    /// The previous chunk in the model's normalised action space (docs/RTC.md §1). A chunk narrower than
+    /// the action dimension (a server layout that answers fewer dims) leaves the remaining dims to the
+    /// model's zero padding, as LeRobot does for any previous chunk narrower than max_action_dim.
+    func rtcRow(_ prev: PreviousChunk) throws -> RTCRequest.Row {
+        let chunk = checkpoint.config.chunkSize
+        guard prev.steps >= 1, prev.steps <= chunk else {
+            throw PolicyError.badPreviousChunk(reason: "\(prev.steps) steps; expected 1…\(chunk) (the chunk size)")
+        }
+        let width = prev.actions.count / prev.steps
+        guard width >= 1, width <= actionDim, prev.actions.count == prev.steps * width else {
+            throw PolicyError.badPreviousChunk(reason: "\(prev.actions.count) values for \(prev.steps) steps; expected \(prev.steps) × (1…\(actionDim)) (the action dimension)")
+        }
+        if let i = prev.actions.firstIndex(where: { !$0.isFinite }) {
+            throw PolicyError.badPreviousChunk(reason: "non-finite value at index \(i)")
+        }
+        var normalized = prev.actions
+        if let stats {
+            // Per-dimension statistics: normalise full rows, keep the given dims.
+            var rows = [Float](repeating: 0, count: prev.steps * actionDim)
+            for t in 0..<prev.steps {
+                for i in 0..<width { rows[t * actionDim + i] = prev.actions[t * width + i] }
+            }
+            let all = try stats.normalizeActions(rows, actionDim: actionDim)
+            for t in 0..<prev.steps {
+                for i in 0..<width { normalized[t * width + i] = all[t * actionDim + i] }
+            }
+        }
+        return RTCRequest.Row(previousChunk: normalized, previousSteps: prev.steps, previousWidth: width,
+                              inferenceDelay: prev.inferenceDelay, executionHorizon: prev.executionHorizon)
     }
 
     /// Model output [chunk, max_action_dim] (normalised, padded) → [chunk, width] un-normalised: the one

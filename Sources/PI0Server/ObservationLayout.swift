@@ -86,7 +86,7 @@ public struct ObservationMapper: Sendable {
 
     public func map(_ obs: NumpyValue) throws -> Observation {
         guard case .map = obs else { throw ObservationError.badValue(key: "<root>", reason: "expected a map") }
-        var known: Set<String> = ["prompt"]
+        var known: Set<String> = Self.rtcKeys.union(["prompt"])
         var images: [String: CameraFrame] = [:]
         if layout == .native {
             for key in obs.keys where key.hasPrefix("observation.images.") {
@@ -130,7 +130,7 @@ public struct ObservationMapper: Sendable {
         } else {
             throw ObservationError.missingKey("prompt")
         }
-        return Observation(images: images, state: state, prompt: prompt)
+        return Observation(images: images, state: state, prompt: prompt, previousChunk: try Self.previousChunk(obs))
     }
 
     /// The strict rules: the state has exactly the checkpoint's length; every camera of the layout

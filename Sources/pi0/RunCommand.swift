@@ -26,6 +26,10 @@ struct RunCommand: ParsableCommand, GlobalOptionsCommand {
         camera names, state length, tokenizer) is checked before the weights are read. --output never replaces
         the checkpoint's files or the inputs; an existing file is replaced only with --force, through a
         temporary file, so an interrupted run leaves the old file or none.
+          Real-time chunking (docs/RTC.md): when IN also holds rtc_prev_chunk [B,T_prev,A_prev] float32 (the previous
+          chunk's unexecuted actions, normalised), rtc_inference_delay and optionally rtc_execution_horizon (int64),
+          every Euler velocity is guided towards that chunk, with the checkpoint's rtc_config (LeRobot's defaults
+          without one) unless --rtc-schedule / --rtc-max-guidance-weight say otherwise.
         """)
 
     @Option(help: "Checkpoint folder or Hugging Face id in the local cache.") var checkpoint: String
@@ -42,6 +46,10 @@ struct RunCommand: ParsableCommand, GlobalOptionsCommand {
     @Option(help: "float32 or bfloat16 (default: the config's dtype).") var precision: String?
     @Option(help: "Seed for the noise.") var seed: UInt64 = 0
     @Flag(help: "Raw mode: also write the intermediate tensors.") var dumpIntermediates = false
+    @Option(help: "Raw mode, real-time chunking: prefix schedule zeros|ones|linear|exp (default: the checkpoint's rtc_config).")
+    var rtcSchedule: String?
+    @Option(help: "Raw mode, real-time chunking: maximum guidance weight (default: the checkpoint's rtc_config, else 10).")
+    var rtcMaxGuidanceWeight: Float?
     @OptionGroup var backendOptions: BackendOptions
     @OptionGroup var global: GlobalOptions
 
@@ -86,7 +94,8 @@ struct RunCommand: ParsableCommand, GlobalOptionsCommand {
         let trace = dumpIntermediates ? IntermediateRecorder() : nil
         let timings = StageTimings()
         let display = Loading.inference("inference", steps: steps ?? ckpt.config.numInferenceSteps, timings: timings)
-        let actions = try model.sampleActions(input, steps: steps, seed: seed, trace: trace, timings: timings)
+        let actions = try model.sampleActions(input, steps: steps, seed: seed, rtcConfig: try rtcConfig(ckpt.config),
+                                              trace: trace, timings: timings)
         display.finish()
         var writer = SafeTensorsWriter()
         try writer.add("actions", floats: actions.array, shape: actions.shape)
@@ -106,6 +115,23 @@ struct RunCommand: ParsableCommand, GlobalOptionsCommand {
             try printJSON(["output": output, "shape": actions.shape, "seconds": timings.total,
                            "precision": model.precision.rawValue, "backend": model.backend.name])
         }
+    }
+
+    /// The checkpoint's rtc_config (or LeRobot's defaults) with the command line's overrides.
+    func rtcConfig(_ config: PI0Config) throws -> RTCConfig? {
+        guard rtcSchedule != nil || rtcMaxGuidanceWeight != nil else { return nil }
+        var c = config.rtc ?? RTCConfig()
+        if let s = rtcSchedule {
+            guard let v = RTCSchedule(rawValue: s.uppercased()) else {
+                throw ValidationError("--rtc-schedule must be zeros, ones, linear or exp, got '\(s)'")
+            }
+            c.schedule = v
+        }
+        if let g = rtcMaxGuidanceWeight {
+            guard g.isFinite, g > 0 else { throw ValidationError("--rtc-max-guidance-weight must be a positive number, got \(g)") }
+            c.maxGuidanceWeight = g
+        }
+        return c
     }
 
     func runPolicy(precision: Precision?) throws {

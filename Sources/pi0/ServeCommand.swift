@@ -50,6 +50,10 @@ struct ServeCommand: AsyncParsableCommand, GlobalOptionsCommand {
         (default: on for libero, aloha, droid; off for native).
         """)
     var strictObservations: Bool?
+    @Option(help: "Batching across clients: run requests that arrive while the model is busy as one batch of up to N rows (1: off).")
+    var maxBatch: Int = 1
+    @Option(help: "Batching: milliseconds an idle model waits for more requests before it starts (0: never waits).")
+    var batchWaitMs: Double = 0
     @OptionGroup var backendOptions: BackendOptions
     @OptionGroup var global: GlobalOptions
 
@@ -59,6 +63,13 @@ struct ServeCommand: AsyncParsableCommand, GlobalOptionsCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
         _ = try parsePrecision(precision)
+    }
+
+    func validate() throws {
+        guard (1...64).contains(maxBatch) else { throw ValidationError("--max-batch must be between 1 and 64, got \(maxBatch)") }
+        guard batchWaitMs.isFinite, (0...10_000).contains(batchWaitMs) else {
+            throw ValidationError("--batch-wait-ms must be between 0 and 10000, got \(batchWaitMs)")
+        }
     }
 
     func run() async throws {
@@ -81,12 +92,13 @@ struct ServeCommand: AsyncParsableCommand, GlobalOptionsCommand {
             try PI0Policy(checkpoint: plan.directory, tokenizer: tokenizerPath, precision: prec, backend: backend, loadProgress: progress)
         }
         let service = PI0PolicyService(policy: policy, layout: layoutValue, defaultPrompt: defaultPrompt, fixedSeed: seed,
-                                       strictObservations: strictObservations)
+                                       strictObservations: strictObservations, maxBatch: maxBatch, batchWait: batchWaitMs / 1000)
         var config = PolicyServerConfiguration(host: host, port: port, apiKey: apiKey)
         config.maxMessageBytes = maxMessageBytes
         config.maxConnections = maxConnections
         config.handshakeTimeoutSeconds = handshakeTimeout
         config.idleTimeoutSeconds = idleTimeout
+        config.maxConcurrentInferences = maxBatch   // with batching, up to a batch of requests reach the service
         let server = PolicyServer(service: service, configuration: config, logger: logger)
         let bound: Int
         do { bound = try await server.start() } catch {

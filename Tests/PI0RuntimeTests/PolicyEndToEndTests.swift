@@ -11,7 +11,7 @@ import SafeTensors
 final class PolicyEndToEndTests: XCTestCase {
     var dir: String { Bundle.module.resourcePath! + "/Fixtures/end_to_end" }
 
-    func observation(_ io: SafeTensorsFile) throws -> Observation {
+    static func observation(_ io: SafeTensorsFile) throws -> Observation {
         let top = CameraFrame(height: 480, width: 640, layout: .chw, pixels: .uint8(Array(try io.rawBytes("image_top_u8"))))
         let wrist = CameraFrame(height: 240, width: 320, layout: .chw, pixels: .float32(try io.floats("image_wrist_raw")))
         let ids = try io.int64s("lang_tokens").map(Int.init), mask = try io.bools("lang_masks")
@@ -27,7 +27,7 @@ final class PolicyEndToEndTests: XCTestCase {
             let policy = try PI0Policy(checkpoint: dir, backend: backend)
             XCTAssertEqual(policy.cameraNames, ["observation.images.top", "observation.images.wrist"])
             XCTAssertEqual(policy.stateDim, 14); XCTAssertEqual(policy.actionDim, 14)
-            let obs = try observation(io)
+            let obs = try Self.observation(io)
             let inputs = try policy.preprocess(obs)
             XCTAssertEqual(inputs.state, try io.floats("state_padded"))
             XCTAssertEqual(inputs.langTokens[0].map(Int64.init), try io.int64s("lang_tokens"))
@@ -41,7 +41,7 @@ final class PolicyEndToEndTests: XCTestCase {
     func testBadObservationsGetClearErrors() throws {
         let io = try SafeTensorsFile(path: dir + "/io.safetensors")
         let policy = try PI0Policy(checkpoint: dir, backend: ReferenceBackend())
-        let good = try observation(io)
+        let good = try Self.observation(io)
         var o = good; o.state = Array(o.state.prefix(13))
         XCTAssertThrowsError(try policy.preprocess(o)) { XCTAssertEqual($0 as? PolicyError, .badState(reason: "expected 14 values for this checkpoint, got 13")) }
         o = good; o.state[2] = .infinity
@@ -63,7 +63,7 @@ final class PolicyEndToEndTests: XCTestCase {
     func testMissingCameraBecomesMaskedMinusOneImageAfterThePresentOnes() throws {
         let io = try SafeTensorsFile(path: dir + "/io.safetensors")
         let policy = try PI0Policy(checkpoint: dir, backend: ReferenceBackend())
-        var o = try observation(io)
+        var o = try Self.observation(io)
         o.images["top"] = nil
         let inputs = try policy.preprocess(o)
         XCTAssertEqual(inputs.imageMasks, [[true], [false]])

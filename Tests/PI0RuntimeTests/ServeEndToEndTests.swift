@@ -26,14 +26,14 @@ final class ServeEndToEndTests: XCTestCase {
         return CameraFrame(height: 224, width: 224, layout: .chw, pixels: .uint8(px))
     }
 
-    func serve(layout: String) throws -> (Process, Int) {
+    func serve(layout: String, extra: [String] = []) throws -> (Process, Int) {
         guard let exe = CLI.executable else { throw XCTSkip("pi0 executable not built; run `swift build` first") }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = ["serve", "--checkpoint", fixtures + "/end_to_end", "--tokenizer", fixtures + "/tokenizer/demo_bpe.model",
                        "--port", "0", "--layout", layout, "--seed", "11", "--threads", "2",
                        // The example clients send fewer state values than this checkpoint's 14: pad them.
-                       "--no-strict-observations"]
+                       "--no-strict-observations"] + extra
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -92,5 +92,87 @@ final class ServeEndToEndTests: XCTestCase {
             XCTAssertTrue(ParityResult(name: layout, actual: got, expected: expected).passes(minPCC: 0.999999, maxRelL2: 1e-6),
                           "\(layout): \(ParityResult(name: layout, actual: got, expected: expected))")
         }
+    }
+
+    /// clients/python's AsyncActionChunkBroker with the real openpi client against `pi0 serve`: the control
+    /// loop keeps its period while chunks are computed, every request after the first carries the RTC
+    /// fields (the unexecuted rows of the current chunk and the delay measured on the previous request),
+    /// and the server answers them with finite actions.
+    func testAsyncBrokerWithRealTimeChunkingAgainstPi0Serve() throws {
+        let (server, port) = try serve(layout: "libero")
+        defer { server.terminate(); server.waitUntilExit() }
+        let out = NSTemporaryDirectory() + "pi0-rtc-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try python())
+        p.arguments = [repoRoot + "/tools/server/rtc_broker_e2e.py", "--port", "\(port)", "--out", out, "--steps", "40", "--hz", "10"]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, String(decoding: e, as: UTF8.self))
+        let r = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as! [String: Any]
+        for mode in ["rtc", "plain"] {
+            let m = r[mode] as! [String: Any]
+            let executed = (m["executed"] as! [[Double]])
+            XCTAssertEqual(executed.count, 40, mode)
+            XCTAssertTrue(executed.allSatisfy { $0.count == 7 && $0.allSatisfy(\.isFinite) }, mode)
+            let requests = m["requests"] as! [[String: Any]]
+            XCTAssertGreaterThanOrEqual(requests.count, 2, "\(mode): no second chunk was requested")
+            XCTAssertTrue(requests[0].isEmpty, "\(mode): the first request carries no RTC fields")
+            let delays = m["delays"] as! [Int]
+            for (i, q) in requests.enumerated().dropFirst() {
+                if mode == "plain" { XCTAssertTrue(q.isEmpty); continue }
+                let prev = q["rtc_prev_chunk"] as! [[Double]]
+                XCTAssertEqual(prev.first?.count, 7)
+                XCTAssertEqual(q["rtc_execution_horizon"] as? Int, 10)
+                // The delay sent is the one measured on the previous request (0 before any was measured).
+                XCTAssertEqual(q["rtc_inference_delay"] as? Int, i >= 2 && i - 2 < delays.count ? delays[i - 2] : 0, "request \(i)")
+            }
+        }
+        let bad = r["bad_request"] as! [String: Any]
+        XCTAssertTrue((bad["error"] as? String)?.contains("rtc_prev_chunk") == true, "\(bad)")
+    }
+
+    /// The Python client package's own unit tests (clients/python/tests), in the openpi-client environment.
+    func testPythonClientPackageUnitTests() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try python())
+        p.arguments = ["-m", "unittest", "discover", "-s", repoRoot + "/clients/python/tests"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, e)
+        XCTAssertTrue(e.contains("OK"), e)
+    }
+
+    /// Batching across clients (`pi0 serve --max-batch 4`, fixed seed): three openpi clients at once and one
+    /// that hangs up right after sending; every client's answer equals what it gets alone.
+    func testBatchedClientsGetTheAnswersTheyWouldGetAlone() throws {
+        let (server, port) = try serve(layout: "libero", extra: ["--max-batch", "4"])
+        defer { server.terminate(); server.waitUntilExit() }
+        let out = NSTemporaryDirectory() + "pi0-batch-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try python())
+        p.arguments = [repoRoot + "/tools/server/batch_clients.py", "--port", "\(port)", "--clients", "3", "--requests", "1",
+                       "--disconnecting", "1", "--check-alone", "--out", out]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, String(decoding: e, as: UTF8.self))
+        let r = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as! [String: Any]
+        XCTAssertEqual(r["errors"] as? [String], [])
+        XCTAssertEqual(r["requests"] as? Int, 3)
+        XCTAssertEqual(r["distinct_answers"] as? Int, 3, "three different observations, three different answers")
+        let rel = r["rel_l2_vs_alone"] as! [Double]
+        XCTAssertEqual(rel.count, 3)
+        XCTAssertTrue(rel.allSatisfy { $0 <= 1e-6 }, "\(rel)")
     }
 }

@@ -36,4 +36,28 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("lang_masks"), r.stderr)
     }
+
+    /// `pi0 run --inputs` applies real-time chunking when the inputs carry rtc_prev_chunk; the schedule and
+    /// maximum guidance weight can be overridden (a different schedule gives different actions).
+    func testRunAppliesRealTimeChunkingFromTheInputsFile() throws {
+        let dir = Fixtures.path("rtc/rtc_linear")
+        let out = NSTemporaryDirectory() + "pi0-rtc-\(UUID().uuidString).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let golden = try SafeTensorsFile(path: dir + "/outputs.safetensors")
+        let r = try CLI.run(["run", "--checkpoint", dir, "--inputs", dir + "/inputs.safetensors", "--output", out, "--backend", "cpu"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let guided = try SafeTensorsFile(path: out).floats("actions")
+        let p = ParityResult(name: "actions", actual: guided, expected: try golden.floats("actions"))
+        XCTAssertTrue(p.passes(minPCC: 0.99999, maxRelL2: 2e-5), "\(p)")
+
+        let r2 = try CLI.run(["run", "--checkpoint", dir, "--inputs", dir + "/inputs.safetensors", "--output", out, "--backend", "cpu",
+                              "--rtc-schedule", "exp", "--rtc-max-guidance-weight", "3"])
+        XCTAssertEqual(r2.status, 0, r2.stderr)
+        let other = ParityResult(name: "actions", actual: try SafeTensorsFile(path: out).floats("actions"), expected: guided)
+        XCTAssertGreaterThan(other.relativeL2, 1e-3, "overrides had no effect")
+
+        let bad = try CLI.run(["run", "--checkpoint", dir, "--inputs", dir + "/inputs.safetensors", "--output", out, "--rtc-schedule", "cubic"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--rtc-schedule"), bad.stderr)
+    }
 }
