@@ -185,6 +185,8 @@ final class PolicyConnectionHandler: ChannelInboundHandler {
     enum Outcome: Sendable {
         case answer(ByteBuffer, queueMs: Double, inferMs: Double)
         case failure(String)
+        /// The request's content was wrong (`ClientInputError`): error text, the connection stays open.
+        case rejected(String)
         case cancelled
     }
 }
@@ -218,6 +220,8 @@ private func processRequest(_ buffer: ByteBuffer, shared: PolicyConnectionHandle
         return .answer(out, queueMs: milliseconds(started - queued), inferMs: inferMs)
     } catch is CancellationError {
         return .cancelled
+    } catch let error as ClientInputError {
+        return .rejected("Error in policy: \(type(of: error)): \(error)")
     } catch {
         return .failure("Error in policy: \(type(of: error)): \(error)")
     }
@@ -233,6 +237,20 @@ extension PolicyConnectionHandler {
         case .failure(let text):
             logger.warning("request failed", metadata: ["request": "\(request)", "error": "\(text)"])
             fail(text, code: .unexpectedServerError)
+        case .rejected(let text):
+            // A wrong observation (a missing key, a bad RTC field, a NaN): the client is told which and
+            // may send a corrected one on the same connection (openpi-client raises on the text frame).
+            logger.info("request rejected", metadata: ["request": "\(request)", "error": "\(text)"])
+            var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+            buffer.writeString(text)
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
+            waitStart = .now()
+            if let next = pending.first {
+                pending.removeFirst()
+                start(next)
+            } else if closeWhenIdle {
+                goAway()
+            }
         case .answer(let bytes, let queueMs, let inferMs):
             let bytesOut = bytes.readableBytes
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: bytes)))

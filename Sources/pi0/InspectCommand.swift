@@ -27,22 +27,6 @@ struct InspectCommand: ParsableCommand, GlobalOptionsCommand {
         let dir = try CheckpointLocator.resolve(spec)
         let ckpt = try Checkpoint(directory: dir)
         let c = ckpt.config, d = ckpt.dims
-        print("checkpoint  \(spec)")
-        print("weights     \(ckpt.weightsPath)")
-        print("config      \(c.model.rawValue) (\(c.model.displayName)), variants \(c.paligemmaVariant) + \(c.actionExpertVariant), dtype \(c.precision.rawValue)")
-        print("            chunk \(c.chunkSize), steps \(c.numInferenceSteps), state/action pad \(c.maxStateDim)/\(c.maxActionDim), tokenizer length \(c.tokenizerMaxLength)")
-        print("cameras     \(c.cameraNames.isEmpty ? "(none in config)" : c.cameraNames.joined(separator: ", "))")
-        if let s = c.stateDim { print("state dim   \(s)") }
-        if let a = c.actionDim { print("action dim  \(a)") }
-        print(String(format: "vision      SigLIP %d×%d, width %d, %d layers, %d heads, mlp %d, patch %d → %d tokens/image",
-                     d.vision.imageSize, d.vision.imageSize, d.vision.hidden, d.vision.layers, d.vision.heads,
-                     d.vision.intermediate, d.vision.patchSize, d.vision.tokensPerImage))
-        for (n, g) in [("vlm", d.vlm), ("expert", d.expert)] {
-            print(n.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: "Gemma width %d, %d layers, mlp %d, %d heads × %d, %d kv heads, vocab %d",
-                         g.width, g.depth, g.mlpDim, g.heads, g.headDim, g.kvHeads, g.vocabSize)
-                  + (n == "expert" && c.model == .pi05 ? ", adaptive RMSNorm (time-conditioned)" : ""))
-        }
-        if c.model == .pi05 { print("state       enters through the prompt (256 bins; see `pi0 prompt`), no state tensor") }
         let file = ckpt.safetensors
         var byDType: [String: (count: Int, params: Int)] = [:]
         var params = 0
@@ -66,7 +50,7 @@ struct InspectCommand: ParsableCommand, GlobalOptionsCommand {
             }
             var obj: [String: Any] = [
                 "checkpoint": spec, "directory": dir, "weights": ckpt.weightsPath,
-                "paligemma_variant": c.paligemmaVariant, "action_expert_variant": c.actionExpertVariant, "dtype": c.precision.rawValue,
+                "model": c.model.rawValue, "paligemma_variant": c.paligemmaVariant, "action_expert_variant": c.actionExpertVariant, "dtype": c.precision.rawValue,
                 "chunk_size": c.chunkSize, "num_inference_steps": c.numInferenceSteps, "max_state_dim": c.maxStateDim,
                 "max_action_dim": c.maxActionDim, "tokenizer_max_length": c.tokenizerMaxLength, "cameras": c.cameraNames,
                 "vision": ["image_size": d.vision.imageSize, "width": d.vision.hidden, "layers": d.vision.layers, "heads": d.vision.heads,
@@ -83,7 +67,7 @@ struct InspectCommand: ParsableCommand, GlobalOptionsCommand {
         } else {
             print("checkpoint  \(spec)" + (dir == spec ? "" : " (\(dir))"))
             print("weights     \(ckpt.weightsPath)")
-            print("config      pi0, variants \(c.paligemmaVariant) + \(c.actionExpertVariant), dtype \(c.precision.rawValue)")
+            print("config      \(c.model.rawValue) (\(c.model.displayName)), variants \(c.paligemmaVariant) + \(c.actionExpertVariant), dtype \(c.precision.rawValue)")
             print("            chunk \(c.chunkSize), steps \(c.numInferenceSteps), state/action pad \(c.maxStateDim)/\(c.maxActionDim), tokenizer length \(c.tokenizerMaxLength)")
             print("cameras     \(c.cameraNames.isEmpty ? "(none in config)" : c.cameraNames.joined(separator: ", "))")
             if let s = c.stateDim { print("state dim   \(s)") }
@@ -93,8 +77,10 @@ struct InspectCommand: ParsableCommand, GlobalOptionsCommand {
                          d.vision.intermediate, d.vision.patchSize, d.vision.tokensPerImage))
             for (n, g) in [("vlm", d.vlm), ("expert", d.expert)] {
                 print(n.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: "Gemma width %d, %d layers, mlp %d, %d heads × %d, %d kv heads, vocab %d",
-                             g.width, g.depth, g.mlpDim, g.heads, g.headDim, g.kvHeads, g.vocabSize))
+                             g.width, g.depth, g.mlpDim, g.heads, g.headDim, g.kvHeads, g.vocabSize)
+                      + (n == "expert" && c.model == .pi05 ? ", adaptive RMSNorm (time-conditioned)" : ""))
             }
+            if c.model == .pi05 { print("state       enters through the prompt (256 bins; see `pi0 prompt`), no state tensor") }
             print("tensors     \(file.infos.count), \(params.formatted()) parameters")
             for (k, v) in byDType.sorted(by: { $0.key < $1.key }) { print("            \(k): \(v.count) tensors, \(v.params.formatted()) parameters") }
             if let problem {

@@ -63,9 +63,6 @@ struct ServeCommand: AsyncParsableCommand, GlobalOptionsCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
         _ = try parsePrecision(precision)
-    }
-
-    func validate() throws {
         guard (1...64).contains(maxBatch) else { throw ValidationError("--max-batch must be between 1 and 64, got \(maxBatch)") }
         guard batchWaitMs.isFinite, (0...10_000).contains(batchWaitMs) else {
             throw ValidationError("--batch-wait-ms must be between 0 and 10000, got \(batchWaitMs)")

@@ -112,7 +112,7 @@ final class PI05PolicyTests: XCTestCase {
                            ("observation.state", floats([Float](repeating: 1, count: 14))), prompt]), 14),
         ]
         for (layout, obs, actionDim) in observations {
-            let service = PI0PolicyService(policy: policy, layout: layout, fixedSeed: 9)
+            let service = PI0PolicyService(policy: policy, layout: layout, fixedSeed: 9, strictObservations: false)
             let out = try await service.infer(obs)
             XCTAssertEqual(out.shape, [50, actionDim], "\(layout)")
             guard case .map(let meta) = service.metadata else { return XCTFail("metadata") }

@@ -28,7 +28,9 @@ final class ResizeFromBytesTests: XCTestCase {
         // 4000×1: the resized height truncates to 0, where LeRobot's F.interpolate raises too.
         let frame = CameraFrame(height: 1, width: 4000, layout: .hwc, pixels: .uint8([UInt8](repeating: 9, count: 12000)))
         XCTAssertThrowsError(try frame.modelInput(camera: "c", side: 224)) {
-            XCTAssertEqual($0 as? ImagePreprocessingError, .degenerateResize(height: 1, width: 4000, resizedHeight: 0, resizedWidth: 224))
+            // The policy names the camera around ImagePreprocessing's own error.
+            let inner = ImagePreprocessingError.degenerateResize(height: 1, width: 4000, resizedHeight: 0, resizedWidth: 224)
+            XCTAssertEqual($0 as? PolicyError, .badImage(camera: "c", reason: inner.description))
             XCTAssertTrue("\($0)".contains("aspect ratio too extreme"))
         }
     }

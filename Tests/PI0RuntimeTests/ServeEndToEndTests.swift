@@ -133,6 +133,7 @@ final class ServeEndToEndTests: XCTestCase {
         }
         let bad = r["bad_request"] as! [String: Any]
         XCTAssertTrue((bad["error"] as? String)?.contains("rtc_prev_chunk") == true, "\(bad)")
+        XCTAssertEqual(bad["after"] as? Int, 50, "the connection stays usable after a bad RTC field: \(bad)")
     }
 
     /// The Python client package's own unit tests (clients/python/tests), in the openpi-client environment.

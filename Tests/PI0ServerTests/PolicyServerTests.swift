@@ -63,6 +63,18 @@ final class PolicyServerTests: XCTestCase {
         }
     }
 
+    /// A wrong observation (here FakePolicy's "reject": an ObservationError) is answered with the error text
+    /// and the same connection serves the next, corrected observation.
+    func testClientInputErrorKeepsTheConnectionUsable() throws {
+        try withServer { port in
+            let client = try connectedClient(port: port)
+            try client.sendBinary(observationBytes(state: [1], extra: [("reject", .value(.bool(true)))]))
+            guard case .text(let text) = try client.readMessage() else { return XCTFail("expected a text frame") }
+            XCTAssertTrue(text.contains("observation 'reject'"), text)
+            XCTAssertEqual(try request(client, state: [2])["actions"]?.ndarray?.floats(), [2, 5, 8, 11])
+        }
+    }
+
     func testInvalidMessagesAreAnsweredWithTextAnd1011() throws {
         let valid = observationBytes(state: [1, 2])
         let cases: [(String, (TestWebSocketClient) throws -> Void, String)] = [

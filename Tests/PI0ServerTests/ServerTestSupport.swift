@@ -27,7 +27,8 @@ actor CallCounter {
     func finished() { completed += 1 }
 }
 
-/// actions[t][i] = state[i] * (t + 1) + t, horizon 4. Observation keys "fail" (throw) and
+/// actions[t][i] = state[i] * (t + 1) + t, horizon 4. Observation keys "fail" (throw), "reject" (a
+/// client-input error: the connection stays open) and
 /// "sleep_ms" (int, a slow inference that honours cancellation) steer it.
 struct FakePolicy: PolicyService {
     static let horizon = 4
@@ -43,6 +44,7 @@ struct FakePolicy: PolicyService {
             try await Task.sleep(nanoseconds: UInt64(ms) * 1_000_000)
         }
         if observation["fail"] != nil { throw FakePolicyError.requested }
+        if observation["reject"] != nil { throw ObservationError.badValue(key: "reject", reason: "rejected as the observation asked") }
         // LIBERO/DROID-style "observation/state" or ALOHA-style "state".
         guard let state = try (observation["observation/state"] ?? observation["state"])?.ndarray?.floats() else {
             throw FakePolicyError.missingState

@@ -51,12 +51,12 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(p.passes(minPCC: 0.99999, maxRelL2: 2e-5), "\(p)")
 
         let r2 = try CLI.run(["run", "--checkpoint", dir, "--inputs", dir + "/inputs.safetensors", "--output", out, "--backend", "cpu",
-                              "--rtc-schedule", "exp", "--rtc-max-guidance-weight", "3"])
+                              "--rtc-schedule", "exp", "--rtc-max-guidance-weight", "3", "--force"])
         XCTAssertEqual(r2.status, 0, r2.stderr)
         let other = ParityResult(name: "actions", actual: try SafeTensorsFile(path: out).floats("actions"), expected: guided)
         XCTAssertGreaterThan(other.relativeL2, 1e-3, "overrides had no effect")
 
-        let bad = try CLI.run(["run", "--checkpoint", dir, "--inputs", dir + "/inputs.safetensors", "--output", out, "--rtc-schedule", "cubic"])
+        let bad = try CLI.run(["run", "--checkpoint", dir, "--inputs", dir + "/inputs.safetensors", "--output", out, "--force", "--rtc-schedule", "cubic"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("--rtc-schedule"), bad.stderr)
     }
