@@ -200,7 +200,9 @@ public final class PolicyServer: Sendable {
     }
 
     /// Starts (if needed) and serves until SIGINT or SIGTERM, then shuts down gracefully.
-    public func runUntilSignal() async throws {
+    /// `onReady` runs once SIGINT/SIGTERM are being watched (announce the server there: a signal sent
+    /// in reaction to the announcement is then never lost).
+    public func runUntilSignal(onReady: () -> Void = {}) async throws {
         if await lifecycle.phase == .idle { _ = try await start() }
 
         let (signals, continuation) = AsyncStream<Int32>.makeStream()
@@ -212,6 +214,7 @@ public final class PolicyServer: Sendable {
             source.resume()
             sources.append(source)
         }
+        onReady()
         for await sig in signals {
             shared.logger.info("signal received, shutting down", metadata: ["signal": "\(sig == SIGINT ? "SIGINT" : "SIGTERM")"])
             break

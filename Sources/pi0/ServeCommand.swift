@@ -105,8 +105,9 @@ struct ServeCommand: AsyncParsableCommand, GlobalOptionsCommand {
         logger.info("serving π0", metadata: ["url": "ws://\(host):\(bound)", "layout": "\(layout)",
                                              "cameras": "\(policy.cameraNames.joined(separator: ","))",
                                              "backend": "\(policy.model.backend.name)"])
-        FileHandle.standardOutput.write("listening on ws://\(host):\(bound)\n".data(using: .utf8)!)
-        try await server.runUntilSignal()
+        try await server.runUntilSignal {
+            FileHandle.standardOutput.write("listening on ws://\(host):\(bound)\n".data(using: .utf8)!)
+        }
     }
 }
 
