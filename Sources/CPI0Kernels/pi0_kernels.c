@@ -228,7 +228,14 @@ uint16_t *pi0k_bf16_rows_scratch(size_t count) {
 }
 
 void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16_t *dst, size_t kpad) {
+#if defined(__x86_64__)
+    const int simd = has_avx512();
+#endif
     for (size_t i = 0; i < m; i++) {
+#if defined(__x86_64__)
+        if (simd) pi0k_round_row_bf16_avx512(x + i * ldx, k, dst + i * kpad);
+        else
+#endif
         for (size_t kk = 0; kk < k; kk++) dst[i * kpad + kk] = f32_to_bf16_rne(x[i * ldx + kk]);
         for (size_t kk = k; kk < kpad; kk++) dst[i * kpad + kk] = 0;
     }

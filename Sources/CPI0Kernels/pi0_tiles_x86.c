@@ -176,6 +176,11 @@ enum { A5_MR = 12, A5_NR = 32 };
 
 #define A5_TILE_PROLOGUE                                                                                    \
     const int partial = mr < A5_MR || nr < A5_NR;                                                           \
+    if (!partial && !first)                                                                                 \
+        for (int r = 0; r < A5_MR; r++) { /* C is added after the K loop: fetch its two lines meanwhile */  \
+            _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);                                         \
+            _mm_prefetch((const char *)(c + r * ldc + A5_NR - 1), _MM_HINT_T0);                             \
+        }                                                                                                   \
     __m512 acc[A5_MR][2];                                                                                   \
     for (int r = 0; r < A5_MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                            \
     const char *pf = b_next ? (const char *)b_next : (const char *)b;
@@ -266,6 +271,28 @@ AVX512BF16 void pi0k_tile_avx512bf16_dot(size_t kc, const void *av, size_t mr, c
         }
     }
     A5_TILE_EPILOGUE
+}
+
+// One row of fp32 to bf16, round to nearest even, exactly as the scalar f32_to_bf16_rne in pi0_kernels.c
+// (NaN stays a quiet NaN; integer arithmetic, so no DAZ/FTZ): 16 values per step, the tail scalar.
+AVX512 void pi0k_round_row_bf16_avx512(const float *x, size_t k, uint16_t *dst) {
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+    const __m512i quiet = _mm512_set1_epi32(0x40);
+    size_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const __m512i u = _mm512_loadu_si512((const void *)(x + i));
+        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
+        const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, lsb)), 16);
+        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
+        const __m512i v = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), quiet);
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(v));
+    }
+    for (; i < k; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        dst[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40) : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
 }
 
 AVX512 float pi0k_peak_fma_avx512(uint64_t iters) {

@@ -25,15 +25,14 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         self.threads = threads > 0 ? threads : Threading.defaultThreadCount
     }
 
-    public var name: String { "cpu (\(CPUFeatures.summary), \(KernelPath.best), \(threads) thread\(threads == 1 ? "" : "s"))" }
+    public var name: String {
+        "cpu (\(CPUFeatures.summary), \(KernelPath.best)\(KernelPath.bf16Products ? ", bf16 layers avx512bf16" : ""), \(threads) thread\(threads == 1 ? "" : "s"))"
+    }
 
     public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
         let (n, k) = try weight.linearShape(bias: bias)
-        // bf16×bf16 products round the activations: only allowed when they are bf16 already.
-        var path = KernelPath.best
-        if path == .avx512bf16 && !(inputsAreBF16 && weight.dtype == .bfloat16) {
-            path = KernelPath.usable.contains(.avx512) ? .avx512 : .avx2
-        }
+        // bf16×bf16 products (vdpbf16ps) round the activations: only where they are bf16 already.
+        let path: KernelPath = inputsAreBF16 && weight.dtype == .bfloat16 && KernelPath.bf16Products ? .avx512bf16 : .best
         let packed: PackedWeight
         switch weight.dtype {
         case .float32:
