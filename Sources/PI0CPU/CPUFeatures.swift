@@ -22,7 +22,7 @@ public enum KernelPath: Int, Sendable, CaseIterable, CustomStringConvertible {
     case portable = 0
     /// AVX2 + FMA; 6 x 16 register tile.
     case avx2 = 1
-    /// AVX-512 F/BW/VL; 12 x 32 register tile. Exact fp32 arithmetic like the others.
+    /// AVX-512 F/BW/VL; 6 x 64 register tile. Exact fp32 arithmetic like the others.
     case avx512 = 2
     /// AVX-512 BF16 `vdpbf16ps`: the activations are ROUNDED TO BF16 before the product (weights must be
     /// bf16). Not exact fp32 math, so never chosen automatically; opt in by passing it to `PackedWeight`.
