@@ -67,7 +67,8 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                 Attention.mqa(q: a.q + g * group * hd, k: a.k + g * hd, v: a.v + g * hd, mask: a.mask, out: a.out + g * group * hd,
                               t: a.queries, s: a.keys, heads: group, headDim: hd, scale: a.scale,
                               qStrideT: a.qStride, qStrideH: hd, ldk: a.kStride, ldv: a.vStride, ldMask: a.mask == nil ? nil : a.maskStride,
-                              outStrideT: a.outStride, outStrideH: hd, threads: threads, workspace: workspace)
+                              outStrideT: a.outStride, outStrideH: hd, threads: threads, path: Attention.preferredPath(headDim: hd),
+                              workspace: workspace)
             }
             return
         }

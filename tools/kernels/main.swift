@@ -146,7 +146,8 @@ if args.contains("--attention") || args.contains("--attention-only") {
             let (best, median, cpu) = time {
                 if a.calls == 1 {
                     Attention.mqa(q: q, k: k, v: v, mask: mask, out: &out, t: a.t, s: a.s, heads: a.heads,
-                                  headDim: a.headDim, scale: 1 / Float(a.headDim).squareRoot(), threads: threads)
+                                  headDim: a.headDim, scale: 1 / Float(a.headDim).squareRoot(), threads: threads,
+                                  path: Attention.preferredPath(headDim: a.headDim))
                     return
                 }
                 // SigLIP's layout: q, k, v and out are [T, calls·D] (all heads side by side); one call per head.
@@ -156,7 +157,7 @@ if args.contains("--attention") || args.contains("--attention-only") {
                         Attention.mqa(q: qp.baseAddress! + o, k: kp.baseAddress! + o, v: kp.baseAddress! + o, mask: nil,
                                       out: op.baseAddress! + o, t: a.t, s: a.s, heads: 1, headDim: a.headDim,
                                       scale: 1 / Float(a.headDim).squareRoot(), qStrideT: ld, ldk: ld, ldv: ld, outStrideT: ld,
-                                      threads: threads)
+                                      threads: threads, path: Attention.preferredPath(headDim: a.headDim))
                     } } }
                 }
             }
