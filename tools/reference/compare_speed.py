@@ -16,7 +16,7 @@ it PyTorch's bf16 matmul takes hours here; --force-bf16 overrides).
 
 Ratio = median of our timed runs in the window (before and after LeRobot) / median of LeRobot's timed
 runs; the range is fastest-ours / slowest-LeRobot to slowest-ours / fastest-LeRobot. Prints a Markdown
-table and one JSON object (also written to --json-out). Standard library only.
+table (every figure, with each quiet check, in the JSON written to --json-out). Standard library only.
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ def machine() -> dict:
     try:
         info["commit"] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                         capture_output=True, text=True, check=True).stdout.strip()
+        if subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                          capture_output=True, text=True).stdout.strip():
+            info["commit"] += "+uncommitted changes"
     except (OSError, subprocess.CalledProcessError):
         pass
     return info
@@ -105,7 +108,7 @@ def run_ours(args, ckpt: str, cams: int, precision: str) -> dict:
 def run_lerobot(args, dtype: str, cams: list[int]) -> dict:
     cmd = [args.lerobot_python, str(ROOT / "tools/reference/bench_lerobot.py"), "--dtype", dtype,
            "--cams", ",".join(map(str, cams)), "--threads", str(args.threads), "--runs", str(args.lerobot_runs),
-           "--skip-stages"]
+           "--skip-stages", *args.lerobot_extra.split()]
     log(" ".join(cmd))
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     r = json.loads(out[out.index("{"):])
@@ -139,8 +142,9 @@ def table(result: dict) -> str:
              f"{m.get('cpus')} CPUs, {' '.join(m.get('flags', []))}; commit {m.get('commit', '?')}; "
              f"{result['threads']} threads",
              "",
-             "| precision | cameras | LeRobot 0.6.1 (runs) | ours (runs before / after) | median ÷ median | range | quiet |",
-             "|---|---|---|---|---|---|---|"]
+             "| precision | cameras | LeRobot 0.6.1 (runs) | ours (runs before / after) | median ÷ median | range "
+             "| peak RSS ours / LeRobot | quiet |",
+             "|---|---|---|---|---|---|---|---|"]
     for w in result["windows"]:
         nb = len(w["before"]["by_cameras"][str(w["rows"][0]["cameras"])]["runs_s"])
         for r in w["rows"]:
@@ -149,7 +153,9 @@ def table(result: dict) -> str:
                 f"| {w['precision']} ({w['start_utc'][11:]}–{w['end_utc']} UTC) | {r['cameras']} | "
                 f"{', '.join(f'{x:.2f}' for x in r['lerobot_s'])} s | "
                 f"{', '.join(f'{x:.2f}' for x in ours[:nb])} / {', '.join(f'{x:.2f}' for x in ours[nb:])} s | "
-                f"**{r['ratio']:.2f}×** | {r['range'][0]:.2f}–{r['range'][1]:.2f}× | {'yes' if r['quiet'] else 'NO'} |")
+                f"**{r['ratio']:.2f}×** | {r['range'][0]:.2f}–{r['range'][1]:.2f}× | "
+                f"{w['after']['by_cameras'][str(r['cameras'])]['peak_rss_gb']:.1f} / {w['lerobot']['peak_rss_gb']:.1f} GB | "
+                f"{'yes' if r['quiet'] else 'NO'} |")
     return "\n".join(lines)
 
 
@@ -170,6 +176,8 @@ def main() -> None:
                     help="quiet: all-threads FMA probe (wall) at least this fraction of threads x one thread")
     ap.add_argument("--wait", type=float, default=300, help="seconds to wait for the load to drop before each run")
     ap.add_argument("--json-out", help="also write the JSON result here")
+    ap.add_argument("--lerobot-extra", default="", help="extra bench_lerobot.py arguments (smoke tests: "
+                    "'--depth 1 --vision-layers 1'; the table is then not a comparison)")
     args = ap.parse_args()
     args.cameras = [int(c) for c in args.cameras.split(",")]
     for exe in (args.pi0, args.kernel_bench, args.lerobot_python):
@@ -191,7 +199,11 @@ def main() -> None:
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
     print(table(result))
-    print(json.dumps(result))
+    for w in result["windows"]:
+        checks = ", ".join(f"{p} load {w[p]['check']['load1']} FMA {w[p]['check']['peak_fraction']}"
+                           for p in ("before", "lerobot", "after"))
+        print(f"{w['precision']}: quiet checks ({checks}); LeRobot built in {w['lerobot']['build_s']:.0f} s, "
+              f"torch {w['lerobot']['torch']} ({w['lerobot']['cpu_capability']}); ours: {w['before']['by_cameras'][str(args.cameras[0])]['backend']}")
 
 
 if __name__ == "__main__":
