@@ -25,7 +25,8 @@ public enum KernelPath: Int, Sendable, CaseIterable, CustomStringConvertible {
     /// AVX-512 F/BW/VL; 6 x 64 register tile. Exact fp32 arithmetic like the others.
     case avx512 = 2
     /// AVX-512 BF16 `vdpbf16ps`: the activations are ROUNDED TO BF16 before the product (weights must be
-    /// bf16). Not exact fp32 math, so never chosen automatically; opt in by passing it to `PackedWeight`.
+    /// bf16). Not exact fp32 math, so never `best`; `CPUBackend` uses it only for layers whose inputs are bf16
+    /// already (`bf16Products`), where the rounding changes nothing.
     case avx512bf16 = 3
 
     var c: Int32 { Int32(rawValue) }
