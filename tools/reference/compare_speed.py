@@ -106,11 +106,23 @@ def quiet_check(args) -> dict:
     return check
 
 
+def child_env(args, ours: bool) -> dict:
+    """The environment of a timed process: with --avx2 both sides are held to AVX2 + FMA instructions."""
+    env = dict(os.environ)
+    if args.avx2:
+        if ours:
+            env["PI0_KERNEL_PATH"] = "avx2"
+        else:  # PyTorch's own kernels, oneDNN and MKL
+            env.update(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2", DNNL_MAX_CPU_ISA="AVX2",
+                       MKL_ENABLE_INSTRUCTIONS="AVX2")
+    return env
+
+
 def run_ours(args, ckpt: str, cams: int, precision: str) -> dict:
     cmd = [args.pi0, "bench", "--checkpoint", ckpt, "--cameras", str(cams), "--runs", str(args.runs),
            "--threads", str(args.threads), "--precision", precision, "--json"]
     log(" ".join(cmd))
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=child_env(args, True)).stdout
     r = json.loads(out.strip().splitlines()[-1])
     t = r["total"]
     # pi0 bench reports min / median / max; with --runs 2 or 3 those are the runs themselves.
@@ -125,7 +137,7 @@ def run_lerobot(args, dtype: str, cams: list[int]) -> dict:
            "--cams", ",".join(map(str, cams)), "--threads", str(args.threads), "--runs", str(args.lerobot_runs),
            "--skip-stages", *args.lerobot_extra.split()]
     log(" ".join(cmd))
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=child_env(args, False)).stdout
     r = json.loads(out[out.index("{"):])
     per = r["by_cameras"] if "by_cameras" in r else {str(r["cameras"]): r}
     return {"build_s": r["build_s"], "peak_rss_gb": r["peak_rss_mib"] * 1.048576e-3, "torch": r["torch"],
@@ -155,7 +167,7 @@ def table(result: dict) -> str:
     m = result["machine"]
     lines = [f"{result['date']}, {m.get('model', '?')} (family {m.get('family', '?')} model {m.get('model_number', '?')}), "
              f"{m.get('cpus')} CPUs, {' '.join(m.get('flags', []))}; commit {m.get('commit', '?')}; "
-             f"{result['threads']} threads",
+             f"{result['threads']} threads; instruction sets: {result['isa']}",
              "",
              "| precision | cameras | LeRobot 0.6.1 (runs) | ours (runs before / after) | median ÷ median | range "
              "| peak RSS ours / LeRobot | quiet |",
@@ -179,6 +191,9 @@ def main() -> None:
     ap.add_argument("--float32", metavar="DIR", help="full-size float32 checkpoint (pi0 write-random-checkpoint)")
     ap.add_argument("--bfloat16", metavar="DIR", help="full-size bfloat16 checkpoint")
     ap.add_argument("--force-bf16", action="store_true", help="run the bfloat16 window even without AVX512-BF16")
+    ap.add_argument("--avx2", action="store_true",
+                    help="hold both sides to AVX2 + FMA on an AVX-512 machine (ours: PI0_KERNEL_PATH=avx2; "
+                         "PyTorch: ATEN_CPU_CAPABILITY=avx2, oneDNN / MKL ISA caps); float32 only")
     ap.add_argument("--cameras", default="1,3", help="camera counts (default 1,3)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--runs", type=int, choices=[2, 3], default=2, help="our timed runs per invocation")
@@ -204,14 +219,16 @@ def main() -> None:
     if args.float32:
         windows.append(("float32", args.float32))
     if args.bfloat16:
-        if "avx512_bf16" in info.get("flags", []) or args.force_bf16:
+        if args.avx2:
+            log("--avx2: skipping the bfloat16 window (AVX2 has no bf16 products)")
+        elif "avx512_bf16" in info.get("flags", []) or args.force_bf16:
             windows.append(("bfloat16", args.bfloat16))
         else:
             log("no AVX512-BF16 on this CPU: skipping the bfloat16 window (--force-bf16 to run it anyway)")
     if not windows:
         ap.error("give --float32 DIR and/or --bfloat16 DIR")
     result = {"date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}", "machine": info,
-              "threads": args.threads, "windows": [window(args, p, d) for p, d in windows]}
+              "threads": args.threads, "isa": "avx2 (forced on both sides)" if args.avx2 else "native", "windows": [window(args, p, d) for p, d in windows]}
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
     print(table(result))
