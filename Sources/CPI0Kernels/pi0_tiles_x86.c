@@ -3,7 +3,7 @@
 // __builtin_cpu_supports says the CPU has the instructions.
 //
 // Tile shape (AVX2): 6 rows x 16 columns = 12 ymm accumulators + 2 for the B row + 1 broadcast (15 of 16).
-// Tile shape (AVX-512): 12 rows x 32 columns = 24 zmm accumulators + 2 + 1 (27 of 32).
+// Tile shape (AVX-512): 6 rows x 64 columns = 24 zmm accumulators + 4 for the B row + 1 broadcast (29 of 32).
 // bf16 weights stay bf16 in the panel and are widened in the loop: bf16 -> f32 is (uint32)b << 16.
 #include "pi0_internal.h"
 #include <math.h>
@@ -168,16 +168,23 @@ AVX2 void pi0k_softmax_row_avx2(float *s, size_t cols, const float *mask) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// AVX-512, 12 x 32 (NOT run on the development machine, which has no AVX-512; PI0CPU self-checks every
-// path against the portable one before using it). Same structure as the AVX2 tile, arrays instead of
-// named registers (clang fully unrolls the constant-trip row loops and keeps acc[][] in registers).
+// AVX-512, 6 x 64. Same structure as the AVX2 tile, arrays instead of named registers (clang fully unrolls
+// the constant-trip loops and keeps acc[][] in registers). First run on a Zen 4 (2026-12-03), where a
+// 12 x 32 tile reached 80-85 % of the FMA peak on one core against 91-94 % for 6 x 64 (C harness,
+// docs/PERFORMANCE_KERNELS.md): half the broadcasts per FMA, and M = 51 (the expert) wastes 3 of 54 rows
+// instead of 9 of 60. Zen 4 runs a zmm FMA as two 256-bit halves, so its fp32 peak equals AVX2's; the gain
+// over AVX2 is the vdpbf16ps path below (twice the multiply-adds per instruction).
 
-enum { A5_MR = 12, A5_NR = 32 };
+enum { A5_MR = 6, A5_NR = 64 };
 
 #define A5_TILE_PROLOGUE                                                                                    \
     const int partial = mr < A5_MR || nr < A5_NR;                                                           \
-    __m512 acc[A5_MR][2];                                                                                   \
-    for (int r = 0; r < A5_MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                            \
+    if (!partial && !first)                                                                                 \
+        for (int r = 0; r < A5_MR; r++) { /* C is added after the K loop: fetch its four lines meanwhile */  \
+            for (int q = 0; q < A5_NR; q += 16) _mm_prefetch((const char *)(c + r * ldc + q), _MM_HINT_T0);  \
+        }                                                                                                   \
+    __m512 acc[A5_MR][4];                                                                                   \
+    for (int r = 0; r < A5_MR; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm512_setzero_ps();    \
     const char *pf = b_next ? (const char *)b_next : (const char *)b;
 
 #define A5_TILE_EPILOGUE                                                                                    \
@@ -192,20 +199,14 @@ enum { A5_MR = 12, A5_NR = 32 };
         ldcc = A5_NR;                                                                                       \
     }                                                                                                       \
     const __m512 va = _mm512_set1_ps(alpha);                                                                \
-    for (int r = 0; r < A5_MR; r++) {                                                                       \
-        __m512 v0 = acc[r][0], v1 = acc[r][1];                                                              \
-        if (!first) {                                                                                       \
-            v0 = _mm512_add_ps(_mm512_loadu_ps(cc + r * ldcc), v0);                                         \
-            v1 = _mm512_add_ps(_mm512_loadu_ps(cc + r * ldcc + 16), v1);                                    \
+    for (int r = 0; r < A5_MR; r++)                                                                         \
+        for (int q = 0; q < 4; q++) {                                                                       \
+            __m512 v = acc[r][q];                                                                           \
+            if (!first) v = _mm512_add_ps(_mm512_loadu_ps(cc + r * ldcc + 16 * q), v);                      \
+            if (last && alpha != 1.0f) v = _mm512_mul_ps(v, va);                                            \
+            if (last && bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + 16 * q));                         \
+            _mm512_storeu_ps(cc + r * ldcc + 16 * q, v);                                                    \
         }                                                                                                   \
-        if (last && alpha != 1.0f) { v0 = _mm512_mul_ps(v0, va); v1 = _mm512_mul_ps(v1, va); }             \
-        if (last && bias) {                                                                                 \
-            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(bias));                                                  \
-            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(bias + 16));                                             \
-        }                                                                                                   \
-        _mm512_storeu_ps(cc + r * ldcc, v0);                                                                \
-        _mm512_storeu_ps(cc + r * ldcc + 16, v1);                                                           \
-    }                                                                                                       \
     if (partial)                                                                                            \
         for (size_t r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * A5_NR, nr * sizeof(float));
 
@@ -213,24 +214,22 @@ AVX512 INLINE void avx512_tile(const int bf16, size_t kc, const void *av, size_t
                                const void *b, const void *b_next, float *c, size_t ldc, size_t nr, int first, int last,
                                float alpha, const float *bias) {
     A5_TILE_PROLOGUE
-    const float *a12 = (const float *)av;
+    const float *a6 = (const float *)av;
     for (size_t k = 0; k < kc; k++) {
-        __m512 b0, b1;
-        if (bf16) {
-            const uint16_t *bh = (const uint16_t *)b + k * A5_NR;
-            b0 = _mm512_castsi512_ps(_mm512_slli_epi32(
-                _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)bh)), 16));
-            b1 = _mm512_castsi512_ps(_mm512_slli_epi32(
-                _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(bh + 16))), 16));
-        } else {
-            b0 = _mm512_loadu_ps((const float *)b + k * A5_NR);
-            b1 = _mm512_loadu_ps((const float *)b + k * A5_NR + 16);
+        __m512 bv[4];
+        for (int q = 0; q < 4; q++) {
+            if (bf16) {
+                const uint16_t *bh = (const uint16_t *)b + k * A5_NR + 16 * q;
+                bv[q] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)bh)), 16));
+            } else {
+                bv[q] = _mm512_loadu_ps((const float *)b + k * A5_NR + 16 * q);
+            }
         }
         _mm_prefetch(pf + k * A5_NR * (bf16 ? 2 : 4), _MM_HINT_T1);
+        _mm_prefetch(pf + k * A5_NR * (bf16 ? 2 : 4) + 64, _MM_HINT_T1);
         for (int r = 0; r < A5_MR; r++) {
-            const __m512 a = _mm512_set1_ps(a12[k * A5_MR + r]);
-            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+            const __m512 a = _mm512_set1_ps(a6[k * A5_MR + r]);
+            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(a, bv[q], acc[r][q]);
         }
     }
     A5_TILE_EPILOGUE
@@ -251,21 +250,45 @@ AVX512BF16 void pi0k_tile_avx512bf16_dot(size_t kc, const void *av, size_t mr, c
                                          const void *b_next, float *c, size_t ldc, size_t nr, int first, int last, float alpha,
                                          const float *bias) {
     A5_TILE_PROLOGUE
-    const uint16_t *a12 = (const uint16_t *)av;
+    const uint16_t *a6 = (const uint16_t *)av;
     const uint16_t *bh = (const uint16_t *)b;
     for (size_t k = 0; k < kc; k += 2) {
-        const __m512i b0 = _mm512_loadu_si512((const void *)(bh + k * A5_NR));
-        const __m512i b1 = _mm512_loadu_si512((const void *)(bh + k * A5_NR + 32));
+        __m512i bq[4];
+        for (int q = 0; q < 4; q++) bq[q] = _mm512_loadu_si512((const void *)(bh + k * A5_NR + 32 * q));
         _mm_prefetch(pf + k * A5_NR * 2, _MM_HINT_T1);
+        _mm_prefetch(pf + k * A5_NR * 2 + 64, _MM_HINT_T1);
+        _mm_prefetch(pf + k * A5_NR * 2 + 128, _MM_HINT_T1);
+        _mm_prefetch(pf + k * A5_NR * 2 + 192, _MM_HINT_T1);
         for (int r = 0; r < A5_MR; r++) {
             uint32_t pair;
-            memcpy(&pair, a12 + k * A5_MR + 2 * r, 4); // pair (k, k+1) of row r
+            memcpy(&pair, a6 + k * A5_MR + 2 * r, 4); // pair (k, k+1) of row r
             const __m512i a = _mm512_set1_epi32((int)pair);
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)a, (__m512bh)b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)a, (__m512bh)b1);
+            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], (__m512bh)a, (__m512bh)bq[q]);
         }
     }
     A5_TILE_EPILOGUE
+}
+
+// One row of fp32 to bf16, round to nearest even, exactly as the scalar f32_to_bf16_rne in pi0_kernels.c
+// (NaN stays a quiet NaN; integer arithmetic, so no DAZ/FTZ): 16 values per step, the tail scalar.
+AVX512 void pi0k_round_row_bf16_avx512(const float *x, size_t k, uint16_t *dst) {
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+    const __m512i quiet = _mm512_set1_epi32(0x40);
+    size_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const __m512i u = _mm512_loadu_si512((const void *)(x + i));
+        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
+        const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, lsb)), 16);
+        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
+        const __m512i v = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), quiet);
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(v));
+    }
+    for (; i < k; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        dst[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40) : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
 }
 
 AVX512 float pi0k_peak_fma_avx512(uint64_t iters) {

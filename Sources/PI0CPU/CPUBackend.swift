@@ -19,21 +19,22 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     public let threads: Int
     private let lock = NSLock()
     private let workspace = AttentionWorkspace()   // packed K/V and score blocks, reused by every pass
+    private let headWorkspaces: WorkspaceSet           // one per thread, for whole heads per thread
 
     /// threads <= 0: all cores (or PI0_NUM_THREADS).
     public init(threads: Int = 0) {
         self.threads = threads > 0 ? threads : Threading.defaultThreadCount
+        headWorkspaces = WorkspaceSet(count: self.threads)
     }
 
-    public var name: String { "cpu (\(CPUFeatures.summary), \(KernelPath.best), \(threads) thread\(threads == 1 ? "" : "s"))" }
+    public var name: String {
+        "cpu (\(CPUFeatures.summary), \(KernelPath.best)\(KernelPath.bf16Products ? ", bf16 layers avx512bf16" : ""), \(threads) thread\(threads == 1 ? "" : "s"))"
+    }
 
     public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
         let (n, k) = try weight.linearShape(bias: bias)
-        // bf16×bf16 products round the activations: only allowed when they are bf16 already.
-        var path = KernelPath.best
-        if path == .avx512bf16 && !(inputsAreBF16 && weight.dtype == .bfloat16) {
-            path = KernelPath.usable.contains(.avx512) ? .avx512 : .avx2
-        }
+        // bf16×bf16 products (vdpbf16ps) round the activations: only where they are bf16 already.
+        let path: KernelPath = inputsAreBF16 && weight.dtype == .bfloat16 && KernelPath.bf16Products ? .avx512bf16 : .best
         let packed: PackedWeight
         switch weight.dtype {
         case .float32:
@@ -63,12 +64,28 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         let hd = a.headDim, group = a.heads / a.kvHeads
         if !a.roundToBF16 {
-            // float32: the kernels' fused MQA (packed GEMMs + vectorised softmax), once per KV head.
+            if a.kvHeads >= threads && threads > 1 {
+                // Many KV heads (SigLIP: 16 heads of 256 × 256 × 72, 19 MFLOP each): whole heads per thread,
+                // each with that thread's workspace: one fork-join per call instead of one per head, and K/V
+                // are packed in parallel. `Attention.mqa`'s result does not depend on its thread count, so
+                // neither does this (tested). Zen 4, 2 threads, in the model: 117 → 139 GFLOP/s.
+                var job = HeadsJob(args: a, group: group, parts: threads, path: Attention.preferredPath(headDim: hd).c,
+                                   workspaces: Unmanaged.passUnretained(headWorkspaces).toOpaque())
+                withExtendedLifetime(headWorkspaces) {
+                    Threading.run(tasks: threads, job: &job) { ctx, part in
+                        let j = ctx!.assumingMemoryBound(to: HeadsJob.self).pointee
+                        let set = Unmanaged<WorkspaceSet>.fromOpaque(j.workspaces).takeUnretainedValue()
+                        j.run(heads: Threading.split(j.args.kvHeads, parts: j.parts, part: part), workspace: set.spaces[part])
+                    }
+                }
+                return
+            }
             for g in 0..<a.kvHeads {
                 Attention.mqa(q: a.q + g * group * hd, k: a.k + g * hd, v: a.v + g * hd, mask: a.mask, out: a.out + g * group * hd,
                               t: a.queries, s: a.keys, heads: group, headDim: hd, scale: a.scale,
                               qStrideT: a.qStride, qStrideH: hd, ldk: a.kStride, ldv: a.vStride, ldMask: a.mask == nil ? nil : a.maskStride,
-                              outStrideT: a.outStride, outStrideH: hd, threads: threads, workspace: workspace)
+                              outStrideT: a.outStride, outStrideH: hd, threads: threads, path: Attention.preferredPath(headDim: hd),
+                              workspace: workspace)
             }
             return
         }
@@ -194,6 +211,29 @@ struct ElementwiseJob {
         case .silu: pi0e_silu(out + lo, r.count)
         case .add: pi0e_add(out + lo, b! + lo, r.count, flag)
         case .roundBF16: pi0e_round_bf16_rows(out + lo * ldOut, r.count, width, ldOut)
+        }
+    }
+}
+
+/// One attention workspace per thread (reached from a C task through an unretained pointer, no allocation).
+final class WorkspaceSet {
+    let spaces: [AttentionWorkspace]
+    init(count: Int) { spaces = (0..<count).map { _ in AttentionWorkspace() } }
+}
+
+/// float32 attention over a range of KV heads on one thread (see `CPUBackend.attention`).
+private struct HeadsJob {
+    let args: AttentionArgs, group: Int, parts: Int, path: Int32
+    let workspaces: UnsafeMutableRawPointer   // the backend's WorkspaceSet, unretained
+
+    func run(heads: Range<Int>, workspace: AttentionWorkspace) {
+        let a = args, hd = a.headDim
+        let kernelPath = KernelPath(rawValue: Int(path))!
+        for g in heads {
+            Attention.mqa(q: a.q + g * group * hd, k: a.k + g * hd, v: a.v + g * hd, mask: a.mask, out: a.out + g * group * hd,
+                          t: a.queries, s: a.keys, heads: group, headDim: hd, scale: a.scale,
+                          qStrideT: a.qStride, qStrideH: hd, ldk: a.kStride, ldv: a.vStride, ldMask: a.mask == nil ? nil : a.maskStride,
+                          outStrideT: a.outStride, outStrideH: hd, threads: 1, path: kernelPath, workspace: workspace)
         }
     }
 }

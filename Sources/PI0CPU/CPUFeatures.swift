@@ -22,10 +22,11 @@ public enum KernelPath: Int, Sendable, CaseIterable, CustomStringConvertible {
     case portable = 0
     /// AVX2 + FMA; 6 x 16 register tile.
     case avx2 = 1
-    /// AVX-512 F/BW/VL; 12 x 32 register tile. Exact fp32 arithmetic like the others.
+    /// AVX-512 F/BW/VL; 6 x 64 register tile. Exact fp32 arithmetic like the others.
     case avx512 = 2
     /// AVX-512 BF16 `vdpbf16ps`: the activations are ROUNDED TO BF16 before the product (weights must be
-    /// bf16). Not exact fp32 math, so never chosen automatically; opt in by passing it to `PackedWeight`.
+    /// bf16). Not exact fp32 math, so never `best`; `CPUBackend` uses it only for layers whose inputs are bf16
+    /// already (`bf16Products`), where the rounding changes nothing.
     case avx512bf16 = 3
 
     var c: Int32 { Int32(rawValue) }
@@ -50,7 +51,7 @@ public enum KernelPath: Int, Sendable, CaseIterable, CustomStringConvertible {
     public static let usable: [KernelPath] = KernelPath.allCases.filter { $0 == .portable || ($0.isSupported && $0.selfCheck()) }
 
     /// The fastest exact-fp32 path that is usable here (never `.avx512bf16`). `PI0_KERNEL_PATH=portable|avx2|avx512`
-    /// forces a path (if usable), for comparisons.
+    /// forces a path (if usable), for comparisons; it also turns `bf16Products` off unless it says `avx512bf16`.
     public static let best: KernelPath = {
         if let forced = Threading.environment("PI0_KERNEL_PATH"),
            let path = KernelPath.allCases.first(where: { $0.description == forced && $0 != .avx512bf16 }),
@@ -58,6 +59,16 @@ public enum KernelPath: Int, Sendable, CaseIterable, CustomStringConvertible {
             return path
         }
         return [.avx512, .avx2].first(where: { usable.contains($0) }) ?? .portable
+    }()
+
+    /// Whether bf16 layers whose inputs are bf16 already (the Gemma layers in bfloat16 mode: PyTorch's bf16
+    /// `nn.Linear` multiplies bf16 by bf16 and accumulates in float32) run on `.avx512bf16`, where rounding
+    /// the inputs changes nothing and `vdpbf16ps` does twice the multiply-adds per instruction. True when
+    /// that path is usable here, unless `PI0_KERNEL_PATH` forces another path (for comparisons).
+    public static let bf16Products: Bool = {
+        guard usable.contains(.avx512bf16) else { return false }
+        guard let forced = Threading.environment("PI0_KERNEL_PATH") else { return true }
+        return forced == "avx512bf16"
     }()
 
     /// Runs a small GEMM (f32 and bf16 weights, odd sizes, bias, alpha) on this path and on the portable path

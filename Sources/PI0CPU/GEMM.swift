@@ -61,7 +61,12 @@ public enum GEMM {
             let kpad = (k + 1) & ~1
             // the calling thread's reusable buffer (pi0k_gemm's own scratch is a different one)
             guard let xb = pi0k_bf16_rows_scratch(m * kpad) else { preconditionFailure("GEMM.linear: out of memory") }
-            pi0k_round_rows_bf16(x, m, ldx, k, xb, kpad)
+            var rounding = RoundRowsJob(x: x, ldx: ldx, k: k, dst: xb, kpad: kpad, m: m, parts: m * k < 1 << 16 ? 1 : min(nt, m))
+            Threading.run(tasks: rounding.parts, job: &rounding) { ctx, part in
+                let j = ctx!.assumingMemoryBound(to: RoundRowsJob.self).pointee
+                let r = Threading.split(j.m, parts: j.parts, part: part)
+                pi0k_round_rows_bf16(j.x + r.lowerBound * j.ldx, r.count, j.ldx, j.k, j.dst + r.lowerBound * j.kpad, j.kpad)
+            }
             run(UnsafeRawPointer(xb), kpad)
         } else {
             run(UnsafeRawPointer(x), ldx)
@@ -139,4 +144,10 @@ private struct GemmJob {
     let alpha: Float, bias: UnsafePointer<Float>?
     let y: UnsafeMutablePointer<Float>, ldy: Int
     let panels: Int, rowTiles: Int, mr: Int, pParts: Int, mParts: Int
+}
+
+/// The `.avx512bf16` path's rounding of x to bf16 rows, split by rows across the threads.
+private struct RoundRowsJob {
+    let x: UnsafePointer<Float>, ldx: Int, k: Int
+    let dst: UnsafeMutablePointer<UInt16>, kpad: Int, m: Int, parts: Int
 }

@@ -27,6 +27,26 @@ public enum FMAPeak {
     }
 }
 
+extension FMAPeak {
+    /// GFLOP/s of `threads` threads running the same FMA loop at once, timed by the wall clock: on an idle
+    /// machine ≈ threads × `measure()`; less when other processes (or the host) take the cores. The
+    /// comparison script (`tools/reference/compare_speed.py`) uses the two as its quiet-machine check.
+    public static func measureWall(threads: Int, iterations: UInt64 = 20_000_000, repeats: Int = 3) -> Double? {
+        let path: KernelPath
+        if KernelPath.usable.contains(.avx512) { path = .avx512 } else if KernelPath.usable.contains(.avx2) { path = .avx2 } else { return nil }
+        let width = path == .avx512 ? 16.0 : 8.0, n = max(1, threads)
+        var best = 0.0
+        for _ in 0..<repeats {
+            let clock = ContinuousClock(), start = clock.now
+            Threading.run(tasks: n) { _ in _ = pi0k_peak_fma(path.c, iterations) }
+            let d = (clock.now - start).components
+            let secs = Double(d.seconds) + Double(d.attoseconds) * 1e-18
+            best = max(best, Double(n) * Double(iterations) * 12 * width * 2 / secs / 1e9)
+        }
+        return best
+    }
+}
+
 /// CPU time consumed by the calling thread (CLOCK_THREAD_CPUTIME_ID), in seconds.
 public func threadCPUSeconds() -> Double {
     var ts = timespec()

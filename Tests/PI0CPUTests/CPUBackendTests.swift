@@ -35,6 +35,35 @@ final class CPUBackendTests: XCTestCase {
         }
     }
 
+    /// Many KV heads (SigLIP's layout: 16 heads of 72) run whole heads per thread: the same bits for 1, 2, 3
+    /// and 5 threads (3 threads split 7 heads 3/2/2), and close to the reference.
+    func testManyHeadAttentionIsTheSameForEveryThreadCount() {
+        var seed: UInt64 = 11
+        let (t, s, h, d) = (37, 37, 7, 72)
+        let q = random(t * h * d, seed: &seed), k = random(s * h * d, seed: &seed), v = random(s * h * d, seed: &seed)
+        var first: [UInt32]?
+        for threads in [1, 2, 3, 5] {
+            var out = [Float](repeating: .nan, count: t * h * d)
+            q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+                out.withUnsafeMutableBufferPointer { op in
+                    CPUBackend(threads: threads).attention(AttentionArgs(
+                        q: qp.baseAddress!, qStride: h * d, k: kp.baseAddress!, kStride: h * d, v: vp.baseAddress!, vStride: h * d,
+                        mask: nil, maskStride: s, out: op.baseAddress!, outStride: h * d, queries: t, keys: s,
+                        heads: h, kvHeads: h, headDim: d, scale: 1 / Float(d).squareRoot(), roundToBF16: false))
+                }
+            } } }
+            if let first { XCTAssertEqual(out.map(\.bitPattern), first, "\(threads) threads vs 1") } else {
+                first = out.map(\.bitPattern)
+                var ref = [Float](repeating: 0, count: t * h * d)
+                ReferenceBackend().attention(AttentionArgs(
+                    q: q, qStride: h * d, k: k, kStride: h * d, v: v, vStride: h * d, mask: nil, maskStride: s, out: &ref,
+                    outStride: h * d, queries: t, keys: s, heads: h, kvHeads: h, headDim: d, scale: 1 / Float(d).squareRoot(),
+                    roundToBF16: false))
+                XCTAssertLessThan(relL2(out, ref), 2e-6)
+            }
+        }
+    }
+
     func testAttentionMatchesReferenceMQAAndMHA() {
         var seed: UInt64 = 7
         let fast = CPUBackend(threads: 2), plain = ReferenceBackend()

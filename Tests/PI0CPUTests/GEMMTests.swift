@@ -2,6 +2,7 @@
 // random inputs of odd shapes (not multiples of any tile), fp32 and bf16 weights, with/without bias,
 // strided x and y. Error bound: |y − ref| ≤ 1e-6 · (Σ_k |x·w|·|alpha| + |bias|) — fp32 accumulation over K
 // ≤ 1000 rounds at ~sqrt(K)·2^-24 of that scale; one missing or doubled term would be ~1e-3 of it.
+import CPI0Kernels
 import PI0TestSupport
 import XCTest
 @testable import PI0CPU
@@ -58,6 +59,29 @@ final class GEMMTests: XCTestCase {
     /// and the instruction's flush of denormals.
     func testAVX512BF16Path() throws { try checkPath(.avx512bf16, elements: [.bfloat16], bf16Activations: true, tol: 4e-6) }
 
+    /// The `.avx512bf16` path's rounding of x (AVX-512 on CPUs that have it, 16 values at a time, scalar tail)
+    /// is bit-identical to `BFloat16.round`: ties to even, NaN stays a quiet NaN, infinities, values that
+    /// round up to inf, subnormals (integer arithmetic: no flush to zero), on rows of odd length and stride.
+    func testBF16ActivationRoundingMatchesScalarRounding() {
+        var rng = SplitMix64(seed: 17)
+        let specials: [Float] = [.nan, -.nan, .infinity, -.infinity, Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000),
+                                 Float(bitPattern: 0x7F7F_FFFF), -0.0, Float(bitPattern: 0x0000_0001), Float(bitPattern: 0x0000_8000),
+                                 Float(bitPattern: 0x807F_FFFF), Float(bitPattern: 0x7F80_0001)]
+        for (m, k, ldx) in [(1, 1, 1), (3, 15, 17), (5, 16, 16), (7, 37, 40), (2, 1001, 1003)] {
+            var x = rng.floats(m * ldx).map { $0 * 100 }
+            for (i, v) in specials.enumerated() { x[(i * 7) % x.count] = v }
+            let kpad = (k + 1) & ~1
+            var dst = [UInt16](repeating: 0xFFFF, count: m * kpad)
+            pi0k_round_rows_bf16(x, m, ldx, k, &dst, kpad)
+            for i in 0..<m {
+                for j in 0..<kpad {
+                    let want: UInt16 = j < k ? BFloat16.bits(x[i * ldx + j]) : 0
+                    XCTAssertEqual(dst[i * kpad + j], want, "m \(m) k \(k) row \(i) col \(j) x \(j < k ? x[i * ldx + j] : 0)")
+                }
+            }
+        }
+    }
+
     /// Every path the CPU supports must also pass the run-time self-check (else it would silently be skipped).
     func testSupportedPathsPassSelfCheck() {
         for path in KernelPath.allCases where path.isSupported {
@@ -95,7 +119,7 @@ final class GEMMTests: XCTestCase {
     /// end; 1, 2 and 3 threads (m ≥ 96 · threads with small weights takes the row split, the others the
     /// panel split) against the reference, and bit-identical to each other.
     func testBlockedShapesAcrossChunksRowBlocksAndThreads() {
-        checkThreadSplits(m: 203, n: 531, k: 521, paths: [.best], tol: 1e-6)
+        checkThreadSplits(m: 203, n: 531, k: 521, paths: [.best] + (KernelPath.bf16Products ? [.avx512bf16] : []), tol: 1e-6)
     }
 
     /// Deep products (k ≥ 8192, the VLM's down projection) take a longer K block on AVX2 (512): K with a
@@ -108,13 +132,16 @@ final class GEMMTests: XCTestCase {
     }
 
     /// m × k · (n × k)ᵀ + bias with fp32 and bf16 weights on each path: 1, 2 and 3 threads against the
-    /// Double reference, and bit-identical to each other.
+    /// Double reference, and bit-identical to each other. `.avx512bf16` (bf16 weights only) gets x already
+    /// rounded to bf16, as the model gives it, and the bound of `testAVX512BF16Path`.
     func checkThreadSplits(m: Int, n: Int, k: Int, paths: [KernelPath], tol: Float) {
         var rng = SplitMix64()
-        let x = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
+        let xf = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
         let wBits = w.map { UInt16($0.bitPattern >> 16) }
         for path in paths {
-            for element in [WeightElement.float32, .bfloat16] {
+            let dot = path == .avx512bf16
+            let x = dot ? xf.map(BFloat16.round) : xf, tol = dot ? max(tol, 4e-6) : tol
+            for element in dot ? [WeightElement.bfloat16] : [.float32, .bfloat16] {
                 let wf = element == .float32 ? w : wBits.map(BFloat16.float)
                 let packed = element == .float32 ? PackedWeight(float32: w, n: n, k: k, path: path)
                                                  : PackedWeight(bfloat16: wBits, n: n, k: k, path: path)

@@ -99,6 +99,23 @@ final class FixtureParityTests: XCTestCase {
         try checkAllCases(backend: try Backends.cpu(threads: 2))
     }
 
+    /// The fast CPU backend's actions do not depend on the thread count (every kernel computes each output
+    /// element with the same instruction sequence whatever the split): 1, 2 and 3 threads, every case, both
+    /// precisions (bf16 cases run the vdpbf16ps layers where the CPU has AVX512-BF16), bit for bit.
+    func testActionsBitIdenticalAcrossThreadCounts() throws {
+        for name in Fixtures.cases {
+            let dir = Fixtures.path(name)
+            let ckpt = try Checkpoint(directory: dir)
+            let inputs = try PI0Inputs.load(from: try SafeTensorsFile(path: dir + "/inputs.safetensors"), dims: ckpt.dims, config: ckpt.config)
+            var first: [UInt32]?
+            for threads in [1, 2, 3] {
+                let model = try PI0Model(checkpoint: ckpt, backend: try Backends.cpu(threads: threads))
+                let bits = try model.sampleActions(inputs, steps: 3).array.map(\.bitPattern)
+                if let first { XCTAssertEqual(bits, first, "\(name): \(threads) threads vs 1") } else { first = bits }
+            }
+        }
+    }
+
     /// Without tracing, prefix positions that are padding in every row (unused language slots, cameras
     /// masked in every row) are dropped before the VLM. The actions must still match LeRobot on every case,
     /// and the dropped count must be what the inputs say (so the shortcut is really taken).

@@ -4,6 +4,9 @@
 //   swift build -c release --product pi0-kernel-bench --scratch-path .build-release
 //   .build-release/release/pi0-kernel-bench [--quick] [--threads 1,2] [--only NAME] [--weights f32|bf16]
 //       [--no-peak] [--attention] [--attention-only] [--packing]
+//   .build-release/release/pi0-kernel-bench --peak-only [--threads N]   (one JSON line: the FMA peak of one
+//       thread by its CPU time and of N threads at once by the wall clock; the quiet-machine probe of
+//       tools/reference/compare_speed.py)
 // PI0_KERNEL_PATH=portable|avx2|avx512 forces a kernel path.
 import Foundation
 import PI0CPU
@@ -61,6 +64,14 @@ struct Xorshift { var s: UInt64 = 0x9E37_79B9_7F4A_7C15
         s ^= s << 13; s ^= s >> 7; s ^= s << 17
         return (Float(s >> 40) / Float(1 << 24) * 2 - 1) * scale
     }
+}
+
+if args.contains("--peak-only") {
+    let n = threadList.max() ?? 1
+    let one = FMAPeak.measure(iterations: 20_000_000) ?? .nan, all = FMAPeak.measureWall(threads: n) ?? .nan
+    print(String(format: "{\"cpu\": \"%@\", \"one_thread_cpu_gflop_per_s\": %.1f, \"threads\": %d, \"all_threads_wall_gflop_per_s\": %.1f}",
+                 CPUFeatures.summary, one, n, all))
+    exit(0)
 }
 
 print("CPU: \(CPUFeatures.summary); kernel path: \(KernelPath.best) (MR \(KernelPath.best.rowTile), NR \(KernelPath.best.panelWidth)); usable: \(KernelPath.usable)")
@@ -135,7 +146,8 @@ if args.contains("--attention") || args.contains("--attention-only") {
             let (best, median, cpu) = time {
                 if a.calls == 1 {
                     Attention.mqa(q: q, k: k, v: v, mask: mask, out: &out, t: a.t, s: a.s, heads: a.heads,
-                                  headDim: a.headDim, scale: 1 / Float(a.headDim).squareRoot(), threads: threads)
+                                  headDim: a.headDim, scale: 1 / Float(a.headDim).squareRoot(), threads: threads,
+                                  path: Attention.preferredPath(headDim: a.headDim))
                     return
                 }
                 // SigLIP's layout: q, k, v and out are [T, calls·D] (all heads side by side); one call per head.
@@ -145,7 +157,7 @@ if args.contains("--attention") || args.contains("--attention-only") {
                         Attention.mqa(q: qp.baseAddress! + o, k: kp.baseAddress! + o, v: kp.baseAddress! + o, mask: nil,
                                       out: op.baseAddress! + o, t: a.t, s: a.s, heads: 1, headDim: a.headDim,
                                       scale: 1 / Float(a.headDim).squareRoot(), qStrideT: ld, ldk: ld, ldv: ld, outStrideT: ld,
-                                      threads: threads)
+                                      threads: threads, path: Attention.preferredPath(headDim: a.headDim))
                     } } }
                 }
             }

@@ -152,7 +152,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=["pi0", "pi05"], default="pi0")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="bfloat16")
-    ap.add_argument("--cams", type=int, choices=[1, 2, 3], default=1)
+    ap.add_argument("--cams", default="1",
+                    help="cameras, 1-3, or a list such as 1,3: one construction, then each count in turn "
+                         "(the JSON then has one result per count under by_cameras)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
@@ -161,6 +163,7 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=FULL["vlm_depth"], help="VLM and expert layers (smoke runs)")
     ap.add_argument("--vision-layers", type=int, default=FULL["vision_layers"], help="SigLIP layers (smoke runs)")
     ap.add_argument("--build-only", action="store_true", help="only construct; report build time and RSS")
+    ap.add_argument("--skip-stages", action="store_true", help="time only whole sample_actions runs, not the stages")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -180,7 +183,19 @@ def main() -> None:
     if args.build_only:
         print(json.dumps(head, indent=2))
         return
-    inputs = make_inputs(args.model, config, args.cams, args.seed)
+    cams_list = [int(c) for c in args.cams.split(",")]
+    if any(c not in (1, 2, 3) for c in cams_list):
+        ap.error("--cams: each count must be 1, 2 or 3")
+    results = {c: measure(model, config, c, args) for c in cams_list}
+    if len(cams_list) == 1:
+        print(json.dumps({**head, **results[cams_list[0]], "peak_rss_mib": rss_mib()}, indent=2))
+    else:
+        print(json.dumps({**head, "by_cameras": {str(c): r for c, r in results.items()}, "peak_rss_mib": rss_mib()}, indent=2))
+
+
+def measure(model, config, cams: int, args) -> dict:
+    """One warm-up and --runs timed sample_actions with `cams` cameras (and the stages unless --skip-stages)."""
+    inputs = make_inputs(args.model, config, cams, args.seed)
     images, masks, tokens, lmask, state, noise = inputs
 
     def sample():
@@ -191,15 +206,14 @@ def main() -> None:
     with torch.no_grad():
         t_warm, _ = timed(sample)
         runs = [timed(sample)[0] for _ in range(args.runs)]
-        per_stage = [stages(model, *inputs) for _ in range(args.runs)]
-    stage_s = {k: summary([s[k] for s in per_stage]) for k in per_stage[0]}
+        per_stage = [] if args.skip_stages else [stages(model, *inputs) for _ in range(args.runs)]
+    stage_s = {k: summary([s[k] for s in per_stage]) for k in per_stage[0]} if per_stage else {}
     result = {
-        **head, "cameras": args.cams, "batch": 1, "lang_tokens": PROMPT[args.model][0], "lang_valid": PROMPT[args.model][1],
+        "cameras": cams, "batch": 1, "lang_tokens": PROMPT[args.model][0], "lang_valid": PROMPT[args.model][1],
         "chunk": config.chunk_size, "steps": config.num_inference_steps,
-        "warmup_s": t_warm, "sample_actions_s": summary(runs), "stages_s": stage_s,
-        "peak_rss_mib": rss_mib(),
+        "warmup_s": t_warm, "sample_actions_s": summary(runs), "runs_s": runs, "stages_s": stage_s,
     }
-    if args.depth != FULL["vlm_depth"] or args.vision_layers != FULL["vision_layers"]:
+    if stage_s and (args.depth != FULL["vlm_depth"] or args.vision_layers != FULL["vision_layers"]):
         g, v = FULL["vlm_depth"] / args.depth, FULL["vision_layers"] / args.vision_layers
         vis = stage_s["vision_one_image"]["median"] * v
         pre = stage_s["prefix_forward"]["median"] * g
@@ -207,8 +221,8 @@ def main() -> None:
         result["estimate_full_depth_s"] = {
             "note": "median stage time x (full layers / built layers); ignores non-layer costs",
             "vision_one_image": vis, "prefix_forward": pre, "denoise_step": den,
-            "sample_actions": args.cams * vis + pre + config.num_inference_steps * den}
-    print(json.dumps(result, indent=2))
+            "sample_actions": cams * vis + pre + config.num_inference_steps * den}
+    return result
 
 
 if __name__ == "__main__":

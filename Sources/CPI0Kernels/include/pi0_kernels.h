@@ -18,8 +18,8 @@ extern "C" {
 typedef enum {
     PI0K_PATH_SCALAR = 0,      ///< portable C, auto-vectorised; NR = 16, MR = 4
     PI0K_PATH_AVX2 = 1,        ///< AVX2 + FMA; 6 x 16 tile, NR = 16
-    PI0K_PATH_AVX512 = 2,      ///< AVX-512 F/BW/VL; 12 x 32 tile, NR = 32 (bf16 weights widened in-kernel)
-    PI0K_PATH_AVX512BF16 = 3,  ///< vdpbf16ps: bf16 weights AND activations rounded to bf16 (opt-in only)
+    PI0K_PATH_AVX512 = 2,      ///< AVX-512 F/BW/VL; 6 x 64 tile, NR = 64 (bf16 weights widened in-kernel)
+    PI0K_PATH_AVX512BF16 = 3,  ///< vdpbf16ps, 6 x 64: bf16 weights AND activations rounded to bf16 (bf16 layers only)
 } pi0k_path;
 
 /// Weight element types of a packed weight.
