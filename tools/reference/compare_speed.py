@@ -89,15 +89,24 @@ def quiet_check(args) -> dict:
         log(f"CPUs {100 * busy:.0f} % busy (> {100 * args.max_busy:.0f} %): waiting")
         time.sleep(5)
         busy = cpu_busy()
-    probe = {}
-    try:
-        out = subprocess.run([args.kernel_bench, "--peak-only", "--threads", str(args.threads)],
-                             capture_output=True, text=True, check=True).stdout
-        probe = json.loads(out.strip().splitlines()[-1])
-    except (OSError, subprocess.CalledProcessError, json.JSONDecodeError, IndexError) as e:
-        log(f"FMA probe failed ({e}); only the idle CPUs are checked")
-    one, wall = probe.get("one_thread_cpu_gflop_per_s"), probe.get("all_threads_wall_gflop_per_s")
-    fraction = wall / (one * args.threads) if one and wall else None
+    # The probe is retried (up to 3 times, 2 s apart; the best counts): right after one of our 11 GB runs
+    # exits, the kernel's page reclaim can take a core for a moment (seen once: 0.80, then 1.00).
+    one = wall = fraction = None
+    for attempt in range(3):
+        try:
+            out = subprocess.run([args.kernel_bench, "--peak-only", "--threads", str(args.threads)],
+                                 capture_output=True, text=True, check=True).stdout
+            probe = json.loads(out.strip().splitlines()[-1])
+        except (OSError, subprocess.CalledProcessError, json.JSONDecodeError, IndexError) as e:
+            log(f"FMA probe failed ({e}); only the idle CPUs are checked")
+            break
+        o, w = probe.get("one_thread_cpu_gflop_per_s"), probe.get("all_threads_wall_gflop_per_s")
+        f = w / (o * args.threads) if o and w else None
+        if f is not None and (fraction is None or f > fraction):
+            one, wall, fraction = o, w, f
+        if fraction is not None and fraction >= args.min_peak_fraction:
+            break
+        time.sleep(2)
     ok = busy <= args.max_busy and (fraction is None or fraction >= args.min_peak_fraction)
     check = {"busy": round(busy, 3), "load1": round(os.getloadavg()[0], 2), "peak_one_thread": one,
              "peak_all_threads_wall": wall, "peak_fraction": None if fraction is None else round(fraction, 3),
