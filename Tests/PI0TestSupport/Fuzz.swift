@@ -10,17 +10,9 @@
 import Foundation
 import XCTest
 
-/// SplitMix64: small, fast and good enough to drive mutations.
-public struct FuzzRNG {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The fuzzer draws from the tests' one generator (SplitMix64.swift).
+extension SplitMix64 {
+    /// Uniform in 0..<n (0 when n ≤ 0), from the next value modulo n.
     public mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
 }
 
@@ -55,7 +47,7 @@ public enum Fuzz {
 
     /// Mutates `input` with 1–4 of: bit flips, interesting bytes, random bytes, truncation, chunk
     /// deletion, duplication and insertion, and length-like fields set to extremes.
-    public static func mutate(_ input: [UInt8], _ rng: inout FuzzRNG, dictionary: [[UInt8]] = []) -> [UInt8] {
+    public static func mutate(_ input: [UInt8], _ rng: inout SplitMix64, dictionary: [[UInt8]] = []) -> [UInt8] {
         var b = input
         let interesting: [UInt8] = [0x00, 0x01, 0x7F, 0x80, 0xFF, 0xFE, 0x10, 0x20, 0x40]
         for _ in 0..<(1 + rng.below(4)) {
@@ -107,7 +99,7 @@ public enum Fuzz {
         let box = UncheckedBox(body)   // used by the worker only, while this thread waits
         let worker = Thread {
             let body = box.value
-            var rng = FuzzRNG(seed: baseSeed)
+            var rng = SplitMix64(seed: baseSeed)
             let start = Date()
             for i in 0..<total {
                 if Date().timeIntervalSince(start) > budget { break }
