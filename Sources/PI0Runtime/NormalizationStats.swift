@@ -105,22 +105,22 @@ public struct NormalizationStats: Sendable {
     /// Actions in the robot's units back into the model's action space: the inverse of
     /// `unnormalizeActions`, with the post-processor's statistics (real-time chunking's previous chunk).
     public func normalizeActions(_ actions: [Float], actionDim: Int, key: String = "action") throws -> [Float] {
-        guard actionDim > 0, actions.count % actionDim == 0 else {
-            throw NormalizerError.dimensionMismatch(file: post.jsonFile, key: key,
-                                                    field: "action rows (length not a positive multiple of actionDim)",
-                                                    expected: actionDim, got: actions.count)
-        }
-        return try post.apply(actions, key: key, rowLength: actionDim, inverse: false)
+        try postActions(actions, actionDim: actionDim, key: key, inverse: false, what: "action rows")
     }
 
     /// Post-processor un-normalisation of an action chunk, row-major [chunk, actionDim].
     public func unnormalizeActions(_ actions: [Float], actionDim: Int, key: String = "action") throws -> [Float] {
+        try postActions(actions, actionDim: actionDim, key: key, inverse: true, what: "action chunk")
+    }
+
+    /// The post-processor's action statistics applied (or inverted) row by row; `what` names the input.
+    private func postActions(_ actions: [Float], actionDim: Int, key: String, inverse: Bool, what: String) throws -> [Float] {
         guard actionDim > 0, actions.count % actionDim == 0 else {
             throw NormalizerError.dimensionMismatch(file: post.jsonFile, key: key,
-                                                    field: "action chunk (length not a positive multiple of actionDim)",
+                                                    field: "\(what) (length not a positive multiple of actionDim)",
                                                     expected: actionDim, got: actions.count)
         }
-        return try post.apply(actions, key: key, rowLength: actionDim, inverse: true)
+        return try post.apply(actions, key: key, rowLength: actionDim, inverse: inverse)
     }
 }
 
