@@ -54,11 +54,17 @@ final class ServeEndToEndTests: XCTestCase {
     }
 
     func runClient(layout: String, port: Int) throws -> [String: Any] {
+        try runScript("tools/server/pi0_serve_e2e.py", ["--port", "\(port)", "--layout", layout])
+    }
+
+    /// Runs a tools/server script in the openpi-client environment with `--out FILE` appended; expects
+    /// exit status 0 and returns the JSON object it wrote.
+    func runScript(_ script: String, _ args: [String]) throws -> [String: Any] {
         let out = NSTemporaryDirectory() + "pi0-e2e-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: out) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try python())
-        p.arguments = [repoRoot + "/tools/server/pi0_serve_e2e.py", "--port", "\(port)", "--layout", layout, "--out", out]
+        p.arguments = [repoRoot + "/" + script] + args + ["--out", out]
         let err = Pipe()
         p.standardError = err
         try p.run()
@@ -101,18 +107,7 @@ final class ServeEndToEndTests: XCTestCase {
     func testAsyncBrokerWithRealTimeChunkingAgainstPi0Serve() throws {
         let (server, port) = try serve(layout: "libero")
         defer { server.terminate(); server.waitUntilExit() }
-        let out = NSTemporaryDirectory() + "pi0-rtc-\(UUID().uuidString).json"
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try python())
-        p.arguments = [repoRoot + "/tools/server/rtc_broker_e2e.py", "--port", "\(port)", "--out", out, "--steps", "40", "--hz", "10"]
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, String(decoding: e, as: UTF8.self))
-        let r = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as! [String: Any]
+        let r = try runScript("tools/server/rtc_broker_e2e.py", ["--port", "\(port)", "--steps", "40", "--hz", "10"])
         for mode in ["rtc", "plain"] {
             let m = r[mode] as! [String: Any]
             let executed = (m["executed"] as! [[Double]])
@@ -156,19 +151,8 @@ final class ServeEndToEndTests: XCTestCase {
     func testBatchedClientsGetTheAnswersTheyWouldGetAlone() throws {
         let (server, port) = try serve(layout: "libero", extra: ["--max-batch", "4"])
         defer { server.terminate(); server.waitUntilExit() }
-        let out = NSTemporaryDirectory() + "pi0-batch-\(UUID().uuidString).json"
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try python())
-        p.arguments = [repoRoot + "/tools/server/batch_clients.py", "--port", "\(port)", "--clients", "3", "--requests", "1",
-                       "--disconnecting", "1", "--check-alone", "--out", out]
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, String(decoding: e, as: UTF8.self))
-        let r = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as! [String: Any]
+        let r = try runScript("tools/server/batch_clients.py", ["--port", "\(port)", "--clients", "3", "--requests", "1",
+                       "--disconnecting", "1", "--check-alone"])
         XCTAssertEqual(r["errors"] as? [String], [])
         XCTAssertEqual(r["requests"] as? Int, 3)
         XCTAssertEqual(r["distinct_answers"] as? Int, 3, "three different observations, three different answers")
