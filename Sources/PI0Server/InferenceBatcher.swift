@@ -22,7 +22,7 @@ final class InferenceBatcher<Job: Sendable, Result: Sendable>: @unchecked Sendab
     private var nextID: UInt64 = 0
     private var stopped = false
     /// Sizes of the batches run so far (for logs, benchmarks and tests).
-    private(set) var batchSizes: [Int] = []
+    private var batchSizes: [Int] = []
 
     init(maxBatch: Int, maxWait: TimeInterval, run: @escaping Run) {
         precondition(maxBatch >= 1 && maxWait >= 0)
