@@ -39,14 +39,7 @@ final class TestWebSocketClient: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else {
+        guard connectLoopback(fd, port: port) else {
             close(fd)
             throw TestClientError(description: "connect to port \(port) failed: errno \(errno)")
         }
@@ -232,4 +225,16 @@ final class TestWebSocketClient: @unchecked Sendable {
         guard n > 0 else { throw TestClientError(description: "recv failed: errno \(errno)") }
         buffer += chunk[0 ..< n]
     }
+}
+
+/// Connects socket `fd` to 127.0.0.1:port; true on success.
+func connectLoopback(_ fd: Int32, port: Int) -> Bool {
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return rc == 0
 }
