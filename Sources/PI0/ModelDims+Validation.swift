@@ -17,12 +17,20 @@ public enum DimsBounds {
     public static let maxMatrixElements = 1 << 31
 }
 
+/// Errors for one section of a dimensions file: `bad` names the field, `bound` checks 1…limit.
+struct RangeCheck {
+    let file: String, section: String
+
+    func bad(_ f: String, _ r: String) -> PI0ConfigError { .invalidValue(file: file, field: "\(section).\(f)", reason: r) }
+
+    func bound(_ f: String, _ v: Int, _ limit: Int) throws {
+        guard v >= 1 && v <= limit else { throw bad(f, "\(v) is outside 1...\(limit)") }
+    }
+}
+
 extension GemmaDims {
     func checkRanges(file: String, section: String) throws {
-        func bad(_ f: String, _ r: String) -> PI0ConfigError { .invalidValue(file: file, field: "\(section).\(f)", reason: r) }
-        func bound(_ f: String, _ v: Int, _ limit: Int) throws {
-            guard v >= 1 && v <= limit else { throw bad(f, "\(v) is outside 1...\(limit)") }
-        }
+        let check = RangeCheck(file: file, section: section), bad = check.bad, bound = check.bound
         try bound("width", width, DimsBounds.maxWidth)
         try bound("depth", depth, DimsBounds.maxDepth)
         try bound("mlp_dim", mlpDim, DimsBounds.maxMLP)
@@ -47,10 +55,7 @@ extension GemmaDims {
 
 extension SigLIPDims {
     func checkRanges(file: String) throws {
-        func bad(_ f: String, _ r: String) -> PI0ConfigError { .invalidValue(file: file, field: "vision.\(f)", reason: r) }
-        func bound(_ f: String, _ v: Int, _ limit: Int) throws {
-            guard v >= 1 && v <= limit else { throw bad(f, "\(v) is outside 1...\(limit)") }
-        }
+        let check = RangeCheck(file: file, section: "vision"), bad = check.bad, bound = check.bound
         try bound("hidden_size", hidden, DimsBounds.maxWidth)
         try bound("num_layers", layers, DimsBounds.maxDepth)
         try bound("num_heads", heads, DimsBounds.maxHeads)
