@@ -25,10 +25,33 @@ public final class ReferenceBackend: ComputeBackend, @unchecked Sendable {
     public init() {}
     public var name: String { "reference" }
 
+    // MARK: Memory (host)
+
+    public func allocate(count: Int) -> BackendStorage { HostStorage(count: count) }
+    public func upload(_ source: UnsafeBufferPointer<Float>, to destination: TensorRef) {
+        guard let base = source.baseAddress else { return }
+        destination.hostPointer.update(from: base, count: source.count)
+    }
+    public func download(_ source: TensorRef, into destination: UnsafeMutableBufferPointer<Float>) {
+        guard let base = destination.baseAddress else { return }
+        base.update(from: source.hostPointer, count: destination.count)
+    }
+    public func synchronize() {}
+
+    // MARK: Weights
+
     public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
         try PlainLinear(weight, bias: bias)
     }
+    public func prepareEmbedding(_ table: WeightTensor) throws -> PreparedEmbedding { try HostEmbedding(table) }
 
+    // MARK: Products
+
+    public func linear(_ w: PreparedLinear, x: TensorRef, rows: Int, ldx: Int, y: TensorRef, ldy: Int) {
+        linear(w, x: x.hostPointer, rows: rows, ldx: ldx, y: y.hostPointer, ldy: ldy)
+    }
+
+    /// The plain product on host pointers.
     public func linear(_ w: PreparedLinear, x: UnsafePointer<Float>, rows: Int, ldx: Int,
                        y: UnsafeMutablePointer<Float>, ldy: Int) {
         guard let p = w as? PlainLinear else { preconditionFailure("ReferenceBackend got a foreign PreparedLinear") }
@@ -46,7 +69,81 @@ public final class ReferenceBackend: ComputeBackend, @unchecked Sendable {
         }
     }
 
-    public func attention(_ a: AttentionArgs) {
-        ReferenceOps.referenceAttention(a)
+    public func attention(_ a: AttentionCall) { ReferenceOps.referenceAttention(AttentionArgs(resolving: a)) }
+
+    // MARK: Normalisation
+
+    public func layerNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef, bias: TensorRef, eps: Float, out: TensorRef) {
+        ReferenceOps.layerNorm(x.hostPointer, rows: rows, width: width, weight: weight.hostPointer, bias: bias.hostPointer,
+                               eps: eps, out: out.hostPointer)
+    }
+    public func rmsNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, out: TensorRef) {
+        ReferenceOps.rmsNorm(x.hostPointer, rows: rows, width: width, weight: weight.map { UnsafePointer($0.hostPointer) },
+                             eps: eps, roundToBF16: roundToBF16, out: out.hostPointer)
+    }
+    public func adaptiveModulate(_ x: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) {
+        ReferenceOps.adaptiveModulate(x.hostPointer, batch: batch, tokens: tokens, width: width,
+                                      modulation: modulation.hostPointer, roundToBF16: roundToBF16)
+    }
+    public func gatedAdd(_ x: TensorRef, _ y: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) {
+        ReferenceOps.gatedAdd(x.hostPointer, y.hostPointer, batch: batch, tokens: tokens, width: width,
+                              modulation: modulation.hostPointer, roundToBF16: roundToBF16)
+    }
+
+    // MARK: Elementwise
+
+    public func geluTanh(_ x: TensorRef, count: Int) { ReferenceOps.geluTanh(x.hostPointer, count: count) }
+    public func geluTanhMul(gate: TensorRef, up: TensorRef, rows: Int, width: Int, ldIn: Int, roundToBF16: Bool, out: TensorRef, ldOut: Int) {
+        ReferenceOps.geluTanhMul(gate: gate.hostPointer, up: up.hostPointer, rows: rows, width: width, ldIn: ldIn,
+                                 roundToBF16: roundToBF16, out: out.hostPointer, ldOut: ldOut)
+    }
+    public func silu(_ x: TensorRef, count: Int) { ReferenceOps.silu(x.hostPointer, count: count) }
+    public func add(_ x: TensorRef, _ y: TensorRef, count: Int, roundToBF16: Bool) {
+        ReferenceOps.add(x.hostPointer, y.hostPointer, count: count, roundToBF16: roundToBF16)
+    }
+    public func addPeriodic(_ x: TensorRef, _ y: TensorRef, count: Int, period: Int) {
+        ReferenceOps.addPeriodic(x.hostPointer, y.hostPointer, count: count, period: period)
+    }
+    public func scale(_ x: TensorRef, count: Int, by scale: Float, roundToBF16: Bool) {
+        ReferenceOps.scale(x.hostPointer, count: count, by: scale, roundToBF16: roundToBF16)
+    }
+    public func roundToBF16(_ x: TensorRef, rows: Int, width: Int, ld: Int) {
+        ReferenceOps.roundToBF16(x.hostPointer, rows: rows, width: width, ld: ld)
+    }
+
+    // MARK: Positions, gathers and copies
+
+    public func applyRoPE(_ x: TensorRef, rows: Int, heads: Int, headDim: Int, stride: Int, cos: TensorRef, sin: TensorRef, roundToBF16: Bool) {
+        ReferenceOps.applyRoPE(x.hostPointer, tokens: rows, heads: heads, headDim: headDim, stride: stride,
+                               cos: cos.hostPointer, sin: sin.hostPointer, roundToBF16: roundToBF16)
+    }
+    public func copy(_ source: TensorRef, sourceStride: Int, to destination: TensorRef, destinationStride: Int, rows: Int, width: Int) {
+        ReferenceOps.copy(source.hostPointer, sourceStride: sourceStride, to: destination.hostPointer,
+                          destinationStride: destinationStride, rows: rows, width: width)
+    }
+    public func embed(_ table: PreparedEmbedding, ids: TensorRef, count: Int, scale: Float, roundToBF16: Bool, out: TensorRef, ldOut: Int) {
+        guard let t = table as? HostEmbedding else { preconditionFailure("ReferenceBackend got a foreign PreparedEmbedding") }
+        ReferenceOps.embed(t.table, ids: ids.hostPointer, count: count, scale: scale, roundToBF16: roundToBF16,
+                           out: out.hostPointer, ldOut: ldOut)
+    }
+    public func patchify(_ images: TensorRef, count: Int, side: Int, patch: Int, out: TensorRef) {
+        ReferenceOps.patchify(images.hostPointer, count: count, side: side, patch: patch, out: out.hostPointer)
+    }
+
+    // MARK: Flow matching
+
+    public func timeEmbedding(t: Float, width: Int, minPeriod: Double, maxPeriod: Double, out: TensorRef) {
+        ReferenceOps.timeEmbedding(t: t, width: width, minPeriod: minPeriod, maxPeriod: maxPeriod, out: out.hostPointer)
+    }
+    public func eulerStep(_ x: TensorRef, velocity: TensorRef, count: Int, dt: Float) {
+        ReferenceOps.eulerStep(x.hostPointer, velocity: velocity.hostPointer, count: count, dt: dt)
+    }
+    public func guideVelocity(x: TensorRef, velocity: TensorRef, target: TensorRef, weights: TensorRef, rows: Int, width: Int,
+                              t: Float, guidance: Float) {
+        ReferenceOps.guideVelocity(x: x.hostPointer, velocity: velocity.hostPointer, target: target.hostPointer,
+                                   weights: weights.hostPointer, rows: rows, width: width, t: t, guidance: guidance)
+    }
+    public func checkFinite(_ x: TensorRef, count: Int, status: TensorRef) {
+        ReferenceOps.checkFinite(x.hostPointer, count: count, status: status.hostPointer)
     }
 }

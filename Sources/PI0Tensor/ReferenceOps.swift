@@ -9,6 +9,13 @@ public enum ReferenceOps {
     /// LayerNorm (SigLIP): (x − mean)/sqrt(var + eps)·w + b, biased variance. Statistics in Double.
     public static func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float],
                                  eps: Float, out: UnsafeMutablePointer<Float>) {
+        weight.withUnsafeBufferPointer { w in bias.withUnsafeBufferPointer { b in
+            layerNorm(x, rows: rows, width: width, weight: w.baseAddress!, bias: b.baseAddress!, eps: eps, out: out)
+        } }
+    }
+
+    public static func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: UnsafePointer<Float>,
+                                 bias: UnsafePointer<Float>, eps: Float, out: UnsafeMutablePointer<Float>) {
         for r in 0..<rows {
             let xr = x + r * width, yr = out + r * width
             var sum = 0.0
@@ -26,6 +33,14 @@ public enum ReferenceOps {
     /// to bf16 at the end (the cast back to a bf16 input's dtype).
     public static func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], eps: Float,
                                roundToBF16: Bool, out: UnsafeMutablePointer<Float>) {
+        weight.withUnsafeBufferPointer { w in
+            rmsNorm(x, rows: rows, width: width, weight: w.baseAddress, eps: eps, roundToBF16: roundToBF16, out: out)
+        }
+    }
+
+    /// `weight` nil: w = 0 (the normalised rows alone).
+    public static func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: UnsafePointer<Float>?, eps: Float,
+                               roundToBF16: Bool, out: UnsafeMutablePointer<Float>) {
         for r in 0..<rows {
             let xr = x + r * width, yr = out + r * width
             var sq = 0.0
@@ -34,7 +49,7 @@ public enum ReferenceOps {
             let rs = 1 / (variance + eps).squareRoot()
             for i in 0..<width {
                 let n = xr[i] * rs
-                let y = n * (1 + weight[i])
+                let y = n * (1 + (weight?[i] ?? 0))
                 yr[i] = roundToBF16 ? BFloat16.round(y) : y
             }
         }

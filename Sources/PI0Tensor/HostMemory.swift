@@ -1,0 +1,99 @@
+// Backend storage in host memory, shared by the backends that compute on the CPU (reference, cpu):
+// a 64-byte aligned float32 buffer behind `BackendStorage`, and the token table they gather from.
+// Only backends resolve a `TensorRef` to a pointer; the model never does.
+
+/// Host memory behind a `TensorRef` (reference and cpu backends).
+public final class HostStorage: BackendStorage, @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    /// Zero-filled storage for `count` floats.
+    public init(count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
+        pointer = raw.assumingMemoryBound(to: Float.self)
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+}
+
+extension TensorRef {
+    /// The host address of this position. Only for backends whose storage is `HostStorage`; anything
+    /// else is a programming error (a tensor handed to the wrong backend).
+    @inline(__always) public var hostPointer: UnsafeMutablePointer<Float> {
+        guard let h = storage as? HostStorage else {
+            preconditionFailure("a \(type(of: storage)) tensor was given to a host-memory backend")
+        }
+        precondition(offset >= 0 && offset <= h.count, "tensor offset \(offset) outside storage of \(h.count)")
+        return h.pointer + offset
+    }
+}
+
+/// A token table gathered on the host: the stored weight itself (float32 or bf16, usually memory-mapped).
+public final class HostEmbedding: PreparedEmbedding, @unchecked Sendable {
+    public let table: WeightTensor
+    public let rows: Int, width: Int
+
+    public init(_ table: WeightTensor) throws {
+        guard table.shape.count == 2 else {
+            throw BackendError.unsupportedWeight(name: table.name, reason: "expected [rows, width], got shape \(table.shape)")
+        }
+        self.table = table; rows = table.shape[0]; width = table.shape[1]
+    }
+}
+
+extension ComputeBackend {
+    /// Convenience (not a requirement): float32 weights, inputs not known to be bf16.
+    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?) throws -> PreparedLinear {
+        try prepareLinear(weight, bias: bias, inputsAreBF16: false)
+    }
+
+    /// Convenience (not a requirement): `count` floats from `source` into a new array.
+    public func download(_ source: TensorRef, count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buffer, n in
+            download(source, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
+            n = count
+        }
+    }
+
+    /// Convenience (not a requirement): uploads `values` at `destination`.
+    public func upload(_ values: [Float], to destination: TensorRef) {
+        values.withUnsafeBufferPointer { upload($0, to: destination) }
+    }
+}
+
+extension AttentionArgs {
+    /// The host pointers of an `AttentionCall` on host storage.
+    public init(resolving a: AttentionCall) {
+        self.init(q: a.q.hostPointer, qStride: a.qStride, k: a.k.hostPointer, kStride: a.kStride,
+                  v: a.v.hostPointer, vStride: a.vStride, mask: a.mask.map { UnsafePointer($0.hostPointer) },
+                  maskStride: a.maskStride, out: a.out.hostPointer, outStride: a.outStride, queries: a.queries,
+                  keys: a.keys, heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, scale: a.scale,
+                  roundToBF16: a.roundToBF16)
+    }
+}
+
+/// `AttentionCall` resolved to host pointers: what the host backends' kernels and `ReferenceOps`
+/// take (same geometry and semantics).
+public struct AttentionArgs: @unchecked Sendable {
+    public var q: UnsafePointer<Float>, qStride: Int
+    public var k: UnsafePointer<Float>, kStride: Int
+    public var v: UnsafePointer<Float>, vStride: Int
+    public var mask: UnsafePointer<Float>?, maskStride: Int
+    public var out: UnsafeMutablePointer<Float>, outStride: Int
+    public var queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int
+    public var scale: Float
+    public var roundToBF16: Bool
+
+    public init(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
+                v: UnsafePointer<Float>, vStride: Int, mask: UnsafePointer<Float>?, maskStride: Int,
+                out: UnsafeMutablePointer<Float>, outStride: Int, queries: Int, keys: Int,
+                heads: Int, kvHeads: Int, headDim: Int, scale: Float, roundToBF16: Bool) {
+        self.q = q; self.qStride = qStride; self.k = k; self.kStride = kStride
+        self.v = v; self.vStride = vStride; self.mask = mask; self.maskStride = maskStride
+        self.out = out; self.outStride = outStride; self.queries = queries; self.keys = keys
+        self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim
+        self.scale = scale; self.roundToBF16 = roundToBF16
+    }
+}
