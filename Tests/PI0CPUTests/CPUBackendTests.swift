@@ -55,7 +55,7 @@ final class CPUBackendTests: XCTestCase {
             if let first { XCTAssertEqual(out.map(\.bitPattern), first, "\(threads) threads vs 1") } else {
                 first = out.map(\.bitPattern)
                 var ref = [Float](repeating: 0, count: t * h * d)
-                ReferenceBackend().attention(AttentionArgs(
+                ReferenceOps.referenceAttention(AttentionArgs(
                     q: q, qStride: h * d, k: k, kStride: h * d, v: v, vStride: h * d, mask: nil, maskStride: s, out: &ref,
                     outStride: h * d, queries: t, keys: s, heads: h, kvHeads: h, headDim: d, scale: 1 / Float(d).squareRoot(),
                     roundToBF16: false))
@@ -66,7 +66,7 @@ final class CPUBackendTests: XCTestCase {
 
     func testAttentionMatchesReferenceMQAAndMHA() {
         var seed: UInt64 = 7
-        let fast = CPUBackend(threads: 2), plain = ReferenceBackend()
+        let fast = CPUBackend(threads: 2)
         // (queries, keys, heads, kvHeads, headDim, masked?)
         for (t, s, h, kvh, d, masked) in [(5, 9, 8, 1, 16, true), (51, 71, 8, 1, 16, true), (7, 7, 3, 3, 12, false), (1, 13, 4, 2, 8, true)] {
             for bf16 in [false, true] {
@@ -82,7 +82,7 @@ final class CPUBackendTests: XCTestCase {
                                   heads: h, kvHeads: kvh, headDim: d, scale: 1 / Float(d).squareRoot(), roundToBF16: bf16)
                 }
                 fast.attention(args(&o1, q, k, v, mask))
-                plain.attention(args(&o2, q, k, v, mask))
+                ReferenceOps.referenceAttention(args(&o2, q, k, v, mask))
                 // bf16 outputs may differ by one bf16 ulp where float32 sums round differently.
                 XCTAssertLessThan(relL2(o1, o2), bf16 ? 1e-2 : 2e-6, "t \(t) s \(s) h \(h) kv \(kvh) bf16 \(bf16)")
             }

@@ -1,0 +1,137 @@
+// The op-conformance table (issue 12; docs/ARCHITECTURE.md, "Backends and their conformance"): every
+// `ComputeBackend` requirement, exercised on seeded random odd shapes, strided rows and both precisions,
+// on every backend present, against the reference backend. A backend that runs `ReferenceOps` for an op
+// must be bit-identical; otherwise each op states its float32 bound and why. `testTableCoversTheProtocol`
+// reads the protocol from Sources/PI0Tensor/Backend.swift, so a new requirement without a row fails.
+// Reproduce a failure with PI0_CONFORMANCE_SEED=<seed printed in the message>.
+import Foundation
+import XCTest
+import PI0CPU
+import PI0Tensor
+import PI0TestSupport
+
+final class BackendConformanceTests: XCTestCase {
+    /// Ops `CPUBackend` runs through `ReferenceOps` (Sources/PI0CPU/CPUBackend+ComputeBackend.swift).
+    static let cpuReferenceCode: Set<String> = [
+        "adaptiveModulate", "gatedAdd", "addPeriodic", "scale", "applyRoPE", "copy", "embed", "patchify",
+        "timeEmbedding", "eulerStep", "guideVelocity", "checkFinite", "upload",
+    ]
+
+    /// Every backend present. The CUDA backend joins here when a device exists (make returning nil
+    /// with no device), with no reference-code ops.
+    static let backendsUnderTest: [BackendUnderTest] = [
+        BackendUnderTest(name: "cpu 1 thread", make: { CPUBackend(threads: 1) }, referenceCodeOps: cpuReferenceCode),
+        BackendUnderTest(name: "cpu 2 threads", make: { CPUBackend(threads: 2) }, referenceCodeOps: cpuReferenceCode,
+                         bitIdenticalTo: "cpu 1 thread"),
+        BackendUnderTest(name: "counting (cpu 2 threads)", make: { CountingBackend(wrapping: CPUBackend(threads: 2)) },
+                         referenceCodeOps: cpuReferenceCode, bitIdenticalTo: "cpu 2 threads"),
+        BackendUnderTest(name: "counting (reference)", make: { CountingBackend(wrapping: ReferenceBackend()) },
+                         referenceCodeOps: Set(OpTable.cases.map(\.op))),
+    ]
+
+    static let seed: UInt64 = ProcessInfo.processInfo.environment["PI0_CONFORMANCE_SEED"].flatMap { UInt64($0) } ?? 0x0C0F_0A11
+
+    func testCPUOneThread() throws { XCTAssertEqual(try problems(Self.backendsUnderTest[0]), []) }
+    func testCPUTwoThreads() throws { XCTAssertEqual(try problems(Self.backendsUnderTest[1]), []) }
+    func testCountingBackendOverCPU() throws { XCTAssertEqual(try problems(Self.backendsUnderTest[2]), []) }
+    func testCountingBackendOverReference() throws { XCTAssertEqual(try problems(Self.backendsUnderTest[3]), []) }
+
+    /// The table can fail: the cpu backend's own kernels (vectorised, blocked sums) are not bit-identical to
+    /// the reference, so claiming every op is reference code must fail, on those ops only.
+    func testTheTableCatchesAWrongClaim() throws {
+        let claim = BackendUnderTest(name: "cpu claiming reference code", make: { CPUBackend(threads: 2) },
+                                     referenceCodeOps: Set(OpTable.cases.map(\.op)))
+        let failing = Set(try problems(claim).map { String($0.split(separator: ",")[1].split(separator: " ")[0]) })
+        XCTAssertTrue(failing.contains("linear"), "\(failing)")
+        XCTAssertTrue(failing.isDisjoint(with: Self.cpuReferenceCode), "\(failing)")
+    }
+
+    /// How many seeds each row runs with (each draws its own shapes).
+    static let rounds = 3
+
+    /// Runs every row of the table on `subject`, on the reference backend and on `subject.bitIdenticalTo`;
+    /// returns what disagrees ("backend, op, seed …: problem").
+    func problems(_ subject: BackendUnderTest) throws -> [String] {
+        guard let backend = try subject.make() else { throw XCTSkip("\(subject.name) is not present on this machine") }
+        let twin = try subject.bitIdenticalTo.map { name in
+            try XCTUnwrap(Self.backendsUnderTest.first { $0.name == name }?.make(), "\(name) for \(subject.name)")
+        }
+        if let counting = backend as? CountingBackend { counting.violationPolicy = .record }
+        let reference = ReferenceBackend()
+        var found: [String] = []
+        for (index, c) in OpTable.cases.enumerated() {
+            for bf16 in c.precisions {
+                for round in 0..<Self.rounds {
+                    let seed = Self.seed &+ UInt64(index * Self.rounds + round) &* 0x9E37_79B9
+                    let context = "\(subject.name), \(c.op)\(bf16 ? " (bf16)" : ""), seed \(Self.seed) round \(round)"
+                    let want = try run(c, on: reference, bf16: bf16, seed: seed)
+                    let got = try run(c, on: backend, bf16: bf16, seed: seed)
+                    found += want.failures.map { "reference: \(context): \($0)" } + got.failures.map { "\(context): \($0)" }
+                    let sameCode = subject.referenceCodeOps.contains(c.op)
+                    let tolerance = sameCode ? Tolerance.exact : c.tolerance(bf16: bf16)
+                    found += mismatches(got, want, tolerance, "\(context) vs reference (\(tolerance): \(sameCode ? "runs ReferenceOps" : c.reason))")
+                    if let twin, let name = subject.bitIdenticalTo {
+                        found += mismatches(got, try run(c, on: twin, bf16: bf16, seed: seed), .exact, "\(context) vs \(name) (same kernels)")
+                    }
+                }
+            }
+        }
+        if let counting = backend as? CountingBackend {
+            found += counting.violations.map { "\(subject.name), bounds (tensors are exactly as large as each op needs): \($0)" }
+        }
+        return found
+    }
+
+    func run(_ c: OpCase, on backend: ComputeBackend, bf16: Bool, seed: UInt64) throws -> OpRun {
+        let r = OpRun(backend: backend, bf16: bf16, seed: seed)
+        try c.run(r)
+        return r
+    }
+
+    func mismatches(_ got: OpRun, _ want: OpRun, _ tolerance: Tolerance, _ context: String) -> [String] {
+        if got.outputs.map(\.label) != want.outputs.map(\.label) {
+            return ["\(context): outputs \(got.outputs.map(\.label)), want \(want.outputs.map(\.label))"]
+        }
+        return zip(got.outputs, want.outputs).compactMap { g, w in
+            compare(g.values, w.values, tolerance).map { "\(context), \(g.label): \($0)" }
+        }
+    }
+
+    /// The table has a row (or a `covers` entry) for every requirement of `ComputeBackend`, and nothing
+    /// else: the protocol is read from its source file, so adding a requirement without a row fails here.
+    func testTableCoversTheProtocol() throws {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/PI0Tensor/Backend.swift")
+        let text = try String(contentsOf: source, encoding: .utf8)
+        let start = try XCTUnwrap(text.range(of: "public protocol ComputeBackend"), "ComputeBackend in \(source.path)")
+        let end = try XCTUnwrap(text.range(of: "\n}\n", range: start.upperBound..<text.endIndex))
+        let body = text[start.upperBound..<end.lowerBound]
+        let required = Set(body.split(separator: "\n").compactMap { line -> String? in
+            let t = line.trimmingCharacters(in: .whitespaces)
+            guard t.hasPrefix("func ") else { return nil }
+            return String(t.dropFirst(5).prefix { $0.isLetter || $0.isNumber })
+        })
+        XCTAssertGreaterThan(required.count, 20, "parsed \(required.sorted()) from \(source.path)")
+        let rows = OpTable.cases.map(\.op)
+        XCTAssertEqual(rows.count, Set(rows).count, "one row per op")
+        let covered = Set(rows + OpTable.cases.flatMap(\.covers))
+        XCTAssertEqual(required.subtracting(covered).sorted(), [], "requirements without a row in OpTable.cases")
+        XCTAssertEqual(covered.subtracting(required).sorted(), [], "rows for names that are not requirements")
+    }
+
+    /// The comparison itself: exactness down to NaN payloads, ulps, rel-L2, and writes outside the rows.
+    func testCompareCatchesEachKindOfDifference() {
+        let want: [Float] = [1, 2, untouched, -3]
+        XCTAssertNil(compare(want, want, .exact))
+        XCTAssertNotNil(compare([1, 2, untouched, -3.0000002], want, .exact))
+        XCTAssertNil(compare([1, 2, untouched, -3.0000002], want, .ulps(1)))
+        XCTAssertNotNil(compare([1, 2, untouched, -3.0000005], want, .ulps(1)))
+        XCTAssertNotNil(compare([1, 2, 0, -3], want, .relL2(1)), "a write between rows")
+        XCTAssertNil(compare([1, 2, untouched, -3.00001], want, .relL2(1e-5)))
+        XCTAssertNotNil(compare([1, 2, untouched, -3.0001], want, .relL2(1e-5)))
+        XCTAssertNotNil(compare([1, 2, untouched, .nan], want, .relL2(1)), "a NaN where a number belongs")
+        XCTAssertNil(compare([.nan], [.nan], .relL2(0)))
+        XCTAssertNotNil(compare([Float(bitPattern: 0x7FC0_0001)], [.nan], .exact), "NaN payloads differ")
+        XCTAssertNotNil(compare([1, 2], want, .relL2(1)), "length")
+    }
+}
