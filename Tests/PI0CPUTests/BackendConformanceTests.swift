@@ -27,6 +27,8 @@ final class BackendConformanceTests: XCTestCase {
                          referenceCodeOps: cpuReferenceCode, bitIdenticalTo: "cpu 2 threads"),
         BackendUnderTest(name: "counting (reference)", make: { CountingBackend(wrapping: ReferenceBackend()) },
                          referenceCodeOps: Set(OpTable.cases.map(\.op))),
+        BackendUnderTest(name: "profiling (cpu 2 threads)", make: { ProfilingBackend(wrapping: CPUBackend(threads: 2)) },
+                         referenceCodeOps: cpuReferenceCode, bitIdenticalTo: "cpu 2 threads"),
     ]
 
     static let seed: UInt64 = ProcessInfo.processInfo.environment["PI0_CONFORMANCE_SEED"].flatMap { UInt64($0) } ?? 0x0C0F_0A11
@@ -35,6 +37,22 @@ final class BackendConformanceTests: XCTestCase {
     func testCPUTwoThreads() throws { XCTAssertEqual(try problems(Self.backendsUnderTest[1]), []) }
     func testCountingBackendOverCPU() throws { XCTAssertEqual(try problems(Self.backendsUnderTest[2]), []) }
     func testCountingBackendOverReference() throws { XCTAssertEqual(try problems(Self.backendsUnderTest[3]), []) }
+
+    /// The profiling backend forwards every operation unchanged and times each one under its name (linear
+    /// and attention under their shapes); weight preparation is load time and not listed.
+    func testProfilingBackend() throws {
+        let profiler = ProfilingBackend(wrapping: CPUBackend(threads: 2))
+        XCTAssertEqual(try problems(Self.backendsUnderTest[4], using: profiler), [])
+        let keys = Set(profiler.snapshot().map { String($0.op.split(separator: " ")[0]) })
+        let ops = Set(OpTable.cases.flatMap { [$0.op] + $0.covers }).subtracting(["prepareLinear", "prepareEmbedding"])
+        XCTAssertEqual(keys, ops)
+        XCTAssertTrue(profiler.snapshot().allSatisfy { $0.entry.calls > 0 && $0.entry.seconds >= 0 })
+        let linear = try XCTUnwrap(profiler.snapshot().first { $0.op.hasPrefix("linear ") })
+        let shape = linear.op.dropFirst(7).split { "×→".contains($0) }.map { Double($0)! }
+        XCTAssertEqual(linear.entry.flops, Double(linear.entry.calls) * 2 * shape[0] * shape[1] * shape[2], linear.op)
+        profiler.reset()
+        XCTAssertTrue(profiler.snapshot().isEmpty)
+    }
 
     /// The table can fail: the cpu backend's own kernels (vectorised, blocked sums) are not bit-identical to
     /// the reference, so claiming every op is reference code must fail, on those ops only.
@@ -51,8 +69,8 @@ final class BackendConformanceTests: XCTestCase {
 
     /// Runs every row of the table on `subject`, on the reference backend and on `subject.bitIdenticalTo`;
     /// returns what disagrees ("backend, op, seed …: problem").
-    func problems(_ subject: BackendUnderTest) throws -> [String] {
-        guard let backend = try subject.make() else { throw XCTSkip("\(subject.name) is not present on this machine") }
+    func problems(_ subject: BackendUnderTest, using instance: ComputeBackend? = nil) throws -> [String] {
+        guard let backend = try instance ?? subject.make() else { throw XCTSkip("\(subject.name) is not present on this machine") }
         let twin = try subject.bitIdenticalTo.map { name in
             try XCTUnwrap(Self.backendsUnderTest.first { $0.name == name }?.make(), "\(name) for \(subject.name)")
         }

@@ -1,9 +1,11 @@
 // ProfilingBackend (what `pi0 bench --profile` uses) must forward every call unchanged and count what
 // the model really runs: same action bits as the bare CPU backend, and call counts that follow from the
-// model's dimensions (so a call the wrapper dropped or double-counted shows up).
+// model's dimensions (so a call the wrapper dropped or double-counted shows up). Every op is forwarded
+// and timed on random shapes in Tests/PI0CPUTests/BackendConformanceTests.swift.
 import XCTest
 @testable import PI0
 import PI0CPU
+import PI0Tensor
 import SafeTensors
 
 final class ProfilingBackendTests: XCTestCase {
@@ -16,7 +18,9 @@ final class ProfilingBackendTests: XCTestCase {
         let plain = try PI0Model(checkpoint: ckpt, backend: try Backends.cpu(threads: 2))
         let profiler = ProfilingBackend(wrapping: try Backends.cpu(threads: 2))
         let profiled = try PI0Model(checkpoint: ckpt, backend: profiler)
-        XCTAssertTrue(profiler.snapshot().isEmpty, "loading (packing weights) is not profiled")
+        XCTAssertEqual(Set(profiler.snapshot().map(\.op)).subtracting(["allocate", "upload"]), [],
+                       "loading only allocates and uploads (packing weights is not profiled)")
+        profiler.reset()
 
         let want = try plain.sampleActions(inputs, steps: steps)
         let got = try profiled.sampleActions(inputs, steps: steps)
@@ -38,6 +42,11 @@ final class ProfilingBackendTests: XCTestCase {
         let attentionCalls = ops.filter { $0.key.hasPrefix("attention") }.reduce(0) { $0 + $1.value.calls }
         XCTAssertEqual(attentionCalls, d.vision.layers * images + (d.vlm.depth - 1) + steps * d.expert.depth)
         XCTAssertTrue(ops.values.allSatisfy { $0.seconds >= 0 && $0.calls > 0 })
+        // What used to run outside the backend is listed too: one Euler update per step, RoPE, the gathers.
+        XCTAssertEqual(ops["eulerStep"]?.calls, steps)
+        for op in ["applyRoPE", "embed", "patchify", "timeEmbedding", "upload", "download"] {
+            XCTAssertNotNil(ops[op], "\(op) in \(ops.keys.sorted())")
+        }
 
         profiler.reset()
         XCTAssertTrue(profiler.snapshot().isEmpty)
