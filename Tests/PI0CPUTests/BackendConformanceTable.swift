@@ -59,9 +59,11 @@ enum OpTable {
             for (heads, kvHeads) in [(r.odd(1...7) + 1, 1), (6, 2), (r.odd(1...5), 0)] {
                 let kvh = kvHeads == 0 ? heads : kvHeads               // MQA, GQA, MHA
                 for withMask in [true, false] {
+                    // Masked calls have gaps between rows; unmasked ones are contiguous (the cpu's bf16 MQA fast path).
+                    func gap() -> Int { withMask ? r.int(1...3) : 0 }
                     let t = r.odd(1...37), s = r.odd(1...51), d = r.odd(1...40)
-                    let qs = heads * d + r.int(0...3), ks = kvh * d + r.int(0...3), vs = kvh * d + r.int(0...3)
-                    let ms = s + r.int(0...3), os = heads * d + r.int(0...3)
+                    let qs = heads * d + gap(), ks = kvh * d + gap(), vs = kvh * d + gap()
+                    let ms = s + gap(), os = heads * d + gap()
                     let q = r.strided(rows: t, width: heads * d, ld: qs, values: r.values(t * heads * d, roundedToBF16: r.bf16))
                     let k = r.strided(rows: s, width: kvh * d, ld: ks, values: r.values(s * kvh * d, roundedToBF16: r.bf16))
                     let v = r.strided(rows: s, width: kvh * d, ld: vs, values: r.values(s * kvh * d, roundedToBF16: r.bf16))
