@@ -2,8 +2,8 @@
 import ArgumentParser
 import Foundation
 import PI0
-import PI0Runtime
 import PI0Tensor
+import PI0Runtime
 import SafeTensors
 
 struct InspectCommand: ParsableCommand, GlobalOptionsCommand {

@@ -15,8 +15,8 @@ final class ProfilingBackendTests: XCTestCase {
         let inputs = try PI0Inputs.load(from: try SafeTensorsFile(path: dir + "/inputs.safetensors"), dims: ckpt.dims, config: ckpt.config)
         let steps = 3
 
-        let plain = try PI0Model(checkpoint: ckpt, backend: try Backends.cpu(threads: 2))
-        let profiler = ProfilingBackend(wrapping: try Backends.cpu(threads: 2))
+        let plain = try PI0Model(checkpoint: ckpt, backend: CPUBackend(threads: 2))
+        let profiler = ProfilingBackend(wrapping: CPUBackend(threads: 2))
         let profiled = try PI0Model(checkpoint: ckpt, backend: profiler)
         XCTAssertEqual(Set(profiler.snapshot().map(\.op)).subtracting(["allocate", "upload"]), [],
                        "loading only allocates and uploads (packing weights is not profiled)")
