@@ -1,6 +1,6 @@
-// The op-conformance table (issue 12; docs/ARCHITECTURE.md, "Backends and their conformance"): every
-// `ComputeBackend` requirement, exercised on seeded random odd shapes, strided rows and both precisions,
-// on every backend present, against the reference backend. A backend that runs `ReferenceOps` for an op
+// The op-conformance table (Tests/PI0TestSupport/OpConformanceTable.swift; docs/ARCHITECTURE.md, "Backends
+// and their conformance"): every `ComputeBackend` requirement, exercised on seeded random odd shapes,
+// strided rows and both precisions, on every host backend, against the reference backend. A backend that runs `ReferenceOps` for an op
 // must be bit-identical; otherwise each op states its float32 bound and why. `testTableCoversTheProtocol`
 // reads the protocol from Sources/PI0Tensor/Backend.swift, so a new requirement without a row fails.
 // Reproduce a failure with PI0_CONFORMANCE_SEED=<seed printed in the message>.
@@ -17,8 +17,8 @@ final class BackendConformanceTests: XCTestCase {
         "timeEmbedding", "eulerStep", "guideVelocity", "checkFinite",
     ]
 
-    /// Every backend present. The CUDA backend joins here when a device exists (make returning nil
-    /// with no device), with no reference-code ops.
+    /// Every host backend. A device backend runs the same table from its own test target
+    /// (`OpConformance.problems` with a `BackendUnderTest` whose `make` returns nil without a device).
     static let backendsUnderTest: [BackendUnderTest] = [
         BackendUnderTest(name: "cpu 1 thread", make: { CPUBackend(threads: 1) }, referenceCodeOps: cpuReferenceCode),
         BackendUnderTest(name: "cpu 2 threads", make: { CPUBackend(threads: 2) }, referenceCodeOps: cpuReferenceCode,
@@ -30,8 +30,6 @@ final class BackendConformanceTests: XCTestCase {
         BackendUnderTest(name: "profiling (cpu 2 threads)", make: { ProfilingBackend(wrapping: CPUBackend(threads: 2)) },
                          referenceCodeOps: cpuReferenceCode, bitIdenticalTo: "cpu 2 threads"),
     ]
-
-    static let seed: UInt64 = ProcessInfo.processInfo.environment["PI0_CONFORMANCE_SEED"].flatMap { UInt64($0) } ?? 0x0C0F_0A11
 
     func testCPUOneThread() throws { XCTAssertEqual(try problems(Self.backendsUnderTest[0]), []) }
     func testCPUTwoThreads() throws { XCTAssertEqual(try problems(Self.backendsUnderTest[1]), []) }
@@ -65,55 +63,8 @@ final class BackendConformanceTests: XCTestCase {
         XCTAssertTrue(failing.isDisjoint(with: Self.cpuReferenceCode), "\(failing)")
     }
 
-    /// How many seeds each row runs with (each draws its own shapes).
-    static let rounds = 3
-
-    /// Runs every row of the table on `subject`, on the reference backend and on `subject.bitIdenticalTo`;
-    /// returns what disagrees ("backend, op, seed …: problem").
     func problems(_ subject: BackendUnderTest, using instance: ComputeBackend? = nil) throws -> [String] {
-        guard let backend = try instance ?? subject.make() else { throw XCTSkip("\(subject.name) is not present on this machine") }
-        let twin = try subject.bitIdenticalTo.map { name in
-            try XCTUnwrap(Self.backendsUnderTest.first { $0.name == name }?.make(), "\(name) for \(subject.name)")
-        }
-        if let counting = backend as? CountingBackend { counting.violationPolicy = .record }
-        let reference = ReferenceBackend()
-        var found: [String] = []
-        for (index, c) in OpTable.cases.enumerated() {
-            for bf16 in c.precisions {
-                for round in 0..<Self.rounds {
-                    let seed = Self.seed &+ UInt64(index * Self.rounds + round) &* 0x9E37_79B9
-                    let context = "\(subject.name), \(c.op)\(bf16 ? " (bf16)" : ""), seed \(Self.seed) round \(round)"
-                    let want = try run(c, on: reference, bf16: bf16, seed: seed)
-                    let got = try run(c, on: backend, bf16: bf16, seed: seed)
-                    found += want.failures.map { "reference: \(context): \($0)" } + got.failures.map { "\(context): \($0)" }
-                    let sameCode = subject.referenceCodeOps.contains(c.op)
-                    let tolerance = sameCode ? Tolerance.exact : c.tolerance(bf16: bf16)
-                    found += mismatches(got, want, tolerance, "\(context) vs reference (\(tolerance): \(sameCode ? "runs ReferenceOps" : c.reason))")
-                    if let twin, let name = subject.bitIdenticalTo {
-                        found += mismatches(got, try run(c, on: twin, bf16: bf16, seed: seed), .exact, "\(context) vs \(name) (same kernels)")
-                    }
-                }
-            }
-        }
-        if let counting = backend as? CountingBackend {
-            found += counting.violations.map { "\(subject.name), bounds (tensors are exactly as large as each op needs): \($0)" }
-        }
-        return found
-    }
-
-    func run(_ c: OpCase, on backend: ComputeBackend, bf16: Bool, seed: UInt64) throws -> OpRun {
-        let r = OpRun(backend: backend, bf16: bf16, seed: seed)
-        try c.run(r)
-        return r
-    }
-
-    func mismatches(_ got: OpRun, _ want: OpRun, _ tolerance: Tolerance, _ context: String) -> [String] {
-        if got.outputs.map(\.label) != want.outputs.map(\.label) {
-            return ["\(context): outputs \(got.outputs.map(\.label)), want \(want.outputs.map(\.label))"]
-        }
-        return zip(got.outputs, want.outputs).compactMap { g, w in
-            compare(g.values, w.values, tolerance).map { "\(context), \(g.label): \($0)" }
-        }
+        try OpConformance.problems(subject, using: instance, others: Self.backendsUnderTest)
     }
 
     /// The table has a row (or a `covers` entry) for every requirement of `ComputeBackend`, and nothing
@@ -143,17 +94,17 @@ final class BackendConformanceTests: XCTestCase {
 
     /// The comparison itself: exactness down to NaN payloads, ulps, rel-L2, and writes outside the rows.
     func testCompareCatchesEachKindOfDifference() {
-        let want: [Float] = [1, 2, untouched, -3]
-        XCTAssertNil(compare(want, want, .exact))
-        XCTAssertNotNil(compare([1, 2, untouched, -3.0000002], want, .exact))
-        XCTAssertNil(compare([1, 2, untouched, -3.0000002], want, .ulps(1)))
-        XCTAssertNotNil(compare([1, 2, untouched, -3.0000005], want, .ulps(1)))
-        XCTAssertNotNil(compare([1, 2, 0, -3], want, .relL2(1)), "a write between rows")
-        XCTAssertNil(compare([1, 2, untouched, -3.00001], want, .relL2(1e-5)))
-        XCTAssertNotNil(compare([1, 2, untouched, -3.0001], want, .relL2(1e-5)))
-        XCTAssertNotNil(compare([1, 2, untouched, .nan], want, .relL2(1)), "a NaN where a number belongs")
-        XCTAssertNil(compare([.nan], [.nan], .relL2(0)))
-        XCTAssertNotNil(compare([Float(bitPattern: 0x7FC0_0001)], [.nan], .exact), "NaN payloads differ")
-        XCTAssertNotNil(compare([1, 2], want, .relL2(1)), "length")
+        let want: [Float] = [1, 2, OpRun.untouched, -3]
+        XCTAssertNil(compareOutputs(want, want, .exact))
+        XCTAssertNotNil(compareOutputs([1, 2, OpRun.untouched, -3.0000002], want, .exact))
+        XCTAssertNil(compareOutputs([1, 2, OpRun.untouched, -3.0000002], want, .ulps(1)))
+        XCTAssertNotNil(compareOutputs([1, 2, OpRun.untouched, -3.0000005], want, .ulps(1)))
+        XCTAssertNotNil(compareOutputs([1, 2, 0, -3], want, .relL2(1)), "a write between rows")
+        XCTAssertNil(compareOutputs([1, 2, OpRun.untouched, -3.00001], want, .relL2(1e-5)))
+        XCTAssertNotNil(compareOutputs([1, 2, OpRun.untouched, -3.0001], want, .relL2(1e-5)))
+        XCTAssertNotNil(compareOutputs([1, 2, OpRun.untouched, .nan], want, .relL2(1)), "a NaN where a number belongs")
+        XCTAssertNil(compareOutputs([.nan], [.nan], .relL2(0)))
+        XCTAssertNotNil(compareOutputs([Float(bitPattern: 0x7FC0_0001)], [.nan], .exact), "NaN payloads differ")
+        XCTAssertNotNil(compareOutputs([1, 2], want, .relL2(1)), "length")
     }
 }

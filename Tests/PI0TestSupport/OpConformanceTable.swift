@@ -1,4 +1,4 @@
-// The rows of the op-conformance table (run by BackendConformanceTests.swift): one per `ComputeBackend`
+// The rows of the op-conformance table (run by `OpConformance.problems`): one per `ComputeBackend`
 // requirement, each drawing random odd shapes and strides from its seed. Bounds for implementations
 // other than `ReferenceOps`: ops whose every output is a fixed sequence of float32 operations, each
 // rounded once (no reduction), are bit-identical in any implementation that keeps that order and does
@@ -15,8 +15,8 @@ private let specials: [Float] = [.nan, .infinity, -.infinity, -0.0, Float(bitPat
 
 private let sameOrder = "each output is a fixed sequence of singly rounded float32 operations (no FMA contraction)"
 
-enum OpTable {
-    static let cases: [OpCase] = [
+public enum OpTable {
+    public static let cases: [OpCase] = [
         OpCase(op: "upload", covers: ["allocate", "download", "synchronize"], tolerance: .exact,
                reason: "transfers move bits") { r in
             let n = r.odd(1...257), offset = r.int(0...n / 2), part = r.int(0...(n - offset))
