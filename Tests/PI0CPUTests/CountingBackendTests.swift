@@ -70,14 +70,17 @@ final class CountingBackendTests: XCTestCase {
         b.attention(AttentionCall(q: x.ref, qStride: 4, k: kv.ref, kStride: 4, v: kv.ref, vStride: 4, mask: nil, maskStride: 0,
                                   out: x.ref, outStride: 4, queries: 2, keys: 4, heads: 1, kvHeads: 1, headDim: 4, scale: 1,
                                   roundToBF16: false))
+        // A negative source stride.
+        b.copy(x + 4, sourceStride: -4, to: small.ref, destinationStride: 3, rows: 2, width: 3)
         let v = b.violations
-        XCTAssertEqual(v.count, 6, "\(v)")
+        XCTAssertEqual(v.count, 7, "\(v)")
         XCTAssertTrue(v[0].contains("linear") && v[0].contains("y touches [1, 7)"), v[0])
         XCTAssertTrue(v[1].contains("linear") && v[1].contains("stride 2 < width 3"), v[1])
         XCTAssertTrue(v[2].contains("add") && v[2].contains("x touches [5, 9)"), v[2])
         XCTAssertTrue(v[3].contains("geluTanh") && v[3].contains("HostStorage"), v[3])
         XCTAssertTrue(v[4].contains("linear") && v[4].contains("another backend"), v[4])
         XCTAssertTrue(v[5].contains("attention") && v[5].contains("k touches [0, 16)"), v[5])
+        XCTAssertTrue(v[6].contains("copy") && v[6].contains("source negative stride -4"), v[6])
         XCTAssertEqual(b.download(small.ref, count: 6), [0, 0, 0, 0, 0, 0], "a refused op does not run")
         XCTAssertEqual(b.snapshot().ops, [:], "refused ops are not counted")
 
@@ -90,9 +93,9 @@ final class CountingBackendTests: XCTestCase {
         _ = b.download(x.ref, count: 1)
         b.synchronize()
         b.transfersFrozen = false
-        XCTAssertEqual(b.violations.count, 10, "\(b.violations)")
-        XCTAssertTrue(b.violations[6].contains("allocate(4) while allocations are frozen"), b.violations[6])
-        XCTAssertTrue(b.violations[7...].allSatisfy { $0.contains("while transfers are frozen") }, "\(b.violations[7...])")
+        XCTAssertEqual(b.violations.count, 11, "\(b.violations)")
+        XCTAssertTrue(b.violations[7].contains("allocate(4) while allocations are frozen"), b.violations[7])
+        XCTAssertTrue(b.violations[8...].allSatisfy { $0.contains("while transfers are frozen") }, "\(b.violations[8...])")
         XCTAssertEqual(b.download(x.ref, count: 1), [1], "the frozen upload did not happen")
     }
 

@@ -119,18 +119,20 @@ public final class CountingBackend: ComputeBackend, @unchecked Sendable {
 
     /// The elements an operation touches through one reference.
     struct Region {
-        let ref: TensorRef, extent: Int, what: String, stride: Int, width: Int, written: Bool
-        var extentError: String?
+        let ref: TensorRef, extent: Int, what: String
+        /// A geometry that is wrong whatever the storage (negative stride, written rows that overlap).
+        var problem: String?
 
         /// `count` contiguous elements.
         init(_ ref: TensorRef, count: Int, _ what: String, written: Bool = false) {
-            self.ref = ref; extent = count; self.what = what; stride = count; width = count; self.written = written
+            self.ref = ref; extent = count; self.what = what
         }
-        /// `rows` rows of `width` at row stride `stride`.
+        /// `rows` rows of `width` at row stride `stride` (0 repeats one row, when only read).
         init(_ ref: TensorRef, rows: Int, stride: Int, width: Int, _ what: String, written: Bool = false) {
-            self.ref = ref; self.what = what; self.stride = stride; self.width = width; self.written = written
+            self.ref = ref; self.what = what
             extent = rows <= 0 || width <= 0 ? 0 : (rows - 1) * stride + width
-            if rows > 1 && width > 0 && stride < (written ? width : 0) { extentError = "stride \(stride) < width \(width)" }
+            if stride < 0 { problem = "negative stride \(stride)" }
+            if written && rows > 1 && width > 0 && stride < width { problem = "stride \(stride) < width \(width) (written rows would overlap)" }
         }
     }
 
@@ -151,7 +153,7 @@ public final class CountingBackend: ComputeBackend, @unchecked Sendable {
             guard let arena = r.ref.storage as? ArenaStorage, arena.owner == ObjectIdentifier(self) else {
                 return violation("CountingBackend.\(op): \(r.what) is a \(type(of: r.ref.storage)) tensor of another backend")
             }
-            if let e = r.extentError { return violation("CountingBackend.\(op): \(r.what) \(e) (rows would overlap)") }
+            if let p = r.problem { return violation("CountingBackend.\(op): \(r.what) \(p)") }
             let lo = r.ref.offset, hi = r.ref.offset + r.extent
             if lo < 0 || r.extent < 0 || hi > arena.count {
                 return violation("CountingBackend.\(op): \(r.what) touches [\(lo), \(hi)) outside its storage of \(arena.count) floats")
@@ -356,7 +358,7 @@ public final class CountingBackend: ComputeBackend, @unchecked Sendable {
     public func copy(_ source: TensorRef, sourceStride: Int, to destination: TensorRef, destinationStride: Int, rows: Int, width: Int) {
         guard check("copy", [Region(source, rows: rows, stride: sourceStride, width: width, "source"),
                              Region(destination, rows: rows, stride: destinationStride, width: width, "destination", written: true)],
-                    counts: rows, width, sourceStride) else { return }
+                    counts: rows, width) else { return }
         inner.copy(inner(source), sourceStride: sourceStride, to: inner(destination), destinationStride: destinationStride,
                    rows: rows, width: width)
     }
