@@ -203,9 +203,12 @@ public final class CountingBackend: ComputeBackend, @unchecked Sendable {
     }
 
     public func download(_ source: TensorRef, into destination: UnsafeMutableBufferPointer<Float>) {
-        guard check("download", [Region(source, count: destination.count, "source")], isOp: false) else { return }
-        guard transfer("download", .download(floats: destination.count), { $0.downloads += 1; $0.downloadedFloats += destination.count })
-        else { return }
+        guard check("download", [Region(source, count: destination.count, "source")], isOp: false),
+              transfer("download", .download(floats: destination.count), { $0.downloads += 1; $0.downloadedFloats += destination.count })
+        else {
+            destination.update(repeating: .nan)                // refused (`.record`): nothing anyone could mistake for data
+            return
+        }
         inner.download(inner(source), into: destination)
     }
 
