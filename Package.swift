@@ -61,7 +61,8 @@ let package = Package(
         // GEMM / attention benchmark on π0's shapes (tools/kernels; not a test).
         .executableTarget(name: "pi0-kernel-bench", dependencies: ["PI0CPU"], path: "tools/kernels"),
 
-        // Helpers shared by the test targets (running the built `pi0`, the seeded random generator, the counting backend).
+        // Helpers shared by the test targets (running the built `pi0`, the seeded random generator, the counting
+        // backend, the op-conformance table).
         .target(name: "PI0TestSupport", dependencies: ["PI0Tensor"], path: "Tests/PI0TestSupport"),
         .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor", "PI0TestSupport"]),
         .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor", "PI0TestSupport"]),
