@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import PI0
 import PI0Runtime
+import PI0Tensor
 #if canImport(Glibc)
 import Glibc
 #endif
