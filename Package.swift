@@ -43,7 +43,7 @@ let package = Package(
         // Hugging Face hub: the local cache layout and resumable, verified downloads (the only FoundationNetworking user).
         .target(name: "PI0Hub"),
         // The policy: observations, preprocessing, normalisation, tokenizer, checkpoint discovery.
-        .target(name: "PI0Runtime", dependencies: ["PI0", "PI0CPU", "PI0Hub", "SafeTensors", "SentencePiece", "ImageIO", "InputFiles"]),
+        .target(name: "PI0Runtime", dependencies: ["PI0", "PI0CPU", "PI0CUDA", "PI0Hub", "SafeTensors", "SentencePiece", "ImageIO", "InputFiles"]),
         // openpi-compatible websocket policy server.
         .target(name: "PI0Server", dependencies: [
             "PI0Runtime", "MessagePack",
