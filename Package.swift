@@ -39,11 +39,11 @@ let package = Package(
         .target(name: "ImageIO", dependencies: ["InputFiles"]),
         .target(name: "MessagePack"),
         // The model: configs, checkpoint mapping, SigLIP, Gemma, PaliGemmaWithExpert, PI0.
-        .target(name: "PI0", dependencies: ["PI0Tensor", "PI0CPU", "SafeTensors", "InputFiles"]),
+        .target(name: "PI0", dependencies: ["PI0Tensor", "SafeTensors", "InputFiles"]),
         // Hugging Face hub: the local cache layout and resumable, verified downloads (the only FoundationNetworking user).
         .target(name: "PI0Hub"),
         // The policy: observations, preprocessing, normalisation, tokenizer, checkpoint discovery.
-        .target(name: "PI0Runtime", dependencies: ["PI0", "PI0Hub", "SafeTensors", "SentencePiece", "ImageIO", "InputFiles"]),
+        .target(name: "PI0Runtime", dependencies: ["PI0", "PI0CPU", "PI0Hub", "SafeTensors", "SentencePiece", "ImageIO", "InputFiles"]),
         // openpi-compatible websocket policy server.
         .target(name: "PI0Server", dependencies: [
             "PI0Runtime", "MessagePack",
@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor", "PI0TestSupport"]),
         .testTarget(name: "PI0CUDATests", dependencies: ["PI0CUDA", "PI0Tensor", "PI0", "SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PI0Tests", dependencies: ["PI0", "SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PI0Tests", dependencies: ["PI0", "PI0CPU", "SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0RuntimeTests", dependencies: ["PI0Runtime", "PI0", "PI0Server", "MessagePack", "SafeTensors", "ImageIO", "SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),

@@ -185,7 +185,7 @@ void pi0e_rmsnorm(const float *x, size_t rows, size_t width, const float *w, flo
         float variance = (float)(sq / (double)width);
         float rs = 1.0f / sqrtf(variance + eps);
         for (size_t i = 0; i < width; i++) {
-            float y = (xr[i] * rs) * (1.0f + w[i]);
+            float y = (xr[i] * rs) * (1.0f + (w ? w[i] : 0.0f));   /* w NULL: w = 0 */
             yr[i] = rb ? round_bf16(y) : y;
         }
     }

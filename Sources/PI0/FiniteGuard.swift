@@ -1,7 +1,8 @@
-// Nothing non-finite leaves the engine: the outputs of each stage of sampleActions (a few small
-// tensors: the prefix embeddings, the last KV-cache layer, x after every denoise step) are scanned,
-// and the first stage that holds a NaN or ±inf is named in the error. The scan reads memory it is
-// given and allocates nothing, so it is safe inside the denoise loop (docs/SPEC.md §5).
+// Nothing non-finite leaves the engine: the outputs of each stage of sampleActions (the prefix
+// embeddings, the last KV-cache layer, x after every denoise step) are scanned by the backend's
+// `checkFinite` into status slots that come back with the actions in the call's one download
+// (SamplingPlan.swift), and the first stage that held a NaN or ±inf is named in the error. The host
+// scans below serve the runtime (un-normalised actions, the server's replies) (docs/SPEC.md §5).
 import PI0Tensor
 
 /// A NaN or ±inf appeared in the computation; `stage` names where it was first seen (e.g.
@@ -47,21 +48,6 @@ public enum FiniteGuard {
         try values.withUnsafeBufferPointer { b in
             guard let base = b.baseAddress else { return }
             try check(base, count: b.count, stage: stage())
-        }
-    }
-}
-
-extension PaliGemmaWithExpert {
-    /// The last VLM layer's cached keys and values for the prefix rows: every denoise step reads
-    /// them, and a non-finite value anywhere in the prefix pass reaches them.
-    func checkCacheFinite() throws {
-        let b = prefix.batch, p = prefix.tokens, kv = cache.kvDim
-        for (name, layers) in [("keys", cache.keys), ("values", cache.values)] {
-            guard let t = layers.last else { continue }
-            for r in 0..<b {
-                try FiniteGuard.check(UnsafePointer(t.data + r * cache.capacity * kv), count: p * kv,
-                                      stage: "the prefix pass (VLM KV cache \(name), last layer)")
-            }
         }
     }
 }

@@ -39,8 +39,6 @@ final class Gemma: @unchecked Sendable {
     let backend: ComputeBackend
     /// RoPE inverse frequencies; bf16-rounded in bf16 mode (LeRobot casts the buffer, docs/SPEC.md §7).
     let invFreq: [Float]
-    /// (1 + 0): an adaptive norm's x̂ comes from the backend's RMSNorm with this weight.
-    private let zeroWeight: [Float]
 
     /// `scope` holds `layers.{i}.…` and `norm.…`.
     init(_ scope: WeightScope, dims: GemmaDims, adaptiveNorms: Bool = false, backend: ComputeBackend, bf16: Bool) throws {
@@ -50,7 +48,6 @@ final class Gemma: @unchecked Sendable {
         }
         finalNorm = try GemmaNorm(scope.scoped("norm"), width: dims.width, adaptive: adaptiveNorms, backend: backend)
         invFreq = RoPE.inverseFrequencies(headDim: dims.headDim, theta: dims.ropeTheta, roundToBF16: bf16)
-        zeroWeight = [Float](repeating: 0, count: dims.width)
     }
 
     /// Number of adaptive norms (two per layer and the final one): rows of `modulations`.
@@ -59,7 +56,7 @@ final class Gemma: @unchecked Sendable {
     /// The adaRMS modulations of every norm for `rows` conditioning vectors `cond` [rows, W]:
     /// out [normCount, rows, 3W]; norm 2l = layer l's input norm, 2l+1 its post-attention norm, 2·depth
     /// the final norm. One product per norm over all rows (e.g. every denoise step's conditioning at once).
-    func modulations(cond: UnsafePointer<Float>, rows batch: Int, into out: UnsafeMutablePointer<Float>) {
+    func modulations(cond: TensorRef, rows batch: Int, into out: TensorRef) {
         let stride = batch * 3 * dims.width
         func dense(_ n: GemmaNorm, _ j: Int) {
             if case .adaptive(let d) = n { d(cond, rows: batch, into: out + j * stride) }
@@ -69,15 +66,14 @@ final class Gemma: @unchecked Sendable {
     }
 
     /// RMSNorm of x [B·T, W] into out. Adaptive norms need that norm's `modulation` [B, 3W].
-    func norm(_ n: GemmaNorm, _ x: UnsafePointer<Float>, batch: Int, tokens: Int, modulation: UnsafePointer<Float>?,
-              out: UnsafeMutablePointer<Float>) {
+    func norm(_ n: GemmaNorm, _ x: TensorRef, batch: Int, tokens: Int, modulation: TensorRef?, out: TensorRef) {
         switch n {
         case .plain(let w):
-            backend.rmsNorm(x, rows: batch * tokens, width: dims.width, weight: w, eps: dims.rmsNormEps, roundToBF16: bf16, out: out)
+            backend.rmsNorm(x, rows: batch * tokens, width: dims.width, weight: w.ref, eps: dims.rmsNormEps, roundToBF16: bf16, out: out)
         case .adaptive:
             guard let modulation else { preconditionFailure("adaptive RMSNorm without a modulation") }
-            backend.rmsNorm(x, rows: batch * tokens, width: dims.width, weight: zeroWeight, eps: dims.rmsNormEps, roundToBF16: false, out: out)
-            AdaptiveRMSNorm.modulate(out, batch: batch, tokens: tokens, width: dims.width, modulation: modulation, roundToBF16: bf16)
+            backend.rmsNorm(x, rows: batch * tokens, width: dims.width, weight: nil, eps: dims.rmsNormEps, roundToBF16: false, out: out)
+            backend.adaptiveModulate(out, batch: batch, tokens: tokens, width: dims.width, modulation: modulation, roundToBF16: bf16)
         }
     }
 }
@@ -88,71 +84,72 @@ struct GemmaPass {
     let batch: Int, tokens: Int, offset: Int
     let cache: KVCache
     /// Additive mask [B, T, offset + T].
-    let mask: UnsafePointer<Float>
+    let mask: TensorRef
     /// RoPE tables [B, T, D].
-    let cos: UnsafePointer<Float>, sin: UnsafePointer<Float>
+    let cos: TensorRef, sin: TensorRef
     let scratch: GemmaScratch
     /// Adaptive norms only: this pass's modulations, norm j's [B, 3W] at `modulations + j·modulationNormStride`.
-    var modulations: UnsafePointer<Float>? = nil
+    var modulations: TensorRef? = nil
     var modulationNormStride = 0
-    /// Records layer 0's internals under `"\(traceName)_<what>"` (the π0.5 expert's step 0).
-    var trace: IntermediateRecorder? = nil
+    /// Announces layer 0's internals as `"\(traceName)_<what>"` (the π0.5 expert's step 0).
+    var trace: SamplingObserver? = nil
     var traceName = ""
 
     var keyCount: Int { offset + tokens }
+    private var backend: ComputeBackend { model.backend }
 
     /// Norm `j`'s modulation [B, 3W] (see `Gemma.modulations`), nil for a plain stack.
-    private func modulation(_ j: Int) -> UnsafePointer<Float>? {
+    private func modulation(_ j: Int) -> TensorRef? {
         modulations.map { $0 + j * modulationNormStride }
     }
 
-    private func record(_ li: Int, _ what: String, _ p: UnsafePointer<Float>) {
+    private func record(_ li: Int, _ what: String, _ p: TensorRef) {
         guard li == 0, let trace else { return }
-        trace.record("\(traceName)_\(what)", shape: [batch, tokens, model.dims.width], floats: p)
+        trace.observe("\(traceName)_\(what)", shape: [batch, tokens, model.dims.width], p, backend: backend)
     }
 
+    /// The gate [B, 1, W] of adaptive norm j as the norm returns it (in the hidden dtype).
     private func recordGate(_ li: Int, _ what: String, norm j: Int) {
         guard li == 0, let trace, let m = modulation(j) else { return }
-        trace.record("\(traceName)_\(what)", shape: [batch, 1, model.dims.width],
-                     .float32(AdaptiveRMSNorm.gate(modulation: m, batch: batch, width: model.dims.width, roundToBF16: model.bf16)))
+        let w = model.dims.width
+        var gate = (0..<batch).flatMap { b in backend.download(m + b * 3 * w + 2 * w, count: w) }
+        if model.bf16 { gate = gate.map(BFloat16.round) }
+        trace.observe("\(traceName)_\(what)", shape: [batch, 1, w], values: .float32(gate))
     }
 
     /// x += y, or the gated residual x += y·gate of adaptive norm `j`.
-    private func residual(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, norm j: Int) {
+    private func residual(_ x: TensorRef, _ y: TensorRef, norm j: Int) {
         if let m = modulation(j) {
-            AdaptiveRMSNorm.gatedAdd(x, y, batch: batch, tokens: tokens, width: model.dims.width, modulation: m, roundToBF16: model.bf16)
+            backend.gatedAdd(x, y, batch: batch, tokens: tokens, width: model.dims.width, modulation: m, roundToBF16: model.bf16)
         } else {
-            model.backend.add(x, y, count: batch * tokens * model.dims.width, roundToBF16: model.bf16)
+            backend.add(x, y, count: batch * tokens * model.dims.width, roundToBF16: model.bf16)
         }
     }
 
     /// Attention half of layer `li`, in place on x [B·T, W]. With `kvOnly` only this layer's K/V are
     /// written to the cache (enough for the VLM's last layer, whose output never reaches the actions).
-    func attentionBlock(_ li: Int, x: UnsafeMutablePointer<Float>, kvOnly: Bool = false) {
+    func attentionBlock(_ li: Int, x: TensorRef, kvOnly: Bool = false) {
         let d = model.dims, l = model.layers[li], rows = batch * tokens
-        let w = d.width, qDim = d.heads * d.headDim, kvDim = d.kvHeads * d.headDim
-        let n = scratch.normed.get(rows * w), q = scratch.q.get(rows * qDim)
-        let k = scratch.k.get(rows * kvDim), v = scratch.v.get(rows * kvDim), attn = scratch.attn.get(rows * qDim)
+        let qDim = d.heads * d.headDim, kvDim = d.kvHeads * d.headDim
+        let n = scratch.normed.ref, q = scratch.q.ref, k = scratch.k.ref, v = scratch.v.ref, attn = scratch.attn.ref
         model.norm(l.inputNorm, x, batch: batch, tokens: tokens, modulation: modulation(2 * li), out: n)
         record(li, "input_norm_out", n); recordGate(li, "input_norm_gate", norm: 2 * li)
         l.k(n, rows: rows, into: k)
         l.v(n, rows: rows, into: v)
+        backend.applyRoPE(k, rows: rows, heads: d.kvHeads, headDim: d.headDim, stride: kvDim, cos: cos, sin: sin, roundToBF16: model.bf16)
         for b in 0..<batch {
-            let kb = k + b * tokens * kvDim
-            ReferenceOps.applyRoPE(kb, tokens: tokens, heads: d.kvHeads, headDim: d.headDim, stride: kvDim,
-                             cos: cos + b * tokens * d.headDim, sin: sin + b * tokens * d.headDim, roundToBF16: model.bf16)
-            cache.keyRow(li, b, offset).update(from: kb, count: tokens * kvDim)
-            cache.valueRow(li, b, offset).update(from: v + b * tokens * kvDim, count: tokens * kvDim)
+            backend.copy(k + b * tokens * kvDim, sourceStride: 0, to: cache.keyRow(li, b, offset), destinationStride: 0,
+                         rows: 1, width: tokens * kvDim)
+            backend.copy(v + b * tokens * kvDim, sourceStride: 0, to: cache.valueRow(li, b, offset), destinationStride: 0,
+                         rows: 1, width: tokens * kvDim)
         }
         if kvOnly { return }
         l.q(n, rows: rows, into: q)
+        backend.applyRoPE(q, rows: rows, heads: d.heads, headDim: d.headDim, stride: qDim, cos: cos, sin: sin, roundToBF16: model.bf16)
         for b in 0..<batch {
-            let qb = q + b * tokens * qDim
-            ReferenceOps.applyRoPE(qb, tokens: tokens, heads: d.heads, headDim: d.headDim, stride: qDim,
-                             cos: cos + b * tokens * d.headDim, sin: sin + b * tokens * d.headDim, roundToBF16: model.bf16)
             // transformers' eager attention: (q·kᵀ)·D^-0.5 + mask, softmax in float32.
-            model.backend.attention(AttentionArgs(
-                q: qb, qStride: qDim, k: cache.keyRow(li, b, 0), kStride: kvDim, v: cache.valueRow(li, b, 0), vStride: kvDim,
+            backend.attention(AttentionCall(
+                q: q + b * tokens * qDim, qStride: qDim, k: cache.keyRow(li, b, 0), kStride: kvDim, v: cache.valueRow(li, b, 0), vStride: kvDim,
                 mask: mask + b * tokens * keyCount, maskStride: keyCount, out: attn + b * tokens * qDim, outStride: qDim,
                 queries: tokens, keys: keyCount, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim,
                 scale: 1 / Float(d.headDim).squareRoot(), roundToBF16: model.bf16))
@@ -163,32 +160,26 @@ struct GemmaPass {
     }
 
     /// The MLP half of layer `li`, in place on the residual stream x: [R, W].
-    func mlpBlock(_ li: Int, x: UnsafeMutablePointer<Float>) {
-        let l = model.layers[li], rows = batch * tokens, w = model.dims.width, f = model.dims.mlpDim
-        let n = scratch.normed.get(rows * w), g = scratch.gate.get(rows * f), u = scratch.up.get(rows * f)
+    func mlpBlock(_ li: Int, x: TensorRef) {
+        let l = model.layers[li], rows = batch * tokens, f = model.dims.mlpDim
+        let n = scratch.normed.ref, g = scratch.gate.ref, u = scratch.up.ref
         model.norm(l.postNorm, x, batch: batch, tokens: tokens, modulation: modulation(2 * li + 1), out: n)
         record(li, "post_attn_norm_out", n); recordGate(li, "post_attn_norm_gate", norm: 2 * li + 1)
         l.gate(n, rows: rows, into: g)
         l.up(n, rows: rows, into: u)
-        model.backend.geluTanhMul(gate: g, up: u, rows: rows, width: f, ldIn: f, roundToBF16: model.bf16, out: g, ldOut: f)
+        backend.geluTanhMul(gate: g, up: u, rows: rows, width: f, ldIn: f, roundToBF16: model.bf16, out: g, ldOut: f)
         l.down(g, rows: rows, into: n)
         record(li, "mlp_out", n)
         residual(x, n, norm: 2 * li + 1)
     }
 
-    func layer(_ li: Int, x: UnsafeMutablePointer<Float>) {
+    func layer(_ li: Int, x: TensorRef) {
         attentionBlock(li, x: x)
         mlpBlock(li, x: x)
     }
 
     /// The final norm of x [B·T, W] into out.
-    func finalNorm(_ x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+    func finalNorm(_ x: TensorRef, out: TensorRef) {
         model.norm(model.finalNorm, x, batch: batch, tokens: tokens, modulation: modulation(2 * model.dims.depth), out: out)
     }
-}
-
-/// Scratch buffers for one Gemma pass, allocated once and reused by every layer and denoise step.
-final class GemmaScratch: @unchecked Sendable {
-    let normed = Scratch(), q = Scratch(), k = Scratch(), v = Scratch(), attn = Scratch()
-    let gate = Scratch(), up = Scratch()
 }

@@ -31,8 +31,8 @@ struct Linear: @unchecked Sendable {
         self.roundToBF16 = bf16
     }
 
-    /// x: [rows, in] (stride ldx) -> y: [rows, out] (stride ldy).
-    func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
+    /// x: [rows, in] (stride ldx) -> y: [rows, out] (stride ldy), backend tensors.
+    func callAsFunction(_ x: TensorRef, rows: Int, ldx: Int? = nil, into y: TensorRef, ldy: Int? = nil) {
         let ldy = ldy ?? outFeatures
         backend.linear(prepared, x: x, rows: rows, ldx: ldx ?? inFeatures, y: y, ldy: ldy)
         if roundToBF16 { backend.roundToBF16(y, rows: rows, width: outFeatures, ld: ldy) }

@@ -1,13 +1,21 @@
-// Growable scratch buffers shared by the passes (allocated once, reused by every layer and step).
+// Work buffers of the passes, allocated through the backend once per sampling plan and reused by every
+// layer and denoise step (nothing is allocated while a plan runs).
 import PI0Tensor
 
-/// Reusable scratch tensor that grows on demand (no allocation once warm).
-final class Scratch: @unchecked Sendable {
-    private var tensor: Tensor?
-    func get(_ count: Int) -> UnsafeMutablePointer<Float> {
-        if let t = tensor, t.capacity >= count { return t.data }
-        let t = Tensor(shape: [max(count, 1)])
-        tensor = t
-        return t.data
+/// Scratch buffers for the Gemma passes of one plan, sized for the larger of the two stacks' rows.
+final class GemmaScratch: @unchecked Sendable {
+    let normed: DeviceTensor, q: DeviceTensor, k: DeviceTensor, v: DeviceTensor, attn: DeviceTensor
+    let gate: DeviceTensor, up: DeviceTensor
+
+    /// Room for passes of up to `rows` rows over each of `stacks`.
+    init(backend: ComputeBackend, passes: [(rows: Int, dims: GemmaDims)]) {
+        func most(_ f: (Int, GemmaDims) -> Int) -> Int { passes.map { f($0.rows, $0.dims) }.max() ?? 1 }
+        normed = DeviceTensor(shape: [most { $0 * $1.width }], backend: backend)
+        q = DeviceTensor(shape: [most { $0 * $1.heads * $1.headDim }], backend: backend)
+        k = DeviceTensor(shape: [most { $0 * $1.kvHeads * $1.headDim }], backend: backend)
+        v = DeviceTensor(shape: [most { $0 * $1.kvHeads * $1.headDim }], backend: backend)
+        attn = DeviceTensor(shape: [most { $0 * $1.heads * $1.headDim }], backend: backend)
+        gate = DeviceTensor(shape: [most { $0 * $1.mlpDim }], backend: backend)
+        up = DeviceTensor(shape: [most { $0 * $1.mlpDim }], backend: backend)
     }
 }

@@ -4,20 +4,23 @@
 import PI0Tensor
 
 struct SigLIPLayer {
-    let norm1w: [Float], norm1b: [Float]
+    let norm1w: DeviceTensor, norm1b: DeviceTensor
     let q: Linear, k: Linear, v: Linear, out: Linear
-    let norm2w: [Float], norm2b: [Float]
+    let norm2w: DeviceTensor, norm2b: DeviceTensor
     let fc1: Linear, fc2: Linear
 
     init(_ s: WeightScope, _ d: SigLIPDims, backend: ComputeBackend) throws {
         let e = d.hidden
-        norm1w = try s.floats("layer_norm1.weight", [e]); norm1b = try s.floats("layer_norm1.bias", [e])
+        func vector(_ key: String) throws -> DeviceTensor {
+            DeviceTensor(shape: [e], uploading: try s.floats(key, [e]), backend: backend)
+        }
+        norm1w = try vector("layer_norm1.weight"); norm1b = try vector("layer_norm1.bias")
         let a = s.scoped("self_attn")
         q = try Linear(a, "q_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
         k = try Linear(a, "k_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
         v = try Linear(a, "v_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
         out = try Linear(a, "out_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
-        norm2w = try s.floats("layer_norm2.weight", [e]); norm2b = try s.floats("layer_norm2.bias", [e])
+        norm2w = try vector("layer_norm2.weight"); norm2b = try vector("layer_norm2.bias")
         fc1 = try Linear(s.scoped("mlp"), "fc1", out: d.intermediate, in: e, bias: true, backend: backend, bf16: false,
                          hint: "vision intermediate_size")
         fc2 = try Linear(s.scoped("mlp"), "fc2", out: e, in: d.intermediate, bias: true, backend: backend, bf16: false)
@@ -28,9 +31,9 @@ final class SigLIP: @unchecked Sendable {
     let dims: SigLIPDims
     let backend: ComputeBackend
     let patchEmbedding: Linear          // Conv2d(3, E, kernel = stride = patch) as a linear over patches
-    let positionEmbedding: [Float]      // [T, E]
+    let positionEmbedding: DeviceTensor // [T, E]
     let layers: [SigLIPLayer]
-    let postNormW: [Float], postNormB: [Float]
+    let postNormW: DeviceTensor, postNormB: DeviceTensor
     let projector: Linear               // E -> W, with bias, no scaling
 
     init(vision: WeightScope, projector p: WeightScope, dims: SigLIPDims, projectionDim: Int, backend: ComputeBackend) throws {
@@ -42,64 +45,69 @@ final class SigLIP: @unchecked Sendable {
         let b = try emb.tensor("patch_embedding.bias", [e])
         let flat = WeightTensor(name: w.name, shape: [e, 3 * ps * ps], dtype: w.dtype, pointer: w.pointer, owner: w.owner)
         patchEmbedding = Linear(prepared: try backend.prepareLinear(flat, bias: b.toFloat32()), backend: backend, roundToBF16: false)
-        positionEmbedding = try emb.floats("position_embedding.weight", [dims.tokensPerImage, e],
-                                           hint: "tokens per image = (image_size / patch_size)²")
+        positionEmbedding = DeviceTensor(shape: [dims.tokensPerImage, e], uploading: try emb.floats("position_embedding.weight", [dims.tokensPerImage, e],
+                                           hint: "tokens per image = (image_size / patch_size)²"), backend: backend)
         let enc = vision.scoped("encoder")
         layers = try (0..<dims.layers).map { try SigLIPLayer(enc.scoped("layers.\($0)"), dims, backend: backend) }
-        postNormW = try vision.floats("post_layernorm.weight", [e]); postNormB = try vision.floats("post_layernorm.bias", [e])
+        postNormW = DeviceTensor(shape: [e], uploading: try vision.floats("post_layernorm.weight", [e]), backend: backend)
+        postNormB = DeviceTensor(shape: [e], uploading: try vision.floats("post_layernorm.bias", [e]), backend: backend)
         let (pw, pb) = try p.linear("linear", out: projectionDim, in: e, bias: true, hint: "projection_dim = VLM width")
         self.projector = Linear(prepared: try backend.prepareLinear(pw, bias: pb?.toFloat32()), backend: backend, roundToBF16: false)
     }
 
-    /// images: N pointers to [3, HW, HW] in [-1, 1] -> [N·T, W] image embeddings (after the projector).
-    /// All images go through the tower together (linear layers see N·T rows; attention stays per
-    /// image). `trace(name, image, [T, E], values)` is called per image for the fixtures' names.
-    func embedImages(_ images: [UnsafePointer<Float>], trace: (String, Int, [Int], UnsafePointer<Float>) -> Void) -> Tensor {
-        let t = dims.tokensPerImage, e = dims.hidden, g = dims.gridSize, ps = dims.patchSize, side = dims.imageSize
-        let count = images.count, rows = count * t
-        // im2col: patch (gy, gx) of image i -> row i·T + gy·G + gx, vector (c, ky, kx).
-        let patches = Tensor(shape: [rows, 3 * ps * ps])
-        for (i, image) in images.enumerated() {
-            for gy in 0..<g { for gx in 0..<g {
-                let dst = patches.row(i * t + gy * g + gx)
-                for c in 0..<3 { for ky in 0..<ps {
-                    let src = image + c * side * side + (gy * ps + ky) * side + gx * ps
-                    for kx in 0..<ps { dst[(c * ps + ky) * ps + kx] = src[kx] }
-                } }
-            } }
-        }
-        let x = Tensor(shape: [rows, e])
-        patchEmbedding(patches.data, rows: rows, into: x.data)
-        for i in 0..<count { for j in 0..<(t * e) { x.data[i * t * e + j] += positionEmbedding[j] } }
-        func each(_ name: String, _ p: UnsafePointer<Float>) { for i in 0..<count { trace(name, i, [t, e], p + i * t * e) } }
-        each("vision_embeddings", x.data)
-
-        let n = Tensor(shape: [rows, e]), q = Tensor(shape: [rows, e]), k = Tensor(shape: [rows, e]), v = Tensor(shape: [rows, e])
-        let attn = Tensor(shape: [rows, e]), h = Tensor(shape: [rows, dims.intermediate])
+    /// `count` images [3, HW, HW] in [-1, 1] at `images` → `buffers.out` [count·T, W] image embeddings
+    /// (after the projector). All images go through the tower together (linear layers see count·T rows;
+    /// attention stays per image). `trace(name, ref)` announces [count·T, E] tensors.
+    func embedImages(_ images: TensorRef, count: Int, buffers z: SigLIPBuffers, trace: ((String, TensorRef) -> Void)?) {
+        let t = dims.tokensPerImage, e = dims.hidden, rows = count * t
+        precondition(count <= z.images, "SigLIP buffers for \(z.images) images, got \(count)")
+        backend.patchify(images, count: count, side: dims.imageSize, patch: dims.patchSize, out: z.patches.ref)
+        let x = z.x.ref, n = z.n.ref, q = z.q.ref, k = z.k.ref, v = z.v.ref, attn = z.attn.ref, h = z.h.ref
+        patchEmbedding(z.patches.ref, rows: rows, into: x)
+        backend.addPeriodic(x, positionEmbedding.ref, count: rows * e, period: t * e)
+        trace?("vision_embeddings", x)
         for (li, l) in layers.enumerated() {
-            if li == 0 { each("siglip_layer0_in", x.data) }
-            backend.layerNorm(x.data, rows: rows, width: e, weight: l.norm1w, bias: l.norm1b, eps: dims.layerNormEps, out: n.data)
-            l.q(n.data, rows: rows, into: q.data); l.k(n.data, rows: rows, into: k.data); l.v(n.data, rows: rows, into: v.data)
+            if li == 0 { trace?("siglip_layer0_in", x) }
+            backend.layerNorm(x, rows: rows, width: e, weight: l.norm1w.ref, bias: l.norm1b.ref, eps: dims.layerNormEps, out: n)
+            l.q(n, rows: rows, into: q); l.k(n, rows: rows, into: k); l.v(n, rows: rows, into: v)
             for i in 0..<count {
                 let o = i * t * e
-                backend.attention(AttentionArgs(q: q.data + o, qStride: e, k: k.data + o, kStride: e, v: v.data + o, vStride: e,
-                                                mask: nil, maskStride: 0, out: attn.data + o, outStride: e, queries: t, keys: t,
+                backend.attention(AttentionCall(q: q + o, qStride: e, k: k + o, kStride: e, v: v + o, vStride: e,
+                                                mask: nil, maskStride: 0, out: attn + o, outStride: e, queries: t, keys: t,
                                                 heads: dims.heads, kvHeads: dims.heads, headDim: dims.headDim,
                                                 scale: 1 / Float(dims.headDim).squareRoot(), roundToBF16: false))
             }
-            l.out(attn.data, rows: rows, into: n.data)
-            backend.add(x.data, n.data, count: rows * e, roundToBF16: false)
-            backend.layerNorm(x.data, rows: rows, width: e, weight: l.norm2w, bias: l.norm2b, eps: dims.layerNormEps, out: n.data)
-            l.fc1(n.data, rows: rows, into: h.data)
-            backend.geluTanh(h.data, count: rows * dims.intermediate)
-            l.fc2(h.data, rows: rows, into: n.data)
-            backend.add(x.data, n.data, count: rows * e, roundToBF16: false)
-            if li == 0 { each("siglip_layer0_out", x.data) }
+            l.out(attn, rows: rows, into: n)
+            backend.add(x, n, count: rows * e, roundToBF16: false)
+            backend.layerNorm(x, rows: rows, width: e, weight: l.norm2w.ref, bias: l.norm2b.ref, eps: dims.layerNormEps, out: n)
+            l.fc1(n, rows: rows, into: h)
+            backend.geluTanh(h, count: rows * dims.intermediate)
+            l.fc2(h, rows: rows, into: n)
+            backend.add(x, n, count: rows * e, roundToBF16: false)
+            if li == 0 { trace?("siglip_layer0_out", x) }
         }
-        backend.layerNorm(x.data, rows: rows, width: e, weight: postNormW, bias: postNormB, eps: dims.layerNormEps, out: n.data)
-        each("vision_out", n.data)
-        let out = Tensor(shape: [rows, projector.outFeatures])
-        projector(n.data, rows: rows, into: out.data)
-        return out
+        backend.layerNorm(x, rows: rows, width: e, weight: postNormW.ref, bias: postNormB.ref, eps: dims.layerNormEps, out: n)
+        trace?("vision_out", n)
+        projector(n, rows: rows, into: z.out.ref)
+    }
+}
+
+/// The vision tower's work buffers for up to `images` images, allocated once per plan.
+final class SigLIPBuffers: @unchecked Sendable {
+    let images: Int
+    let patches: DeviceTensor, x: DeviceTensor, n: DeviceTensor, q: DeviceTensor, k: DeviceTensor, v: DeviceTensor
+    let attn: DeviceTensor, h: DeviceTensor
+    /// [images·T, W] the projected image embeddings.
+    let out: DeviceTensor
+
+    init(_ tower: SigLIP, images: Int) {
+        let d = tower.dims, rows = images * d.tokensPerImage, e = d.hidden, be = tower.backend
+        self.images = images
+        patches = DeviceTensor(shape: [rows, 3 * d.patchSize * d.patchSize], backend: be)
+        x = DeviceTensor(shape: [rows, e], backend: be); n = DeviceTensor(shape: [rows, e], backend: be)
+        q = DeviceTensor(shape: [rows, e], backend: be); k = DeviceTensor(shape: [rows, e], backend: be)
+        v = DeviceTensor(shape: [rows, e], backend: be); attn = DeviceTensor(shape: [rows, e], backend: be)
+        h = DeviceTensor(shape: [rows, d.intermediate], backend: be)
+        out = DeviceTensor(shape: [rows, tower.projector.outFeatures], backend: be)
     }
 }

@@ -15,7 +15,7 @@ final class PackedLinear: PreparedLinear, @unchecked Sendable {
     init(weight: PackedWeight, bias: [Float]?) { self.weight = weight; self.bias = bias }
 }
 
-public final class CPUBackend: ComputeBackend, @unchecked Sendable {
+public final class CPUBackend: @unchecked Sendable {
     public let threads: Int
     private let lock = NSLock()
     private let workspace = AttentionWorkspace()   // packed K/V and score blocks, reused by every pass
@@ -139,19 +139,30 @@ extension CPUBackend {
     public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float], eps: Float,
                           out: UnsafeMutablePointer<Float>) {
         weight.withUnsafeBufferPointer { w in bias.withUnsafeBufferPointer { b in
-            var job = ElementwiseJob(op: .layerNorm, count: rows, parts: parts(rows, grain: 8), width: width,
-                                     a: x, out: out, weight: w.baseAddress, bias: b.baseAddress, eps: eps)
-            job.run()
+            layerNorm(x, rows: rows, width: width, weight: w.baseAddress!, bias: b.baseAddress!, eps: eps, out: out)
         } }
+    }
+
+    public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                          eps: Float, out: UnsafeMutablePointer<Float>) {
+        var job = ElementwiseJob(op: .layerNorm, count: rows, parts: parts(rows, grain: 8), width: width,
+                                 a: x, out: out, weight: weight, bias: bias, eps: eps)
+        job.run()
     }
 
     public func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], eps: Float, roundToBF16: Bool,
                         out: UnsafeMutablePointer<Float>) {
         weight.withUnsafeBufferPointer { w in
-            var job = ElementwiseJob(op: .rmsNorm, count: rows, parts: parts(rows, grain: 8), width: width,
-                                     a: x, out: out, weight: w.baseAddress, eps: eps, bf16: roundToBF16)
-            job.run()
+            rmsNorm(x, rows: rows, width: width, weight: w.baseAddress, eps: eps, roundToBF16: roundToBF16, out: out)
         }
+    }
+
+    /// `weight` nil: w = 0.
+    public func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: UnsafePointer<Float>?, eps: Float, roundToBF16: Bool,
+                        out: UnsafeMutablePointer<Float>) {
+        var job = ElementwiseJob(op: .rmsNorm, count: rows, parts: parts(rows, grain: 8), width: width,
+                                 a: x, out: out, weight: weight, eps: eps, bf16: roundToBF16)
+        job.run()
     }
 
     public func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {

@@ -139,6 +139,10 @@ extension ReferenceOps {
     /// status[0..<3] = [1, first index, value] at the first NaN or ±inf, else [0, 0, 0].
     public static func checkFinite(_ x: UnsafePointer<Float>, count: Int, status: UnsafeMutablePointer<Float>) {
         status[0] = 0; status[1] = 0; status[2] = 0
+        // Σ x·0 is 0 for finite x and NaN as soon as one x is NaN or ±inf: one branch-free pass first.
+        var acc: Float = 0
+        for i in 0..<count { acc += x[i] * 0 }
+        if acc == 0 { return }
         for i in 0..<count where !x[i].isFinite {
             status[0] = 1; status[1] = Float(i); status[2] = x[i]
             return

@@ -4,6 +4,7 @@
 import Foundation
 import XCTest
 @testable import PI0
+import PI0CPU
 import PI0Tensor
 import SafeTensors
 
@@ -96,7 +97,7 @@ final class FixtureParityTests: XCTestCase {
     }
 
     func testEveryFixtureCaseMatchesLeRobotOnTheFastCPUBackend() throws {
-        try checkAllCases(backend: try Backends.cpu(threads: 2))
+        try checkAllCases(backend: CPUBackend(threads: 2))
     }
 
     /// The fast CPU backend's actions do not depend on the thread count (every kernel computes each output
@@ -109,7 +110,7 @@ final class FixtureParityTests: XCTestCase {
             let inputs = try PI0Inputs.load(from: try SafeTensorsFile(path: dir + "/inputs.safetensors"), dims: ckpt.dims, config: ckpt.config)
             var first: [UInt32]?
             for threads in [1, 2, 3] {
-                let model = try PI0Model(checkpoint: ckpt, backend: try Backends.cpu(threads: threads))
+                let model = try PI0Model(checkpoint: ckpt, backend: CPUBackend(threads: threads))
                 let bits = try model.sampleActions(inputs, steps: 3).array.map(\.bitPattern)
                 if let first { XCTAssertEqual(bits, first, "\(name): \(threads) threads vs 1") } else { first = bits }
             }
@@ -124,19 +125,20 @@ final class FixtureParityTests: XCTestCase {
         for name in Fixtures.cases {
             let dir = Fixtures.path(name)
             let ckpt = try Checkpoint(directory: dir)
-            let model = try PI0Model(checkpoint: ckpt, backend: try Backends.cpu(threads: 2))
+            let model = try PI0Model(checkpoint: ckpt, backend: CPUBackend(threads: 2))
             let inputs = try PI0Inputs.load(from: try SafeTensorsFile(path: dir + "/inputs.safetensors"), dims: ckpt.dims, config: ckpt.config)
             let outputs = try SafeTensorsFile(path: dir + "/outputs.safetensors")
             let steps = outputs.contains("timesteps") ? try outputs.info("timesteps").shape[0] : nil
 
-            let full = model.embedPrefix(inputs, trace: nil)
-            let kept = full.droppingPadding()
+            let (shape, _) = try model.prepare(inputs, steps: steps)
+            let (observed, _) = try model.prepare(inputs, steps: steps, observing: true)
             let n = ckpt.dims.vision.tokensPerImage, l = inputs.langTokens[0].count
             let usedCameras = inputs.imageMasks.filter { $0.contains(true) }.count
             let usedLanguage = (0..<l).filter { j in inputs.langMasks.contains { $0[j] } }.count
-            XCTAssertEqual(full.tokens, inputs.images.count * n + l, name)
-            XCTAssertEqual(kept.tokens, usedCameras * n + usedLanguage, name)
-            if kept.tokens < full.tokens { droppedSomewhere = true }
+            XCTAssertEqual(observed.kept.count, inputs.images.count * n + l, name)
+            XCTAssertEqual(shape.kept.count, usedCameras * n + usedLanguage, name)
+            XCTAssertEqual(shape.cameras.count, usedCameras, name)
+            if shape.kept.count < observed.kept.count { droppedSomewhere = true }
 
             let actions = try model.sampleActions(inputs, steps: steps)
             let r = ParityResult(name: "actions", actual: actions.array, expected: try outputs.floats("actions"))

@@ -163,22 +163,25 @@ final class PI05CheckpointTests: XCTestCase {
             let out = try SafeTensorsFile(path: dir + "/outputs.safetensors")
             let x = try out.floats("adarms_in"), cond = try out.floats("adarms_cond_in")
             let shape = try out.info("adarms_in").shape, b = shape[0], t = shape[1], w = shape[2]
-            let e = model.expert
-            let mods = Tensor(shape: [e.normCount, b, 3 * w])
-            cond.withUnsafeBufferPointer { e.modulations(cond: $0.baseAddress!, rows: b, into: mods.data) }
-            let y = Tensor(shape: [b * t, w])
-            x.withUnsafeBufferPointer { e.norm(e.layers[0].inputNorm, $0.baseAddress!, batch: b, tokens: t, modulation: mods.data, out: y.data) }
+            let e = model.expert, be = model.backend
+            let mods = DeviceTensor(shape: [e.normCount, b, 3 * w], backend: be)
+            let condT = DeviceTensor(shape: [b, w], uploading: cond, backend: be), xT = DeviceTensor(shape: [b * t, w], uploading: x, backend: be)
+            e.modulations(cond: condT.ref, rows: b, into: mods.ref)
+            let y = DeviceTensor(shape: [b * t, w], backend: be)
+            e.norm(e.layers[0].inputNorm, xT.ref, batch: b, tokens: t, modulation: mods.ref, out: y.ref)
             let tol: (Double, Double) = model.bf16 ? (0.999, 1e-2) : (0.99999, 2e-5)
-            let r = ParityResult(name: "adarms_out", actual: y.array, expected: try out.floats("adarms_out"))
+            let r = ParityResult(name: "adarms_out", actual: be.download(y.ref, count: y.count), expected: try out.floats("adarms_out"))
             XCTAssertTrue(r.passes(minPCC: tol.0, maxRelL2: tol.1), "\(name) \(r)")
-            let gate = AdaptiveRMSNorm.gate(modulation: mods.data, batch: b, width: w, roundToBF16: model.bf16)
+            // The gate [B, W] as the norm returns it (in the hidden dtype).
+            let gate = (0..<b).flatMap { be.download(mods + $0 * 3 * w + 2 * w, count: w) }.map { model.bf16 ? BFloat16.round($0) : $0 }
             let g = ParityResult(name: "adarms_gate", actual: gate, expected: try out.floats("adarms_gate"))
             XCTAssertTrue(g.passes(minPCC: tol.0, maxRelL2: tol.1), "\(name) \(g)")
 
             let px = try out.floats("rmsnorm_in"), ps = try out.info("rmsnorm_in").shape
-            let py = Tensor(shape: [ps[0] * ps[1], ps[2]])
-            px.withUnsafeBufferPointer { model.vlm.norm(model.vlm.layers[0].inputNorm, $0.baseAddress!, batch: ps[0], tokens: ps[1], modulation: nil, out: py.data) }
-            let p = ParityResult(name: "rmsnorm_out", actual: py.array, expected: try out.floats("rmsnorm_out"))
+            let pxT = DeviceTensor(shape: [ps[0] * ps[1], ps[2]], uploading: px, backend: be)
+            let py = DeviceTensor(shape: [ps[0] * ps[1], ps[2]], backend: be)
+            model.vlm.norm(model.vlm.layers[0].inputNorm, pxT.ref, batch: ps[0], tokens: ps[1], modulation: nil, out: py.ref)
+            let p = ParityResult(name: "rmsnorm_out", actual: be.download(py.ref, count: py.count), expected: try out.floats("rmsnorm_out"))
             XCTAssertTrue(p.passes(minPCC: tol.0, maxRelL2: tol.1), "\(name) \(p)")
         }
     }

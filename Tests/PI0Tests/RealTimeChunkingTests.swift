@@ -5,6 +5,7 @@
 import Foundation
 import XCTest
 @testable import PI0
+import PI0CPU
 import PI0Tensor
 import SafeTensors
 
@@ -129,7 +130,7 @@ final class RealTimeChunkingTests: XCTestCase {
     /// The whole guided sampling through the model: actions and every per-step tensor at the
     /// fixtures' tolerances, on the reference and the fast CPU backend.
     func testGuidedSamplingMatchesLeRobot() throws {
-        for backend in [ReferenceBackend() as ComputeBackend, try Backends.cpu(threads: 2)] {
+        for backend in [ReferenceBackend() as ComputeBackend, CPUBackend(threads: 2)] {
             for name in Self.cases {
                 let (ckpt, inputs, outputs) = try load(name)
                 let model = try PI0Model(checkpoint: ckpt, backend: backend)
@@ -165,7 +166,7 @@ final class RealTimeChunkingTests: XCTestCase {
         for name in names {
             let dir = root + "/" + name
             let ckpt = try Checkpoint(directory: dir)
-            let model = try PI0Model(checkpoint: ckpt, backend: try Backends.cpu(threads: 2))
+            let model = try PI0Model(checkpoint: ckpt, backend: CPUBackend(threads: 2))
             let inputs = try PI0Inputs.load(from: try SafeTensorsFile(path: dir + "/inputs.safetensors"), dims: ckpt.dims, config: ckpt.config)
             let outputs = try SafeTensorsFile(path: dir + "/outputs.safetensors")
             let tol = ckpt.config.precision == .bfloat16 ? Tolerance(minPCC: 0.999, maxRelL2: 1e-2) : Tolerance(minPCC: 0.99999, maxRelL2: 2e-5)
@@ -205,7 +206,7 @@ final class RealTimeChunkingTests: XCTestCase {
     /// Rows of one batch can carry different requests, or none: each row equals its own run alone.
     func testRowsWithAndWithoutRequestsInOneBatch() throws {
         let (ckpt, inputs, outputs) = try load("rtc_linear")
-        let model = try PI0Model(checkpoint: ckpt, backend: try Backends.cpu(threads: 2))
+        let model = try PI0Model(checkpoint: ckpt, backend: CPUBackend(threads: 2))
         var two = inputs
         two.batch = 2
         two.images = inputs.images.map { $0 + $0 }; two.imageMasks = inputs.imageMasks.map { $0 + $0 }

@@ -1,5 +1,6 @@
 // Backend construction for callers that do not want to know the backend types.
 import PI0CPU
+import PI0
 import PI0Tensor
 
 public enum Backends {
