@@ -51,10 +51,10 @@ extension CUDABackend {
     }
 
     /// Queries per attention block: bounded by the outputs a thread keeps (tq·D ≤ 32·128), 16, the
-    /// query count, and the shared memory limit (tq·(D + S + 2) + 16·D floats). 0 when nothing fits.
+    /// query count, and the shared memory limit (tq·(D + 1 + S + 2) + 16·(D + 1) floats). 0 when nothing fits.
     static func attentionQueryTile(queries: Int, keys: Int, headDim: Int, sharedLimit: Int) -> Int {
         let byOutputs = CUDAKernels.attentionMaxOutputsPerThread * CUDAKernels.attentionThreads / headDim
-        let byShared = (sharedLimit / 4 - CUDAKernels.attentionKeyTile * headDim) / (headDim + keys + 2)
+        let byShared = (sharedLimit / 4 - CUDAKernels.attentionKeyTile * (headDim + 1)) / (headDim + 1 + keys + 2)
         return max(0, min(16, queries, byOutputs, byShared))
     }
 
@@ -66,7 +66,7 @@ extension CUDABackend {
         guard tq > 0 else {
             fatalError("cuda attention over \(a.keys) keys at head dim \(a.headDim) does not fit \(limit) bytes of shared memory")
         }
-        let floats = tq * a.headDim + CUDAKernels.attentionKeyTile * a.headDim + tq * a.keys + 2 * tq
+        let floats = (tq + CUDAKernels.attentionKeyTile) * (a.headDim + 1) + tq * a.keys + 2 * tq
         launch("pi0_attention", grid: ((a.queries + tq - 1) / tq, a.heads), block: (CUDAKernels.attentionThreads, 1),
                sharedBytes: floats * 4,
                [.ptr(a.q.devicePointer), .i32(a.qStride), .ptr(a.k.devicePointer), .i32(a.kStride),

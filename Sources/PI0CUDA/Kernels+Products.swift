@@ -9,8 +9,9 @@ extension CUDAKernels {
 
     static let productSource = #"""
 // ReferenceOps.referenceAttention, tiled: one block of 128 threads per (tile of `tq` queries, head).
-// Grid (ceil(T / tq), heads). Dynamic shared memory, in floats: tq·D (queries) + KT·D (a K or V tile) +
-// tq·S (scores, then probabilities) + 2·tq (row max, 1/sum). Each K and V tile is loaded once per block
+// Grid (ceil(T / tq), heads). Dynamic shared memory, in floats: tq·(D+1) (queries) + KT·(D+1) (a K or V
+// tile) + tq·S (scores, then probabilities) + 2·tq (row max, 1/sum); rows padded to D+1 floats so that
+// the threads of a warp reading d of different rows hit different banks. Each K and V tile is loaded once per block
 // and used by all tq queries. Every sum runs in index order as in the reference: q·k over d, the softmax
 // sum over keys (one thread per query), probs·V over keys (a thread owns up to 32 outputs of the tile and
 // walks the V tiles in order). The host picks tq with tq·D ≤ 32·128 and the shared size within the limit.
@@ -21,26 +22,26 @@ extern "C" __global__ void pi0_attention(const float* q, int qStride, const floa
                                          float* out, int outStride, int queries, int keys, int heads, int kvHeads,
                                          int headDim, float scale, int roundBF16, int tq) {
     PI0_DYNAMIC_SHARED(float, sm);
-    const int D = headDim, S = keys, tid = threadIdx.x, nt = blockDim.x;
-    float* qs = sm;                        // [tq][D]
-    float* ts = qs + tq * D;               // [KT][D]
-    float* sc = ts + ATT_KT * D;           // [tq][S]
+    const int D = headDim, DP = headDim + 1, S = keys, tid = threadIdx.x, nt = blockDim.x;
+    float* qs = sm;                        // [tq][DP]
+    float* ts = qs + tq * DP;              // [KT][DP]
+    float* sc = ts + ATT_KT * DP;          // [tq][S]
     float* rowMax = sc + (long)tq * S;     // [tq]
     float* rowInv = rowMax + tq;           // [tq]
     const int h = blockIdx.y, t0 = blockIdx.x * tq;
     const int kvh = h / (heads / kvHeads);
     const int nq = min(tq, queries - t0);
-    for (int e = tid; e < nq * D; e += nt) qs[e] = q[(long)(t0 + e / D) * qStride + (long)h * D + e % D];
+    for (int e = tid; e < nq * D; e += nt) qs[(e / D) * DP + e % D] = q[(long)(t0 + e / D) * qStride + (long)h * D + e % D];
     // Scores: (q·k)·scale (+ mask), rounded as a bf16 eager attention does.
     for (int j0 = 0; j0 < S; j0 += ATT_KT) {
         int kt = min(ATT_KT, S - j0);
         __syncthreads();
-        for (int e = tid; e < kt * D; e += nt) ts[e] = k[(long)(j0 + e / D) * kStride + (long)kvh * D + e % D];
+        for (int e = tid; e < kt * D; e += nt) ts[(e / D) * DP + e % D] = k[(long)(j0 + e / D) * kStride + (long)kvh * D + e % D];
         __syncthreads();
         for (int e = tid; e < nq * kt; e += nt) {
             int i = e / kt, jj = e % kt;
-            const float* qv = qs + i * D;
-            const float* kv = ts + jj * D;
+            const float* qv = qs + i * DP;
+            const float* kv = ts + jj * DP;
             float acc = 0.0f;
             for (int d = 0; d < D; ++d) acc += qv[d] * kv[d];
             if (roundBF16) acc = bf16r(acc);
@@ -74,7 +75,7 @@ extern "C" __global__ void pi0_attention(const float* q, int qStride, const floa
     for (int j0 = 0; j0 < S; j0 += ATT_KT) {
         int kt = min(ATT_KT, S - j0);
         __syncthreads();
-        for (int e = tid; e < kt * D; e += nt) ts[e] = v[(long)(j0 + e / D) * vStride + (long)kvh * D + e % D];
+        for (int e = tid; e < kt * D; e += nt) ts[(e / D) * DP + e % D] = v[(long)(j0 + e / D) * vStride + (long)kvh * D + e % D];
         __syncthreads();
 #pragma unroll
         for (int r = 0; r < ATT_MAXO; ++r) {
@@ -83,7 +84,7 @@ extern "C" __global__ void pi0_attention(const float* q, int qStride, const floa
                 const float* p = sc + (long)(e / D) * S + j0;
                 const float* vc = ts + e % D;
                 float a = acc[r];
-                for (int jj = 0; jj < kt; ++jj) a += p[jj] * vc[jj * D];
+                for (int jj = 0; jj < kt; ++jj) a += p[jj] * vc[jj * DP];
                 acc[r] = a;
             }
         }
