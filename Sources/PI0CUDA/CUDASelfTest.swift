@@ -98,8 +98,10 @@ final class OpTable {
                 let x = random(m * ldx, bf16: bf16In)
                 let y = pair([Float](repeating: 7, count: m * ldy))
                 let pa = try be.prepareLinear(w, bias: b, inputsAreBF16: bf16In), pb = try ref.prepareLinear(w, bias: b, inputsAreBF16: bf16In)
+                // cuBLAS sums in its own order (float32: 5e-6); bf16 × bf16 runs on the tensor cores, whose fp32
+                // accumulation is looser (2e-5; the model rounds these outputs to bf16, 2⁻⁹ relative, at once).
                 check("linear m\(m) k\(k) n\(n) \(dtype)\(bf16In ? " bf16-in" : "")\(b == nil ? " no-bias" : "") (gaps kept)",
-                      tolerance: 5e-6, [y]) { be, s in
+                      tolerance: bf16In ? 2e-5 : 5e-6, [y]) { be, s in
                     be.linear(be === self.be ? pa : pb, x: x[keyPath: s], rows: m, ldx: ldx, y: y[keyPath: s], ldy: ldy)
                 }
             }

@@ -50,7 +50,12 @@ final class EmulatedDevice: CUDADeviceAPI, @unchecked Sendable {
             precondition(r != 1, "emulator: unknown kernel \(name)")
             precondition(r != 2, "emulator: kernel \(name) has a __syncthreads that not every thread of a block reaches")
         }
-        if capturing != nil { capturing!.append(run) } else { run() }
+        submit(run)
+    }
+
+    /// Runs `work` now, or records it into the graph being captured (kernels, and FakeCUBLAS's GEMMs).
+    func submit(_ work: @escaping () -> Void) {
+        if capturing != nil { capturing!.append(work) } else { work() }
     }
 
     func streamSynchronize() throws {}
@@ -85,6 +90,8 @@ final class RecordingDevice: CUDADeviceAPI, @unchecked Sendable {
     var stream: CUhandle? { nil }
 
     private func record(_ call: String) { lock.lock(); calls.append(call); lock.unlock() }
+    /// Records a call that does not go through this protocol (FakeCUBLAS's GEMM).
+    func note(_ call: String) { record(call) }
     private func handle() -> CUhandle? { nextHandle += 1; return CUhandle(bitPattern: nextHandle) }
 
     /// Calls recorded so far, without cuCtxSetCurrent (issued before every operation), then cleared.

@@ -86,6 +86,37 @@ final class GraphCaptureTests: XCTestCase {
         XCTAssertEqual(device.take().count, 6)
     }
 
+    func testACaptureShortOfBF16ScratchIsRedoneAfterGrowingIt() throws {
+        // The cuBLAS bf16 path converts activations into a scratch sized eagerly; a captured linear with
+        // more rows than any eager one finds it short: the capture is discarded, the scratch grows outside
+        // it, and the body is captured again. The replay then computes what the reference does.
+        let emulated = EmulatedDevice(launcher: try KernelEmulationTests.launcher())
+        let device = RecordingDevice(wrapping: emulated)
+        let be = try CUDABackend(device: device, cublas: try FakeCUBLAS.make(on: emulated, recorder: device))
+        let (rows, k, n) = (1030, 512, 3)   // 1030·512 bf16 values: just over the 1 MiB first scratch
+        var rng = CUDASelfTest.RNG(state: 9)
+        let w = WeightTensor(name: "w", shape: [n, k], floats: rng.array(n * k, 0.05), dtype: .bfloat16)
+        let xs = rng.array(rows * k, bf16: true)
+        let ref = ReferenceBackend()
+        let x = DeviceTensor(shape: [rows, k], uploading: xs, backend: be), y = DeviceTensor(shape: [rows, n], backend: be)
+        let p = try be.prepareLinear(w, bias: nil, inputsAreBF16: true)
+        be.linear(p, x: x.ref, rows: 2, ldx: k, y: y.ref, ldy: n)   // eager: a 1 MiB scratch
+        _ = device.take()
+
+        let work = try be.capture { be.linear(p, x: x.ref, rows: rows, ldx: k, y: y.ref, ldy: n) }
+        XCTAssertEqual(device.take(), [
+            "cuStreamBeginCapture", "cuStreamEndCapture", "cuGraphDestroy",                 // short: discarded
+            "cuStreamSynchronize", "cuMemFree", "cuMemAlloc", "cuMemsetD32Async",           // grown outside
+            "cuStreamBeginCapture", "cuLaunchKernel pi0_f32_to_bf16", "cublasGemmEx",
+            "cuStreamEndCapture", "cuGraphInstantiate", "cuGraphDestroy",
+        ])
+        try be.replay(work)
+        XCTAssertEqual(device.take(), ["cuGraphLaunch"])
+        let rx = DeviceTensor(shape: [rows, k], uploading: xs, backend: ref), ry = DeviceTensor(shape: [rows, n], backend: ref)
+        ref.linear(try ref.prepareLinear(w, bias: nil, inputsAreBF16: true), x: rx.ref, rows: rows, ldx: k, y: ry.ref, ldy: n)
+        XCTAssertEqual(be.download(y.ref, count: rows * n), ref.download(ry.ref, count: rows * n))
+    }
+
     func testFixturesOnTheEmulatedKernelsInEveryGraphMode() throws {
         let launcher = try KernelEmulationTests.launcher()
         for name in FixtureRun.names {
@@ -114,6 +145,11 @@ final class GraphCaptureTests: XCTestCase {
             }
             XCTAssertEqual(results[.full], results[.none], "\(name): the captured graph computes what eager does")
             XCTAssertEqual(results[.loop], results[.none], "\(name): the captured loop computes what eager does")
+            // The cuBLAS code path (FakeCUBLAS's index-order GEMM) captured as one graph: the same actions.
+            let emulated = EmulatedDevice(launcher: launcher)
+            let be = try CUDABackend(device: emulated, cublas: try FakeCUBLAS.make(on: emulated))
+            let viaGEMM = try FixtureRun.run(name, backend: be, mode: .full, replays: 2)
+            XCTAssertEqual(viaGEMM.actions, results[.none], "\(name): the cuBLAS path in a graph computes what the fallback does")
         }
     }
 }

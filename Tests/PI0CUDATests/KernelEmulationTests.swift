@@ -44,6 +44,18 @@ final class KernelEmulationTests: XCTestCase {
         }
     }
 
+    func testOpTableThroughTheCUBLASPath() throws {
+        // The cuBLAS code path (row-major y = x·Wᵀ as column-major yᵀ = op_T(W)·xᵀ, leading dimensions, bf16
+        // conversion of the inputs, bias after the GEMM, bf16 weights widened for float inputs) with
+        // FakeCUBLAS's index-order GEMM in place of cuBLAS: bit-identical to the reference.
+        let device = EmulatedDevice(launcher: try Self.launcher())
+        let be = try CUDABackend(device: device, cublas: try FakeCUBLAS.make(on: device))
+        XCTAssertTrue(be.name.contains("cuBLAS"), be.name)
+        let checks = try CUDASelfTest.run(be, seed: 3).filter { $0.op.hasPrefix("linear") }
+        XCTAssertEqual(checks.count, 15)
+        assertTable(checks, minimumCount: 15)
+    }
+
     func testAttentionTilingAtTheOptInSharedMemoryLimit() throws {
         // H100/H200 let a block opt into 227 KiB: 16-query tiles (the 48 KiB default gives smaller ones).
         XCTAssertEqual(CUDABackend.attentionQueryTile(queries: 816, keys: 866, headDim: 256, sharedLimit: 227 * 1024), 16)
