@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "PI0Tests", dependencies: ["PI0", "PI0CPU", "SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "PI0TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PI0RuntimeTests", dependencies: ["PI0Runtime", "PI0", "PI0Server", "MessagePack", "SafeTensors", "ImageIO", "SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PI0RuntimeTests", dependencies: ["PI0Runtime", "PI0", "PI0Tensor", "PI0CPU", "PI0Server", "MessagePack", "SafeTensors", "ImageIO", "SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0HubTests", dependencies: ["PI0Hub", "PI0Runtime", "PI0TestSupport"]),
         .testTarget(name: "MessagePackTests", dependencies: ["MessagePack", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0ServerTests", dependencies: ["PI0Server", "MessagePack", "PI0Runtime", "PI0TestSupport"]),

@@ -100,8 +100,9 @@ public final class PI0Model: @unchecked Sendable {
     }
 
     /// Checks the inputs and works out the plan shape and the RTC guide of one call.
+    /// `dropPadding` false: the plan keeps every camera and prefix position (see `SamplingShape`).
     public func prepare(_ inputs: PI0Inputs, steps: Int? = nil, rtcConfig: RTCConfig? = nil, observing: Bool = false,
-                        cacheCapacity: Int? = nil) throws -> (SamplingShape, RTCGuide?) {
+                        dropPadding: Bool = true) throws -> (SamplingShape, RTCGuide?) {
         try inputs.validate(dims: dims, config: config)
         let steps = steps ?? config.numInferenceSteps
         guard steps >= 1 else { throw PI0InputError.invalid(input: "steps", reason: "must be at least 1, got \(steps)") }
@@ -109,8 +110,8 @@ public final class PI0Model: @unchecked Sendable {
             try RTCGuide(request: $0, config: rtcConfig ?? config.rtc ?? RTCConfig(), batch: inputs.batch,
                          chunk: config.chunkSize, actionDim: config.maxActionDim)
         }
-        return (SamplingShape(model: self, inputs: inputs, steps: steps, guided: guide != nil, observing: observing,
-                              cacheCapacity: cacheCapacity), guide)
+        return (SamplingShape(model: self, inputs: inputs, steps: steps, guided: guide != nil,
+                              dropPadding: dropPadding && !observing), guide)
     }
 
     /// The cached plan for `shape` (made when the cache holds another shape or is in use). Plans hold

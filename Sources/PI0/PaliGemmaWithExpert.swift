@@ -2,13 +2,12 @@
 // the KV cache and the two-stack pass of one observation.
 //
 // The VLM runs once over the prefix and leaves, per layer, K (after RoPE) and V in a cache whose rows
-// [0, P) hold the prefix. Every denoise step the expert writes its own suffix K/V into the last S rows
-// [C − S, C) of the same buffers (C the cache capacity, P + S unless a plan keeps room for longer
-// prompts) and attends over all C rows, rows [P, C − S) masked: the prefix cache is reused in place,
-// never copied (LeRobot clones it every step). All buffers belong to the backend and are allocated
-// here, once per plan; `upload` writes the observation's masks and RoPE tables; the passes allocate
-// nothing. Letters: B batch, P prefix, S suffix, C capacity, T tokens of the current pass, W width,
-// E expert width, H heads, KV kv heads, D head dim.
+// [0, P) hold the prefix. Every denoise step the expert writes its own suffix K/V into rows [P, P+S)
+// of the same buffers and attends over all P+S rows: the prefix cache is reused in place, never copied
+// (LeRobot clones it every step). All buffers belong to the backend and are allocated here, once per
+// plan; `upload` writes the observation's masks and RoPE tables; the passes allocate nothing.
+// Letters: B batch, P prefix, S suffix, T tokens of the current pass, W width, E expert width,
+// H heads, KV kv heads, D head dim.
 import PI0Tensor
 
 /// Per-layer keys and values, each [B, capacity, KV·D].
@@ -30,14 +29,12 @@ final class KVCache: @unchecked Sendable {
 final class PaliGemmaWithExpert: @unchecked Sendable {
     let vlm: Gemma, expert: Gemma
     let batch: Int, prefixTokens: Int, suffixTokens: Int
-    /// The first cache row of the suffix (C − S).
-    let suffixOffset: Int
     let suffixAtt: [Int]
     let cache: KVCache
     let scratch: GemmaScratch
     let prefixMask: DeviceTensor           // [B, P, P] additive
     let prefixCos: DeviceTensor, prefixSin: DeviceTensor        // [B, P, D]
-    let suffixMask: DeviceTensor           // [B, S, C] additive
+    let suffixMask: DeviceTensor           // [B, S, P+S] additive
     let suffixCos: DeviceTensor, suffixSin: DeviceTensor        // [B, S, D]
     let prefixStream: DeviceTensor         // [B, P, W] the VLM's residual stream
     let stream: DeviceTensor               // [B, S, E] the expert's residual stream
@@ -45,11 +42,10 @@ final class PaliGemmaWithExpert: @unchecked Sendable {
     private var backend: ComputeBackend { vlm.backend }
 
     /// `suffixAtt`: the suffix tokens' attention flags (a 1 starts a new block, `AttentionMasks`).
-    /// `capacity` ≥ P + S: cache rows (more than P + S leaves room for longer prompts with the same plan).
-    init(vlm: Gemma, expert: Gemma, batch b: Int, prefixTokens p: Int, suffixAtt: [Int], capacity: Int? = nil) {
+    init(vlm: Gemma, expert: Gemma, batch b: Int, prefixTokens p: Int, suffixAtt: [Int]) {
         self.vlm = vlm; self.expert = expert; self.suffixAtt = suffixAtt
-        let s = suffixAtt.count, c = max(capacity ?? 0, p + s), d = vlm.dims.headDim, be = vlm.backend
-        batch = b; prefixTokens = p; suffixTokens = s; suffixOffset = c - s
+        let s = suffixAtt.count, c = p + s, d = vlm.dims.headDim, be = vlm.backend
+        batch = b; prefixTokens = p; suffixTokens = s
         cache = KVCache(layers: vlm.dims.depth, batch: b, capacity: c, kvDim: vlm.dims.kvHeads * d, backend: be)
         scratch = GemmaScratch(backend: be, passes: [(b * p, vlm.dims), (b * s, expert.dims)])
         prefixMask = DeviceTensor(shape: [b, p, p], backend: be)
@@ -78,9 +74,7 @@ final class PaliGemmaWithExpert: @unchecked Sendable {
         pm.withUnsafeMutableBufferPointer { pmp in sm.withUnsafeMutableBufferPointer { smp in
             for r in 0..<batch {
                 AttentionMasks.additive(AttentionMasks.make2D(pad: pad[r], att: [Int](repeating: 0, count: p)), into: pmp.baseAddress! + r * p * p)
-                // Keys: the prefix [0, P), the unused rows [P, C − S) (masked), the suffix [C − S, C).
-                let unused = [Bool](repeating: false, count: c - s - p)
-                let allowed = AttentionMasks.suffix(prefixPad: pad[r] + unused, suffixPad: [Bool](repeating: true, count: s), suffixAtt: suffixAtt)
+                let allowed = AttentionMasks.suffix(prefixPad: pad[r], suffixPad: [Bool](repeating: true, count: s), suffixAtt: suffixAtt)
                 AttentionMasks.additive(allowed, into: smp.baseAddress! + r * s * c)
             }
         } }
@@ -150,7 +144,7 @@ final class PaliGemmaWithExpert: @unchecked Sendable {
         backend.copy(suffix, sourceStride: 0, to: xs, destinationStride: 0, rows: 1, width: b * s * e)
         if expert.bf16 { backend.roundToBF16(xs, rows: 1, width: b * s * e, ld: 0) }   // cast to the expert's dtype
         trace?.observe("expert_layer0_step0_in", shape: [b, s, e], xs, backend: backend)
-        var pass = GemmaPass(model: expert, batch: b, tokens: s, offset: suffixOffset, cache: cache, mask: suffixMask.ref,
+        var pass = GemmaPass(model: expert, batch: b, tokens: s, offset: prefixTokens, cache: cache, mask: suffixMask.ref,
                              cos: suffixCos.ref, sin: suffixSin.ref, scratch: scratch)
         pass.modulations = modulations; pass.modulationNormStride = normStride
         pass.trace = trace; pass.traceName = "expert_layer0_step0"

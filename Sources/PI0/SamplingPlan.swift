@@ -22,13 +22,13 @@ public struct SamplingShape: Hashable, Sendable {
     public let steps: Int
     /// Real-time chunking guidance on.
     public let guided: Bool
-    /// KV-cache rows (nil: kept + suffix). Larger keeps one plan's loop for longer prompts.
-    public let cacheCapacity: Int?
 
-    init(model m: PI0Model, inputs: PI0Inputs, steps: Int, guided: Bool, observing: Bool, cacheCapacity: Int?) {
+    /// `dropPadding` false keeps every camera and prefix position (observed runs, and plans that must
+    /// serve any prompt length and camera mask of their size, e.g. a captured denoise loop).
+    init(model m: PI0Model, inputs: PI0Inputs, steps: Int, guided: Bool, dropPadding: Bool) {
         let n = m.dims.vision.tokensPerImage, cams = inputs.images.count
         batch = inputs.batch; cameraCount = cams; languageTokens = inputs.langTokens[0].count
-        cameras = (0..<cams).filter { observing || inputs.imageMasks[$0].contains(true) }
+        cameras = (0..<cams).filter { !dropPadding || inputs.imageMasks[$0].contains(true) }
         // Prefix positions that are padding in every row (unused language slots, cameras masked in every
         // row) cannot reach the actions: the VLM skips them. Exact: a padded position is masked as a key
         // for every query, the prefix's attention flags are all 0 (no block boundary moves), the kept
@@ -39,8 +39,8 @@ public struct SamplingShape: Hashable, Sendable {
         let valid = (0..<p).filter { j in
             j < cams * n ? inputs.imageMasks[j / n].contains(true) : inputs.langMasks.contains { $0[j - cams * n] }
         }
-        kept = observing || valid.isEmpty ? Array(0..<p) : valid
-        self.steps = steps; self.guided = guided; self.cacheCapacity = cacheCapacity
+        kept = !dropPadding || valid.isEmpty ? Array(0..<p) : valid
+        self.steps = steps; self.guided = guided
     }
 
     /// Full prefix length C·N + L.
@@ -75,7 +75,7 @@ public final class SamplingPlan: @unchecked Sendable {
     func status(_ i: Int) -> TensorRef { result + actionCount + 3 * i }
 
     /// Allocates every buffer of `shape` and computes the time conditioning of its steps.
-    init(model m: PI0Model, shape: SamplingShape) {
+    public init(model m: PI0Model, shape: SamplingShape) {
         model = m; self.shape = shape
         let be = m.backend, b = shape.batch, d = m.dims, n = d.vision.tokensPerImage, side = d.vision.imageSize
         let w = d.vlm.width, p = shape.prefixTokens(n), kept = shape.kept.count
@@ -85,8 +85,7 @@ public final class SamplingPlan: @unchecked Sendable {
         vision = shape.cameras.isEmpty ? nil : SigLIPBuffers(m.vision, images: shape.cameras.count * b)
         prefix = DeviceTensor(shape: [b, p, w], backend: be)
         keptPrefix = kept == p ? nil : DeviceTensor(shape: [b, kept, w], backend: be)
-        pass = PaliGemmaWithExpert(vlm: m.vlm, expert: m.expert, batch: b, prefixTokens: kept, suffixAtt: m.suffixAttention,
-                                   capacity: shape.cacheCapacity)
+        pass = PaliGemmaWithExpert(vlm: m.vlm, expert: m.expert, batch: b, prefixTokens: kept, suffixAtt: m.suffixAttention)
         suffix = SuffixBuffers(model: m, batch: b, steps: shape.steps)
         velocity = DeviceTensor(shape: [b, m.config.chunkSize, m.config.maxActionDim], backend: be)
         statusNames = ["the prefix embeddings (vision tower, token embeddings)"]

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import PI0
+import PI0Tensor
 import PI0Runtime
 import SafeTensors
 

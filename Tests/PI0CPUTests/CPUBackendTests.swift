@@ -55,7 +55,7 @@ final class CPUBackendTests: XCTestCase {
             if let first { XCTAssertEqual(out.map(\.bitPattern), first, "\(threads) threads vs 1") } else {
                 first = out.map(\.bitPattern)
                 var ref = [Float](repeating: 0, count: t * h * d)
-                ReferenceBackend().attention(AttentionArgs(
+                ReferenceOps.referenceAttention(AttentionArgs(
                     q: q, qStride: h * d, k: k, kStride: h * d, v: v, vStride: h * d, mask: nil, maskStride: s, out: &ref,
                     outStride: h * d, queries: t, keys: s, heads: h, kvHeads: h, headDim: d, scale: 1 / Float(d).squareRoot(),
                     roundToBF16: false))
@@ -82,7 +82,7 @@ final class CPUBackendTests: XCTestCase {
                                   heads: h, kvHeads: kvh, headDim: d, scale: 1 / Float(d).squareRoot(), roundToBF16: bf16)
                 }
                 fast.attention(args(&o1, q, k, v, mask))
-                plain.attention(args(&o2, q, k, v, mask))
+                ReferenceOps.referenceAttention(args(&o2, q, k, v, mask))
                 // bf16 outputs may differ by one bf16 ulp where float32 sums round differently.
                 XCTAssertLessThan(relL2(o1, o2), bf16 ? 1e-2 : 2e-6, "t \(t) s \(s) h \(h) kv \(kvh) bf16 \(bf16)")
             }
