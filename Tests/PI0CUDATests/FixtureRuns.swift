@@ -1,6 +1,7 @@
 // The fixture models (tiny_1cam float32, tiny_3cam_bf16) end to end on a CUDA backend in the three
 // ways a runtime drives it: eager, the whole sample captured as one graph, and only the denoise loop
-// captured (docs/CUDA.md, "Graph capture"). Shared by the emulation tests and the GPU tests.
+// captured (docs/CUDA.md, "Graph capture"), driving `SamplingPlan` as PI0Runtime's SamplingEngine does
+// (this test target does not depend on PI0Runtime). Shared by the emulation tests and the GPU tests.
 import Foundation
 import PI0
 import PI0CUDA
@@ -34,7 +35,8 @@ struct FixtureRun {
         if mode == .none {
             for _ in 0..<replays { actions = try model.sampleActions(inputs, steps: steps).array }
         } else {
-            let (shape, guide) = try model.prepare(inputs, steps: steps)
+            // As PI0Runtime's SamplingEngine: a loop plan keeps every prompt position (one graph, any prompt).
+            let (shape, guide) = try model.prepare(inputs, steps: steps, dropPadding: mode == .full)
             let plan = model.takePlan(shape)
             let noise = inputs.noise ?? GaussianNoise.sample(count: inputs.batch * ckpt.config.chunkSize * ckpt.config.maxActionDim, seed: 0)
             var work: CapturedWork?
