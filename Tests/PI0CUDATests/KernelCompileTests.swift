@@ -1,7 +1,7 @@
 // Every kernel compiles with NVRTC (which needs no GPU) for Hopper (sm_90) and Ampere (sm_80), with an
 // empty log, and exports each entry point the backend resolves. Needs NVRTC:
-//   python3 -m venv /work/venvs/nvrtc && /work/venvs/nvrtc/bin/pip install nvidia-cuda-nvrtc
-//   PI0_NVRTC_PATH=/work/venvs/nvrtc/lib/python3.11/site-packages/nvidia/cu13/lib swift test --filter PI0CUDATests
+//   python3 -m venv .venv-nvrtc && .venv-nvrtc/bin/pip install nvidia-cuda-nvrtc      (.ci/run does this)
+//   PI0_NVRTC_PATH=$PWD/.venv-nvrtc/lib/python3.11/site-packages/nvidia/cu13/lib swift test --filter PI0CUDATests
 import Foundation
 import XCTest
 @testable import PI0CUDA
