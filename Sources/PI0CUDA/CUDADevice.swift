@@ -16,6 +16,9 @@ enum KernelArg: Equatable {
     static func withParameters<R>(_ args: [KernelArg], _ body: (UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws -> R) rethrows -> R {
         let storage = UnsafeMutableRawPointer.allocate(byteCount: 8 * max(args.count, 1), alignment: 8)
         defer { storage.deallocate() }
+        // Filler in the unused bytes of a slot: a kernel parameter declared wider than the value passed
+        // (an int passed where the kernel takes a long) then reads garbage, and the CPU emulation fails.
+        storage.initializeMemory(as: UInt8.self, repeating: 0xA5, count: 8 * max(args.count, 1))
         var params = [UnsafeMutableRawPointer?](repeating: nil, count: max(args.count, 1))
         for (i, a) in args.enumerated() {
             let slot = storage + 8 * i
