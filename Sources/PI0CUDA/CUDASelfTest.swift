@@ -54,6 +54,7 @@ public enum CUDASelfTest {
         t.elementwiseChecks()
         try t.gatherChecks()
         t.flowMatchingChecks()
+        try t.graphChecks()
         return t.results
     }
 }

@@ -42,18 +42,20 @@ final class KernelEmulationTests: XCTestCase {
                    "timeEmbedding", "eulerStep", "guideVelocity", "checkFinite"] {
             XCTAssertTrue(ops.contains(op), "op table misses \(op)")
         }
+        XCTAssertEqual(checks.filter { $0.op.hasPrefix("graph:") }.count, 3, "eager vs captured and replayed")
     }
 
     func testOpTableThroughTheCUBLASPath() throws {
         // The cuBLAS code path (row-major y = x·Wᵀ as column-major yᵀ = op_T(W)·xᵀ, leading dimensions, bf16
         // conversion of the inputs, bias after the GEMM, bf16 weights widened for float inputs) with
-        // FakeCUBLAS's index-order GEMM in place of cuBLAS: bit-identical to the reference.
+        // FakeCUBLAS's index-order GEMM in place of cuBLAS: bit-identical to the reference, also when a bf16
+        // GEMM is captured in a graph and replayed.
         let device = EmulatedDevice(launcher: try Self.launcher())
         let be = try CUDABackend(device: device, cublas: try FakeCUBLAS.make(on: device))
         XCTAssertTrue(be.name.contains("cuBLAS"), be.name)
-        let checks = try CUDASelfTest.run(be, seed: 3).filter { $0.op.hasPrefix("linear") }
-        XCTAssertEqual(checks.count, 15)
-        assertTable(checks, minimumCount: 15)
+        let checks = try CUDASelfTest.run(be, seed: 3).filter { $0.op.hasPrefix("linear") || $0.op.hasPrefix("graph:") }
+        XCTAssertEqual(checks.count, 18)
+        assertTable(checks, minimumCount: 18)
     }
 
     func testAttentionTilingAtTheOptInSharedMemoryLimit() throws {
