@@ -6,6 +6,7 @@ struct CUBLAS: @unchecked Sendable {
     typealias Handle = OpaquePointer
     typealias FnCreate = @convention(c) (UnsafeMutablePointer<Handle?>?) -> Int32
     typealias FnSetStream = @convention(c) (Handle?, CUhandle?) -> Int32
+    typealias FnSetWorkspace = @convention(c) (Handle?, UnsafeMutableRawPointer?, Int) -> Int32
     typealias FnGemmEx = @convention(c) (Handle?, Int32, Int32, Int32, Int32, Int32,
                                          UnsafeRawPointer?, UnsafeRawPointer?, Int32, Int32,
                                          UnsafeRawPointer?, Int32, Int32,
@@ -20,6 +21,15 @@ struct CUBLAS: @unchecked Sendable {
     let library: DynamicLibrary
     let handle: Handle
     let gemmEx: FnGemmEx
+    let setWorkspaceFn: FnSetWorkspace?
+
+    /// A fixed cuBLAS workspace (cuBLAS's own recommendation for graph capture: no allocation inside it).
+    static let workspaceBytes = 32 << 20
+
+    /// cublasSetWorkspace_v2 when the library has it (cuBLAS ≥ 11.4); older ones manage their own.
+    func setWorkspace(_ p: CUdeviceptr, bytes: Int) {
+        _ = setWorkspaceFn?(handle, UnsafeMutableRawPointer(bitPattern: UInt(p)), bytes)
+    }
 
     /// Loads cuBLAS, creates a handle bound to `stream` (the context must be current).
     static func load(stream: CUhandle?) throws -> CUBLAS {
@@ -41,7 +51,8 @@ struct CUBLAS: @unchecked Sendable {
         }
         let s = setStream(handle, stream)
         guard s == 0 else { throw BackendError.unavailable(backend: "cuda", reason: "cublasSetStream_v2 failed with status \(s)") }
-        return CUBLAS(library: lib, handle: handle, gemmEx: gemm)
+        return CUBLAS(library: lib, handle: handle, gemmEx: gemm,
+                      setWorkspaceFn: lib.optionalSymbol("cublasSetWorkspace_v2", as: FnSetWorkspace.self))
     }
 
     /// Row-major y[M, N] (stride ldy) = x[M, K] (stride ldx) · W[N, K]ᵀ, fp32 accumulation. In

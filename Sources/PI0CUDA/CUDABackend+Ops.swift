@@ -1,100 +1,137 @@
-// The elementwise and normalisation kernels with the same host-pointer signatures as `ReferenceOps`, so the
-// op table can be checked against the CPU implementations (CUDASelfTest) before the model moves its
-// activations onto the device (docs/CUDA.md). Each call uploads, runs, downloads and synchronises.
+// Every other `ComputeBackend` operation as one kernel launch on the stream (Kernels*.swift hold the
+// kernels; ReferenceOps the semantics they reproduce). No transfer, no synchronisation, no allocation.
 import PI0Tensor
 
 extension CUDABackend {
-    /// Uploads `inputs` (host pointer, float count) into scratch buffers named by index, runs `body`
-    /// with their device pointers, then downloads `outCount` floats of buffer `outIndex` into `out`.
-    private func hostOp(_ what: String, inputs: [(UnsafePointer<Float>, Int)], outIndex: Int, outCount: Int,
-                        into out: UnsafeMutablePointer<Float>, _ body: ([CUdeviceptr]) throws -> Void) {
-        run(what) {
-            var ptrs: [CUdeviceptr] = []
-            for (i, (p, count)) in inputs.enumerated() {
-                let d = try buffer("op\(i)", bytes: count * 4)
-                try ctx.upload(p, bytes: count * 4, to: d)
-                ptrs.append(d)
-            }
-            try body(ptrs)
-            try ctx.download(ptrs[outIndex], bytes: outCount * 4, to: out)
-            try ctx.synchronize()
-        }
+    @inline(__always) func flag(_ b: Bool) -> KernelArg { .i32(b ? 1 : 0) }
+
+    // MARK: Normalisation
+
+    public func layerNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef, bias: TensorRef, eps: Float, out: TensorRef) {
+        guard rows > 0 && width > 0 else { return }
+        launch("pi0_layer_norm", grid: (min(rows, 65_535), 1),
+               [.ptr(x.devicePointer), .i32(rows), .i32(width), .ptr(weight.devicePointer), .ptr(bias.devicePointer),
+                .f32(eps), .ptr(out.devicePointer)])
     }
 
-    public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], bias: [Float],
-                          eps: Float, out: UnsafeMutablePointer<Float>) {
-        weight.withUnsafeBufferPointer { w in bias.withUnsafeBufferPointer { b in
-            hostOp("layerNorm", inputs: [(x, rows * width), (w.baseAddress!, width), (b.baseAddress!, width), (UnsafePointer(out), rows * width)],
-                   outIndex: 3, outCount: rows * width, into: out) { d in
-                try ctx.launch("layer_norm", grid: (rows, 1), block: (256, 1),
-                               [.ptr(d[0]), .i32(rows), .i32(width), .ptr(d[1]), .ptr(d[2]), .f32(eps), .ptr(d[3])])
-            }
-        } }
+    public func rmsNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, out: TensorRef) {
+        guard rows > 0 && width > 0 else { return }
+        launch("pi0_rms_norm", grid: (min(rows, 65_535), 1),
+               [.ptr(x.devicePointer), .i32(rows), .i32(width), .ptr(weight.devicePointer), .f32(eps), flag(roundToBF16),
+                .ptr(out.devicePointer)])
     }
 
-    public func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], eps: Float,
-                        roundToBF16: Bool, out: UnsafeMutablePointer<Float>) {
-        weight.withUnsafeBufferPointer { w in
-            hostOp("rmsNorm", inputs: [(x, rows * width), (w.baseAddress!, width), (UnsafePointer(out), rows * width)],
-                   outIndex: 2, outCount: rows * width, into: out) { d in
-                try ctx.launch("rms_norm", grid: (rows, 1), block: (256, 1),
-                               [.ptr(d[0]), .i32(rows), .i32(width), .ptr(d[1]), .f32(eps), .i32(roundToBF16 ? 1 : 0), .ptr(d[2])])
-            }
-        }
+    public func adaptiveModulate(_ x: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) {
+        let n = batch * tokens * width
+        guard n > 0 else { return }
+        launch("pi0_adaptive_modulate", grid: Self.grid1D(n),
+               [.ptr(x.devicePointer), .i32(batch), .i32(tokens), .i32(width), .ptr(modulation.devicePointer), flag(roundToBF16)])
     }
 
-    public func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        hostOp("geluTanh", inputs: [(UnsafePointer(x), count)], outIndex: 0, outCount: count, into: x) { d in
-            try ctx.launch("gelu_tanh", grid: CUDAContext.grid1D(count), block: (256, 1), [.ptr(d[0]), .i64(count)])
-        }
+    public func gatedAdd(_ x: TensorRef, _ y: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) {
+        let n = batch * tokens * width
+        guard n > 0 else { return }
+        launch("pi0_gated_add", grid: Self.grid1D(n),
+               [.ptr(x.devicePointer), .ptr(y.devicePointer), .i32(batch), .i32(tokens), .i32(width),
+                .ptr(modulation.devicePointer), flag(roundToBF16)])
     }
 
-    /// Dense rows only (ldIn = ldOut = width), which is how the model calls it.
-    public func geluTanhMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, rows: Int, width: Int,
-                            roundToBF16: Bool, out: UnsafeMutablePointer<Float>) {
-        let n = rows * width
-        hostOp("geluTanhMul", inputs: [(gate, n), (up, n), (UnsafePointer(out), n)], outIndex: 2, outCount: n, into: out) { d in
-            try ctx.launch("gelu_tanh_mul", grid: CUDAContext.grid1D(n), block: (256, 1),
-                           [.ptr(d[0]), .ptr(d[1]), .i32(rows), .i32(width), .i32(width), .i32(roundToBF16 ? 1 : 0),
-                            .ptr(d[2]), .i32(width)])
-        }
+    // MARK: Elementwise
+
+    public func geluTanh(_ x: TensorRef, count: Int) {
+        guard count > 0 else { return }
+        launch("pi0_gelu_tanh", grid: Self.grid1D(count), [.ptr(x.devicePointer), .i64(count)])
     }
 
-    public func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        hostOp("silu", inputs: [(UnsafePointer(x), count)], outIndex: 0, outCount: count, into: x) { d in
-            try ctx.launch("silu", grid: CUDAContext.grid1D(count), block: (256, 1), [.ptr(d[0]), .i64(count)])
-        }
+    public func geluTanhMul(gate: TensorRef, up: TensorRef, rows: Int, width: Int, ldIn: Int, roundToBF16: Bool, out: TensorRef, ldOut: Int) {
+        guard rows > 0 && width > 0 else { return }
+        launch("pi0_gelu_tanh_mul", grid: Self.grid1D(rows * width),
+               [.ptr(gate.devicePointer), .ptr(up.devicePointer), .i32(rows), .i32(width), .i64(ldIn), flag(roundToBF16),
+                .ptr(out.devicePointer), .i64(ldOut)])
     }
 
-    public func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int, roundToBF16: Bool) {
-        hostOp("add", inputs: [(UnsafePointer(x), count), (y, count)], outIndex: 0, outCount: count, into: x) { d in
-            try ctx.launch("residual_add", grid: CUDAContext.grid1D(count), block: (256, 1),
-                           [.ptr(d[0]), .ptr(d[1]), .i64(count), .i32(roundToBF16 ? 1 : 0)])
-        }
+    public func silu(_ x: TensorRef, count: Int) {
+        guard count > 0 else { return }
+        launch("pi0_silu", grid: Self.grid1D(count), [.ptr(x.devicePointer), .i64(count)])
     }
 
-    /// x ← x + dt·v, the Euler update (FlowMatching), dt already float32.
-    public func eulerUpdate(_ x: UnsafeMutablePointer<Float>, velocity v: UnsafePointer<Float>, dt: Float, count: Int) {
-        hostOp("euler", inputs: [(UnsafePointer(x), count), (v, count)], outIndex: 0, outCount: count, into: x) { d in
-            try ctx.launch("euler_update", grid: CUDAContext.grid1D(count), block: (256, 1),
-                           [.ptr(d[0]), .ptr(d[1]), .f32(dt), .i64(count)])
-        }
+    public func add(_ x: TensorRef, _ y: TensorRef, count: Int, roundToBF16: Bool) {
+        guard count > 0 else { return }
+        launch("pi0_add", grid: Self.grid1D(count), [.ptr(x.devicePointer), .ptr(y.devicePointer), .i64(count), flag(roundToBF16)])
     }
 
-    public func roundToBF16(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        hostOp("bf16Round", inputs: [(UnsafePointer(x), count)], outIndex: 0, outCount: count, into: x) { d in
-            try ctx.launch("bf16_round", grid: CUDAContext.grid1D(count), block: (256, 1), [.ptr(d[0]), .i64(count)])
-        }
+    public func addPeriodic(_ x: TensorRef, _ y: TensorRef, count: Int, period: Int) {
+        guard count > 0 else { return }
+        precondition(period > 0, "addPeriodic: period \(period)")
+        launch("pi0_add_periodic", grid: Self.grid1D(count), [.ptr(x.devicePointer), .ptr(y.devicePointer), .i64(count), .i64(period)])
     }
 
-    /// Dense x [tokens, stride] with stride ≥ heads·headDim; cos/sin [tokens, headDim].
-    public func applyRoPE(_ x: UnsafeMutablePointer<Float>, tokens: Int, heads: Int, headDim: Int, stride: Int,
-                          cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, roundToBF16: Bool) {
-        let n = tokens * stride, pairs = tokens * heads * (headDim / 2)
-        hostOp("rope", inputs: [(UnsafePointer(x), n), (cos, tokens * headDim), (sin, tokens * headDim)], outIndex: 0, outCount: n, into: x) { d in
-            try ctx.launch("rope_half", grid: CUDAContext.grid1D(pairs), block: (256, 1),
-                           [.ptr(d[0]), .i32(tokens), .i32(heads), .i32(headDim), .i32(stride), .ptr(d[1]), .ptr(d[2]),
-                            .i32(roundToBF16 ? 1 : 0)])
-        }
+    public func scale(_ x: TensorRef, count: Int, by scale: Float, roundToBF16: Bool) {
+        guard count > 0 else { return }
+        launch("pi0_scale", grid: Self.grid1D(count), [.ptr(x.devicePointer), .i64(count), .f32(scale), flag(roundToBF16)])
+    }
+
+    public func roundToBF16(_ x: TensorRef, rows: Int, width: Int, ld: Int) {
+        guard rows > 0 && width > 0 else { return }
+        launch("pi0_bf16_round_rows", grid: Self.grid1D(rows * width), [.ptr(x.devicePointer), .i32(rows), .i32(width), .i64(ld)])
+    }
+
+    // MARK: Positions, gathers and copies
+
+    public func applyRoPE(_ x: TensorRef, rows: Int, heads: Int, headDim: Int, stride: Int, cos: TensorRef, sin: TensorRef, roundToBF16: Bool) {
+        precondition(headDim % 2 == 0, "applyRoPE: odd head dim \(headDim)")
+        let pairs = rows * heads * (headDim / 2)
+        guard pairs > 0 else { return }
+        launch("pi0_rope", grid: Self.grid1D(pairs),
+               [.ptr(x.devicePointer), .i32(rows), .i32(heads), .i32(headDim), .i64(stride), .ptr(cos.devicePointer),
+                .ptr(sin.devicePointer), flag(roundToBF16)])
+    }
+
+    public func copy(_ source: TensorRef, sourceStride: Int, to destination: TensorRef, destinationStride: Int, rows: Int, width: Int) {
+        guard rows > 0 && width > 0 else { return }
+        launch("pi0_copy_rows", grid: Self.grid1D(rows * width),
+               [.ptr(source.devicePointer), .i64(sourceStride), .ptr(destination.devicePointer), .i64(destinationStride),
+                .i32(rows), .i32(width)])
+    }
+
+    public func embed(_ table: PreparedEmbedding, ids: TensorRef, count: Int, scale: Float, roundToBF16: Bool, out: TensorRef, ldOut: Int) {
+        guard let t = table as? CUDAEmbedding else { preconditionFailure("CUDABackend got a foreign PreparedEmbedding") }
+        guard count > 0 && t.width > 0 else { return }
+        launch(t.dtype == .bfloat16 ? "pi0_embed_bf16" : "pi0_embed_f32", grid: Self.grid1D(count * t.width),
+               [.ptr(t.table.pointer), .i32(t.rows), .i32(t.width), .ptr(ids.devicePointer), .i32(count), .f32(scale),
+                flag(roundToBF16), .ptr(out.devicePointer), .i64(ldOut)])
+    }
+
+    public func patchify(_ images: TensorRef, count: Int, side: Int, patch: Int, out: TensorRef) {
+        let g = side / max(patch, 1)
+        guard count > 0 && g > 0 else { return }
+        launch("pi0_patchify", grid: Self.grid1D(count * g * g * 3 * patch * patch),
+               [.ptr(images.devicePointer), .i32(count), .i32(side), .i32(patch), .ptr(out.devicePointer)])
+    }
+
+    // MARK: Flow matching
+
+    public func timeEmbedding(t: Float, width: Int, minPeriod: Double, maxPeriod: Double, out: TensorRef) {
+        guard width >= 2 else { return }
+        launch("pi0_time_embedding", grid: Self.grid1D(width / 2),
+               [.f32(t), .i32(width), .f64(minPeriod), .f64(maxPeriod), .ptr(out.devicePointer)])
+    }
+
+    public func eulerStep(_ x: TensorRef, velocity: TensorRef, count: Int, dt: Float) {
+        guard count > 0 else { return }
+        launch("pi0_euler_step", grid: Self.grid1D(count), [.ptr(x.devicePointer), .ptr(velocity.devicePointer), .i64(count), .f32(dt)])
+    }
+
+    public func guideVelocity(x: TensorRef, velocity: TensorRef, target: TensorRef, weights: TensorRef, rows: Int, width: Int,
+                              t: Float, guidance: Float) {
+        guard rows > 0 && width > 0 else { return }
+        launch("pi0_guide_velocity", grid: Self.grid1D(rows * width),
+               [.ptr(x.devicePointer), .ptr(velocity.devicePointer), .ptr(target.devicePointer), .ptr(weights.devicePointer),
+                .i32(rows), .i32(width), .f32(t), .f32(guidance)])
+    }
+
+    /// One block: the status is written on the device (no transfer; the caller downloads it with the results).
+    public func checkFinite(_ x: TensorRef, count: Int, status: TensorRef) {
+        launch("pi0_check_finite", grid: (1, 1), [.ptr(x.devicePointer), .i64(max(count, 0)), .ptr(status.devicePointer)])
     }
 }

@@ -1,27 +1,8 @@
-// One CUDA device: the driver, its primary context, a stream, the loaded kernel module, device
-// memory and kernel launches. Every public entry of the backend makes the context current first
+// One CUDA device: the driver, its primary context, a stream and the loaded kernel module; the real
+// `CUDADeviceAPI` (CUDADevice.swift). Every entry of the backend makes the context current first
 // (callers may come from any thread) and holds the backend's lock.
 import Foundation
 import PI0Tensor
-
-/// Device memory owned by Swift; freed on deinit.
-final class DeviceBuffer: @unchecked Sendable {
-    let pointer: CUdeviceptr
-    let byteCount: Int
-    private let context: CUDAContext
-    init(context: CUDAContext, byteCount: Int) throws {
-        var p: CUdeviceptr = 0
-        try context.makeCurrent()
-        try context.driver.check(context.driver.cuMemAlloc(&p, max(byteCount, 4)), "cuMemAlloc(\(byteCount) bytes)")
-        pointer = p; self.byteCount = byteCount; self.context = context
-    }
-    deinit { try? context.makeCurrent(); _ = context.driver.cuMemFree(pointer) }
-}
-
-/// A kernel argument, stored as cuLaunchKernel expects (a pointer to each value).
-enum KernelArg {
-    case ptr(CUdeviceptr), i32(Int), i64(Int), f32(Float)
-}
 
 final class CUDAContext: @unchecked Sendable {
     let driver: CUDADriver
@@ -79,6 +60,7 @@ final class CUDAContext: @unchecked Sendable {
                     try driver.check(n.withCString { driver.cuModuleGetFunction(&f, m, $0) }, "cuModuleGetFunction(\(n))")
                     functions[n] = f
                 }
+                raiseAttentionSharedLimit()
                 return
             }
             do { try driver.check(r, "cuModuleLoadData(\(image.kind))") } catch { failures.append("\(error)") }
@@ -86,41 +68,75 @@ final class CUDAContext: @unchecked Sendable {
         throw BackendError.unavailable(backend: "cuda", reason: "could not load the kernels for \(arch): " + failures.joined(separator: "; "))
     }
 
-    /// Launches `name` on the stream.
-    func launch(_ name: String, grid: (Int, Int), block: (Int, Int), sharedBytes: Int = 0, _ args: [KernelArg]) throws {
+    /// The largest dynamic shared memory the attention kernel was allowed (bytes): the opt-in maximum
+    /// when the driver has cuFuncSetAttribute (sm_80+: up to 163 or 227 KiB), else the 48 KiB default.
+    private(set) var attentionSharedLimit = 48 * 1024
+
+    private func raiseAttentionSharedLimit() {
+        guard let set = driver.cuFuncSetAttribute, let f = functions["pi0_attention"] else { return }
+        var optIn: Int32 = 0
+        guard driver.cuDeviceGetAttribute(&optIn, CUDADriver.attrSharedOptIn, device) == 0, Int(optIn) > attentionSharedLimit,
+              set(f, CUDADriver.funcMaxDynamicShared, optIn) == 0 else { return }
+        attentionSharedLimit = Int(optIn)
+    }
+}
+
+extension CUDAContext: CUDADeviceAPI {
+    var label: String { "\(deviceName), \(arch), \(moduleKind) kernels" }
+
+    func ctxSetCurrent() throws { try makeCurrent() }
+
+    func memAlloc(bytes: Int) throws -> CUdeviceptr {
+        var p: CUdeviceptr = 0
+        try driver.check(driver.cuMemAlloc(&p, max(bytes, 4)), "cuMemAlloc(\(bytes) bytes)")
+        return p
+    }
+
+    func memFree(_ pointer: CUdeviceptr) { _ = driver.cuMemFree(pointer) }
+
+    func memsetD32Async(_ pointer: CUdeviceptr, value: UInt32, count: Int) throws {
+        guard count > 0 else { return }
+        try driver.check(driver.cuMemsetD32Async(pointer, value, count, stream), "cuMemsetD32Async")
+    }
+
+    func memcpyHtoDAsync(_ destination: CUdeviceptr, _ source: UnsafeRawPointer, bytes: Int) throws {
+        guard bytes > 0 else { return }
+        try driver.check(driver.cuMemcpyHtoDAsync(destination, source, bytes, stream), "cuMemcpyHtoDAsync")
+    }
+
+    func memcpyDtoHAsync(_ destination: UnsafeMutableRawPointer, _ source: CUdeviceptr, bytes: Int) throws {
+        guard bytes > 0 else { return }
+        try driver.check(driver.cuMemcpyDtoHAsync(destination, source, bytes, stream), "cuMemcpyDtoHAsync")
+    }
+
+    func launchKernel(_ name: String, _ shape: LaunchShape, sharedBytes: Int, _ args: [KernelArg]) throws {
         guard let f = functions[name] else { throw BackendError.unavailable(backend: "cuda", reason: "kernel \(name) not loaded") }
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: 8 * max(args.count, 1), alignment: 8)
-        defer { storage.deallocate() }
-        var params = [UnsafeMutableRawPointer?](repeating: nil, count: args.count)
-        for (i, a) in args.enumerated() {
-            let slot = storage + 8 * i
-            switch a {
-            case let .ptr(p): slot.storeBytes(of: p, as: UInt64.self)
-            case let .i32(v): slot.storeBytes(of: Int32(v), as: Int32.self)
-            case let .i64(v): slot.storeBytes(of: Int64(v), as: Int64.self)
-            case let .f32(v): slot.storeBytes(of: v, as: Float.self)
-            }
-            params[i] = slot
-        }
-        let r = params.withUnsafeMutableBufferPointer { p in
-            driver.cuLaunchKernel(f, UInt32(grid.0), UInt32(grid.1), 1, UInt32(block.0), UInt32(block.1), 1,
-                                  UInt32(sharedBytes), stream, p.baseAddress, nil)
+        let r = KernelArg.withParameters(args) { p in
+            driver.cuLaunchKernel(f, UInt32(shape.grid.0), UInt32(shape.grid.1), 1, UInt32(shape.block.0), UInt32(shape.block.1), 1,
+                                  UInt32(sharedBytes), stream, p, nil)
         }
         try driver.check(r, "cuLaunchKernel(\(name))")
     }
 
-    /// Grid size for a grid-stride loop over n elements with 256 threads per block.
-    static func grid1D(_ n: Int) -> (Int, Int) { (max(1, min((n + 255) / 256, 65_535)), 1) }
+    func streamSynchronize() throws { try driver.check(driver.cuStreamSynchronize(stream), "cuStreamSynchronize") }
 
-    func upload(_ host: UnsafeRawPointer, bytes: Int, to dst: CUdeviceptr) throws {
-        guard bytes > 0 else { return }
-        try driver.check(driver.cuMemcpyHtoDAsync(dst, host, bytes, stream), "cuMemcpyHtoDAsync")
+    func streamBeginCapture() throws {
+        try driver.check(driver.cuStreamBeginCapture(stream, CUDADriver.captureThreadLocal), "cuStreamBeginCapture")
     }
 
-    func download(_ src: CUdeviceptr, bytes: Int, to host: UnsafeMutableRawPointer) throws {
-        guard bytes > 0 else { return }
-        try driver.check(driver.cuMemcpyDtoHAsync(host, src, bytes, stream), "cuMemcpyDtoHAsync")
+    func streamEndCapture() throws -> CUhandle? {
+        var g: CUhandle?
+        try driver.check(driver.cuStreamEndCapture(stream, &g), "cuStreamEndCapture")
+        return g
     }
 
-    func synchronize() throws { try driver.check(driver.cuStreamSynchronize(stream), "cuStreamSynchronize") }
+    func graphInstantiate(_ graph: CUhandle?) throws -> CUhandle? {
+        var e: CUhandle?
+        try driver.check(driver.cuGraphInstantiate(&e, graph, 0), "cuGraphInstantiateWithFlags")
+        return e
+    }
+
+    func graphLaunch(_ exec: CUhandle?) throws { try driver.check(driver.cuGraphLaunch(exec, stream), "cuGraphLaunch") }
+    func graphDestroy(_ graph: CUhandle?) { _ = driver.cuGraphDestroy(graph) }
+    func graphExecDestroy(_ exec: CUhandle?) { _ = driver.cuGraphExecDestroy(exec) }
 }

@@ -5,10 +5,6 @@
 import Foundation
 import PI0Tensor
 
-typealias CUresult = Int32
-typealias CUdeviceptr = UInt64
-typealias CUhandle = OpaquePointer
-
 struct CUDADriver: @unchecked Sendable {
     typealias FnInit = @convention(c) (UInt32) -> CUresult
     typealias FnIntOut = @convention(c) (UnsafeMutablePointer<Int32>?) -> CUresult
@@ -19,6 +15,8 @@ struct CUDADriver: @unchecked Sendable {
     typealias FnCtxSetCurrent = @convention(c) (CUhandle?) -> CUresult
     typealias FnMemAlloc = @convention(c) (UnsafeMutablePointer<CUdeviceptr>?, Int) -> CUresult
     typealias FnMemFree = @convention(c) (CUdeviceptr) -> CUresult
+    typealias FnMemsetD32Async = @convention(c) (CUdeviceptr, UInt32, Int, CUhandle?) -> CUresult
+    typealias FnFuncSetAttribute = @convention(c) (CUhandle?, Int32, Int32) -> CUresult
     typealias FnHtoDAsync = @convention(c) (CUdeviceptr, UnsafeRawPointer?, Int, CUhandle?) -> CUresult
     typealias FnDtoHAsync = @convention(c) (UnsafeMutableRawPointer?, CUdeviceptr, Int, CUhandle?) -> CUresult
     typealias FnModuleLoadData = @convention(c) (UnsafeMutablePointer<CUhandle?>?, UnsafeRawPointer?) -> CUresult
@@ -47,6 +45,8 @@ struct CUDADriver: @unchecked Sendable {
     let cuCtxSetCurrent: FnCtxSetCurrent
     let cuMemAlloc: FnMemAlloc
     let cuMemFree: FnMemFree
+    let cuMemsetD32Async: FnMemsetD32Async
+    let cuFuncSetAttribute: FnFuncSetAttribute?
     let cuMemcpyHtoDAsync: FnHtoDAsync
     let cuMemcpyDtoHAsync: FnDtoHAsync
     let cuModuleLoadData: FnModuleLoadData
@@ -69,6 +69,10 @@ struct CUDADriver: @unchecked Sendable {
 
     /// CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR / _MINOR (cuda.h).
     static let attrComputeMajor: Int32 = 75, attrComputeMinor: Int32 = 76
+    /// CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN and CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES.
+    static let attrSharedOptIn: Int32 = 97, funcMaxDynamicShared: Int32 = 8
+    /// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: other threads' unsafe calls do not break the capture.
+    static let captureThreadLocal: Int32 = 1
 
     /// Loads libcuda.so.1 and resolves every entry point the backend uses.
     static func load() throws -> CUDADriver {
@@ -89,6 +93,8 @@ struct CUDADriver: @unchecked Sendable {
         cuCtxSetCurrent = try l.symbol("cuCtxSetCurrent", as: FnCtxSetCurrent.self)
         cuMemAlloc = try l.symbol("cuMemAlloc_v2", "cuMemAlloc", as: FnMemAlloc.self)
         cuMemFree = try l.symbol("cuMemFree_v2", "cuMemFree", as: FnMemFree.self)
+        cuMemsetD32Async = try l.symbol("cuMemsetD32Async", as: FnMemsetD32Async.self)
+        cuFuncSetAttribute = l.optionalSymbol("cuFuncSetAttribute", as: FnFuncSetAttribute.self)
         cuMemcpyHtoDAsync = try l.symbol("cuMemcpyHtoDAsync_v2", "cuMemcpyHtoDAsync", as: FnHtoDAsync.self)
         cuMemcpyDtoHAsync = try l.symbol("cuMemcpyDtoHAsync_v2", "cuMemcpyDtoHAsync", as: FnDtoHAsync.self)
         cuModuleLoadData = try l.symbol("cuModuleLoadData", as: FnModuleLoadData.self)
