@@ -55,4 +55,24 @@ final class DocumentationLinkTests: XCTestCase {
             }
         }
     }
+
+    /// The documents point back into the code: every `Sources/…`, `Tests/…` or `tools/…` file path that
+    /// README.md or a file in docs/ names exists (a renamed or deleted file leaves no stale pointer).
+    func testEveryCodePathCitedByTheDocumentsExists() throws {
+        _ = try citingFiles()   // skips away from the sources
+        let fm = FileManager.default
+        let docs = root.appendingPathComponent("docs")
+        var texts: [(String, String)] = [("README.md", try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8))]
+        for name in try fm.contentsOfDirectory(atPath: docs.path) where name.hasSuffix(".md") {
+            texts.append(("docs/" + name, try String(contentsOf: docs.appendingPathComponent(name), encoding: .utf8)))
+        }
+        var cited = 0
+        for (path, text) in texts {
+            for file in matches(#"(?:^|[^\w/.])((?:Sources|Tests|tools)/[\w./+-]*\.(?:swift|c|h|py|sh))"#, in: text) {
+                cited += 1
+                XCTAssertTrue(fm.fileExists(atPath: root.appendingPathComponent(file).path), "\(path) names \(file), which does not exist")
+            }
+        }
+        XCTAssertGreaterThan(cited, 50, "the scan must find the documents' pointers into the code")
+    }
 }
