@@ -205,22 +205,13 @@ public final class PolicyServer: Sendable {
     public func runUntilSignal(onReady: () -> Void = {}) async throws {
         if await lifecycle.phase == .idle { _ = try await start() }
 
-        let (signals, continuation) = AsyncStream<Int32>.makeStream()
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)  // let the dispatch source see it instead of the default handler
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { continuation.yield(sig) }
-            source.resume()
-            sources.append(source)
-        }
+        let watch = SignalWatch([SIGINT, SIGTERM])   // armed before this line returns (SignalWatch.swift)
         onReady()
-        for await sig in signals {
+        for await sig in watch.signals {
             shared.logger.info("signal received, shutting down", metadata: ["signal": "\(sig == SIGINT ? "SIGINT" : "SIGTERM")"])
             break
         }
-        sources.forEach { $0.cancel() }
-        for sig in [SIGINT, SIGTERM] { signal(sig, SIG_DFL) }
+        watch.stop()
         try await shutdown()
     }
 }

@@ -53,6 +53,22 @@ final class ServeEndToEndTests: XCTestCase {
         return (p, port)
     }
 
+    /// SIGTERM the moment the server has announced itself: it must stop within seconds every time (a
+    /// dispatch signal source armed asynchronously used to drop such a signal and leave the server running).
+    func testSIGTERMRightAfterTheAnnouncementAlwaysStopsTheServer() throws {
+        for attempt in 0..<5 {
+            let (server, _) = try serve(layout: "libero")
+            server.terminate()
+            let deadline = Date().addingTimeInterval(20)
+            while server.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if server.isRunning { kill(server.processIdentifier, SIGKILL) }
+            XCTAssertFalse(server.isRunning || server.terminationReason == .uncaughtSignal && server.terminationStatus == SIGKILL,
+                           "attempt \(attempt): the server ignored SIGTERM")
+            server.waitUntilExit()
+            XCTAssertEqual(server.terminationStatus, 0, "attempt \(attempt): graceful exit")
+        }
+    }
+
     func runClient(layout: String, port: Int) throws -> [String: Any] {
         try runScript("tools/server/pi0_serve_e2e.py", ["--port", "\(port)", "--layout", layout])
     }
