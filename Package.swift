@@ -43,7 +43,7 @@ let package = Package(
         // Hugging Face hub: the local cache layout and resumable, verified downloads (the only FoundationNetworking user).
         .target(name: "PI0Hub"),
         // The policy: observations, preprocessing, normalisation, tokenizer, checkpoint discovery.
-        .target(name: "PI0Runtime", dependencies: ["PI0", "PI0CPU", "PI0Hub", "SafeTensors", "SentencePiece", "ImageIO", "InputFiles"]),
+        .target(name: "PI0Runtime", dependencies: ["PI0", "PI0CPU", "PI0CUDA", "PI0Hub", "SafeTensors", "SentencePiece", "ImageIO", "InputFiles"]),
         // openpi-compatible websocket policy server.
         .target(name: "PI0Server", dependencies: [
             "PI0Runtime", "MessagePack",
@@ -61,8 +61,9 @@ let package = Package(
         // GEMM / attention benchmark on π0's shapes (tools/kernels; not a test).
         .executableTarget(name: "pi0-kernel-bench", dependencies: ["PI0CPU"], path: "tools/kernels"),
 
-        // Helpers shared by the test targets (running the built `pi0`, the seeded random generator).
-        .target(name: "PI0TestSupport", path: "Tests/PI0TestSupport"),
+        // Helpers shared by the test targets (running the built `pi0`, the seeded random generator, the counting
+        // backend, the op-conformance table).
+        .target(name: "PI0TestSupport", dependencies: ["PI0Tensor"], path: "Tests/PI0TestSupport"),
         .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor", "PI0TestSupport"]),
         .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor", "PI0TestSupport"]),
         .testTarget(name: "PI0CUDATests", dependencies: ["PI0CUDA", "PI0Tensor", "PI0", "SafeTensors"], resources: [.copy("Fixtures")]),

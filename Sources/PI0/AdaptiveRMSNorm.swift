@@ -19,9 +19,9 @@ enum GemmaNorm {
     init(_ scope: WeightScope, width: Int, adaptive: Bool, backend: ComputeBackend) throws {
         if adaptive {
             self = .adaptive(try Linear(scope, "dense", out: 3 * width, in: width, bias: true, backend: backend, bf16: false,
-                                        hint: "adaRMS dense: 3 × expert width by expert width (the conditioning width)"))
+                                        role: .adaptiveNorm(fanIn: width), hint: "adaRMS dense: 3 × expert width by expert width (the conditioning width)"))
         } else {
-            self = .plain(DeviceTensor(shape: [width], uploading: try scope.floats("weight", [width], hint: "width"), backend: backend))
+            self = .plain(DeviceTensor(shape: [width], uploading: try scope.floats("weight", [width], role: .norm, hint: "width"), backend: backend))
         }
     }
 }

@@ -6,8 +6,10 @@
 //   * the token embedding is `…language_model.embed_tokens.weight` when present, otherwise the tied
 //     `…paligemma.lm_head.weight` (published checkpoints store only the latter).
 // Loading is strict: every tensor the model needs must exist with the right shape, and every tensor in
-// the file must be used or be on the list of tensors ignored on purpose; a tensor that belongs to the
+// the file must be used or be declared unused on purpose; a tensor that belongs to the
 // other model kind (a π0 `state_proj` in a π0.5 checkpoint, an adaRMS `dense` in a π0 one) is named as such.
+// The modules declare their keys once, in their initialisers, through `WeightScope`; a `WeightSource`
+// answers: this file, or the recorder behind `CheckpointLayout` (CheckpointLayout.swift).
 import Foundation
 import PI0Tensor
 import SafeTensors
@@ -40,12 +42,20 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Tensors present in real checkpoints that π0 inference does not use, with the reason.
-let intentionallyIgnored: [String: String] = [
-    "paligemma_with_expert.gemma_expert.lm_head.weight": "the action expert's output head is never used by π0 or π0.5",
-]
+/// Where a model's weights come from. Keys are normalised (no `model.` prefix); `role` says what the
+/// tensor is (for the layout and the random initialisation, RandomCheckpoint.swift).
+public protocol WeightSource: AnyObject, Sendable {
+    /// Whether the source holds `key` (used only for LeRobot's embed_tokens / tied lm_head rule).
+    func contains(_ key: String) -> Bool
+    /// The weight `key`, checked against `shape`.
+    func weight(_ key: String, shape: [Int], role: CheckpointTensor.Role, hint: String) throws -> WeightTensor
+    /// A tensor that real checkpoints hold and the model never reads, with the reason.
+    func declareUnused(_ key: String, shape: [Int], role: CheckpointTensor.Role, reason: String)
+    /// The backend holds its own copy of `weight` now; the source may drop the pages behind it.
+    func release(_ weight: WeightTensor)
+}
 
-public final class Checkpoint: @unchecked Sendable {
+public final class Checkpoint: WeightSource, @unchecked Sendable {
     public let directory: String
     public let config: PI0Config
     public let dims: ModelDims
@@ -53,6 +63,8 @@ public final class Checkpoint: @unchecked Sendable {
     /// Normalised key (no `model.` prefix, renames applied) → key in the file.
     public let keys: [String: String]
     private var used: Set<String> = []
+    /// Keys the model declared unused on purpose (`declareUnused`), with the reason.
+    private var unusedOnPurpose: [String: String] = [:]
     private let lock = NSLock()
     /// Loading progress for displays: called by `weight(_:shape:)` with (bytes of the tensors requested
     /// before this one, bytes of all tensors in the file), i.e. once the previous tensor has been handed
@@ -110,6 +122,11 @@ public final class Checkpoint: @unchecked Sendable {
 
     /// The weight `key` (normalised name), checked against `shape`. bf16 and f32 tensors point into the
     /// mapped file; f16 (and misaligned data) is converted to an owned float32 copy.
+    public func weight(_ key: String, shape: [Int], role: CheckpointTensor.Role, hint: String) throws -> WeightTensor {
+        try weight(key, shape: shape, hint: hint)
+    }
+
+    /// `weight(_:shape:role:hint:)` for callers outside the model (the role only matters to the layout).
     public func weight(_ key: String, shape: [Int], hint: String = "") throws -> WeightTensor {
         guard let fileKey = keys[key] else { throw CheckpointError.missingTensor(key: "model." + key, file: weightsPath) }
         let info = try safetensors.info(fileKey)
@@ -138,15 +155,22 @@ public final class Checkpoint: @unchecked Sendable {
         }
     }
 
-    /// A reader scoped under `prefix` (e.g. "paligemma_with_expert.gemma_expert.model").
-    public func scoped(_ prefix: String) -> WeightScope { WeightScope(checkpoint: self, prefix: prefix) }
+    public func declareUnused(_ key: String, shape: [Int], role: CheckpointTensor.Role, reason: String) {
+        lock.lock(); unusedOnPurpose[key] = reason; lock.unlock()
+    }
+
+    /// Drops the mapped pages of `weight` (re-read from the file if anything touches them again).
+    public func release(_ weight: WeightTensor) { safetensors.releaseResidentPages(of: weight.name) }
+
+    /// Normalised keys the model has read so far.
+    var usedKeys: Set<String> { lock.lock(); defer { lock.unlock() }; return used }
 
     /// Tensors in the file that nothing asked for, minus those ignored on purpose.
     public func unusedKeys() -> (unexpected: [String], ignored: [(key: String, reason: String)]) {
         lock.lock(); defer { lock.unlock() }
         var unexpected: [String] = [], ignored: [(String, String)] = []
         for (k, fileKey) in keys.sorted(by: { $0.key < $1.key }) where !used.contains(k) {
-            if let why = intentionallyIgnored[k] {
+            if let why = unusedOnPurpose[k] {
                 ignored.append((fileKey, why))
             } else if k == PI0Keys.lmHead {
                 ignored.append((fileKey, "tied output head; the token embedding is read from embed_tokens"))
@@ -180,33 +204,47 @@ public final class Checkpoint: @unchecked Sendable {
     }
 }
 
-/// Declares checkpoint keys relative to a module, as the reference modules name them.
+extension WeightSource {
+    /// A reader scoped under `prefix` (e.g. "paligemma_with_expert.gemma_expert.model").
+    public func scoped(_ prefix: String) -> WeightScope { WeightScope(source: self, prefix: prefix) }
+}
+
+/// Declares checkpoint keys relative to a module, as the reference modules name them: the only place
+/// a key, its shape and its role are written down.
 public struct WeightScope: Sendable {
-    public let checkpoint: Checkpoint
+    public let source: any WeightSource
     public let prefix: String
 
     public func scoped(_ sub: String) -> WeightScope {
-        WeightScope(checkpoint: checkpoint, prefix: prefix.isEmpty ? sub : prefix + "." + sub)
+        WeightScope(source: source, prefix: key(sub))
     }
 
     public func key(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
-    public func tensor(_ name: String, _ shape: [Int], hint: String = "") throws -> WeightTensor {
-        try checkpoint.weight(key(name), shape: shape, hint: hint)
+    public func tensor(_ name: String, _ shape: [Int], role: CheckpointTensor.Role, hint: String = "") throws -> WeightTensor {
+        try source.weight(key(name), shape: shape, role: role, hint: hint)
     }
 
-    /// `name.weight` [out, in] and, when `bias`, `name.bias` [out].
-    public func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool, hint: String = "")
-        throws -> (weight: WeightTensor, bias: WeightTensor?) {
-        let w = try tensor(name + ".weight", [out, inFeatures], hint: hint)
-        let b = bias ? try tensor(name + ".bias", [out], hint: hint) : nil
+    /// `name.weight` [out, in] (role `.linear(fanIn: in)` unless given) and, when `bias`, `name.bias` [out].
+    public func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool, role: CheckpointTensor.Role? = nil,
+                       hint: String = "") throws -> (weight: WeightTensor, bias: WeightTensor?) {
+        let w = try tensor(name + ".weight", [out, inFeatures], role: role ?? .linear(fanIn: inFeatures), hint: hint)
+        let b = bias ? try tensor(name + ".bias", [out], role: .bias, hint: hint) : nil
         return (w, b)
     }
 
     /// A vector parameter as floats (norm weights, biases, position embeddings).
-    public func floats(_ name: String, _ shape: [Int], hint: String = "") throws -> [Float] {
-        try tensor(name, shape, hint: hint).floats()
+    public func floats(_ name: String, _ shape: [Int], role: CheckpointTensor.Role, hint: String = "") throws -> [Float] {
+        try tensor(name, shape, role: role, hint: hint).floats()
     }
+
+    /// A tensor of real checkpoints that the model never reads (`reason` is shown by `pi0 inspect`).
+    public func unused(_ name: String, _ shape: [Int], role: CheckpointTensor.Role, reason: String) {
+        source.declareUnused(key(name), shape: shape, role: role, reason: reason)
+    }
+
+    /// See `WeightSource.release`.
+    public func release(_ weight: WeightTensor) { source.release(weight) }
 }
 
 /// Top-level key names (normalised: no `model.` prefix).

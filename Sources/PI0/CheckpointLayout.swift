@@ -1,6 +1,10 @@
-// Every tensor of a LeRobot π0 or π0.5 checkpoint with its shape (docs/SPEC.md §8, docs/SPEC_PI05.md §9),
-// derived from the dimensions: the single list behind `pi0 write-random-checkpoint`, the layout tests and
-// the check that a checkpoint's tensors match its config's model kind.
+// Every tensor of a LeRobot π0 or π0.5 checkpoint with its shape and role (docs/SPEC.md §8,
+// docs/SPEC_PI05.md §9), recorded from the modules' own declarations: `CheckpointLayout` builds the
+// model on a `LayoutRecorder` (which answers every weight request with zeros and notes the key) and the
+// dry-run backend (which keeps nothing). It is the list behind `pi0 write-random-checkpoint`, the layout
+// tests and the check that a checkpoint's tensors match its config's model kind.
+import Foundation
+import PI0Tensor
 
 public struct CheckpointTensor: Sendable, Equatable {
     public enum Role: Sendable, Equatable {
@@ -19,66 +23,71 @@ public struct CheckpointTensor: Sendable, Equatable {
 }
 
 public enum CheckpointLayout {
-    /// All tensors with the `model.` prefix, in name order; the token embedding only as `lm_head`.
+    /// All tensors with the `model.` prefix, in name order; the token embedding only as the tied
+    /// `lm_head` (as published checkpoints store it).
     public static func tensors(dims: ModelDims, model: ModelKind = .pi0, maxStateDim: Int = 32,
                                maxActionDim: Int = 32) -> [CheckpointTensor] {
-        var t: [CheckpointTensor] = []
-        func add(_ n: String, _ s: [Int], _ r: CheckpointTensor.Role) { t.append(CheckpointTensor(name: "model." + n, shape: s, role: r)) }
-        func linear(_ n: String, out: Int, in i: Int, bias: Bool) {
-            add(n + ".weight", [out, i], .linear(fanIn: i))
-            if bias { add(n + ".bias", [out], .bias) }
+        var config = PI0Config(model: model)
+        config.maxStateDim = maxStateDim
+        config.maxActionDim = maxActionDim
+        let recorder = LayoutRecorder()
+        do {
+            _ = try PI0Model(weights: recorder, config: config, dims: dims, precision: .float32, backend: DryRunBackend())
+        } catch {
+            // The recorder hands out exactly the shapes asked for, so only the system can fail here.
+            preconditionFailure("recording the checkpoint layout failed: \(error)")
         }
-        // A Gemma RMSNorm: `weight` [W], or in π0.5's expert the adaRMS `dense` layer [3W, W] + bias.
-        func norm(_ n: String, _ g: GemmaDims, adaptive: Bool) {
-            if adaptive && model == .pi05 {
-                add(n + ".dense.weight", [3 * g.width, g.width], .adaptiveNorm(fanIn: g.width))
-                add(n + ".dense.bias", [3 * g.width], .bias)
-            } else {
-                add(n + ".weight", [g.width], .norm)
-            }
-        }
-        let v = dims.vision, e = v.hidden, p = v.patchSize
-        let vm = PI0Keys.vision
-        add("\(vm).embeddings.patch_embedding.weight", [e, 3, p, p], .linear(fanIn: 3 * p * p))
-        add("\(vm).embeddings.patch_embedding.bias", [e], .bias)
-        add("\(vm).embeddings.position_embedding.weight", [v.tokensPerImage, e], .embedding)
-        for i in 0..<v.layers {
-            let l = "\(vm).encoder.layers.\(i)"
-            for n in ["layer_norm1", "layer_norm2"] { add("\(l).\(n).weight", [e], .norm); add("\(l).\(n).bias", [e], .bias) }
-            for n in ["q_proj", "k_proj", "v_proj", "out_proj"] { linear("\(l).self_attn.\(n)", out: e, in: e, bias: true) }
-            linear("\(l).mlp.fc1", out: v.intermediate, in: e, bias: true)
-            linear("\(l).mlp.fc2", out: e, in: v.intermediate, bias: true)
-        }
-        add("\(vm).post_layernorm.weight", [e], .norm); add("\(vm).post_layernorm.bias", [e], .bias)
-        linear("paligemma_with_expert.paligemma.model.multi_modal_projector.linear", out: dims.vlm.width, in: e, bias: true)
-        add(PI0Keys.lmHead, [dims.vlm.vocabSize, dims.vlm.width], .embedding)
-        add("paligemma_with_expert.gemma_expert.lm_head.weight", [dims.expert.vocabSize, dims.expert.width], .embedding)
-        for (prefix, g) in [(PI0Keys.languageModel, dims.vlm), (PI0Keys.expert, dims.expert)] {
-            for i in 0..<g.depth {
-                let l = "\(prefix).layers.\(i)"
-                linear("\(l).self_attn.q_proj", out: g.heads * g.headDim, in: g.width, bias: false)
-                linear("\(l).self_attn.k_proj", out: g.kvHeads * g.headDim, in: g.width, bias: false)
-                linear("\(l).self_attn.v_proj", out: g.kvHeads * g.headDim, in: g.width, bias: false)
-                linear("\(l).self_attn.o_proj", out: g.width, in: g.heads * g.headDim, bias: false)
-                linear("\(l).mlp.gate_proj", out: g.mlpDim, in: g.width, bias: false)
-                linear("\(l).mlp.up_proj", out: g.mlpDim, in: g.width, bias: false)
-                linear("\(l).mlp.down_proj", out: g.width, in: g.mlpDim, bias: false)
-                for n in ["input_layernorm", "post_attention_layernorm"] { norm("\(l).\(n)", g, adaptive: prefix == PI0Keys.expert) }
-            }
-            norm("\(prefix).norm", g, adaptive: prefix == PI0Keys.expert)
-        }
-        let ew = dims.expert.width
-        linear("action_in_proj", out: ew, in: maxActionDim, bias: true)
-        linear("action_out_proj", out: maxActionDim, in: ew, bias: true)
-        switch model {
-        case .pi0:
-            linear("state_proj", out: ew, in: maxStateDim, bias: true)
-            linear("action_time_mlp_in", out: ew, in: 2 * ew, bias: true)
-            linear("action_time_mlp_out", out: ew, in: ew, bias: true)
-        case .pi05:
-            linear("time_mlp_in", out: ew, in: ew, bias: true)
-            linear("time_mlp_out", out: ew, in: ew, bias: true)
-        }
-        return t.sorted { $0.name < $1.name }
+        return recorder.recorded.sorted { $0.name < $1.name }
     }
+}
+
+/// A weight source that holds every tensor the model asks for: it records the request (key, shape,
+/// role) and answers with zeros that take no memory (a read-only anonymous mapping).
+final class LayoutRecorder: WeightSource, @unchecked Sendable {
+    private let lock = NSLock()
+    private var tensors: [String: CheckpointTensor] = [:]
+
+    /// What the model asked for or declared unused, each key once.
+    var recorded: [CheckpointTensor] { lock.lock(); defer { lock.unlock() }; return Array(tensors.values) }
+
+    /// False, so the model asks for the token embedding as the tied `lm_head` (LeRobot's rule).
+    func contains(_ key: String) -> Bool { false }
+
+    func weight(_ key: String, shape: [Int], role: CheckpointTensor.Role, hint: String) throws -> WeightTensor {
+        record(key, shape, role)
+        let zeros = try ZeroPages(byteCount: shape.reduce(4, *))
+        return WeightTensor(name: "model." + key, shape: shape, dtype: .float32, pointer: zeros.pointer, owner: zeros)
+    }
+
+    func declareUnused(_ key: String, shape: [Int], role: CheckpointTensor.Role, reason: String) {
+        record(key, shape, role)
+    }
+
+    func release(_ weight: WeightTensor) {}
+
+    private func record(_ key: String, _ shape: [Int], _ role: CheckpointTensor.Role) {
+        let t = CheckpointTensor(name: "model." + key, shape: shape, role: role)
+        lock.lock(); defer { lock.unlock() }
+        precondition(tensors[key].map { $0 == t } ?? true, "checkpoint key '\(key)' declared twice, differently")
+        tensors[key] = t
+    }
+}
+
+/// `byteCount` zero bytes, read-only, backed by no memory until read (then by the shared zero page).
+private final class ZeroPages: @unchecked Sendable {
+    struct MapFailed: Error, CustomStringConvertible {
+        let byteCount: Int, errno: Int32
+        var description: String { "cannot map \(byteCount) zero bytes (errno \(errno))" }
+    }
+    let pointer: UnsafeRawPointer
+    private let byteCount: Int
+
+    init(byteCount: Int) throws {
+        self.byteCount = max(byteCount, 1)
+        let p = mmap(nil, self.byteCount, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else { throw MapFailed(byteCount: self.byteCount, errno: errno) }
+        pointer = UnsafeRawPointer(p)
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: pointer), byteCount) }
 }

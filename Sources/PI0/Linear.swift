@@ -16,9 +16,10 @@ struct Linear: @unchecked Sendable {
 
     /// Loads `name.weight` (+ `name.bias`) from `scope`; in bf16 mode (`bf16Weights`) the weight is
     /// rounded to bf16 first, as LeRobot's `.to(torch.bfloat16)` would do to a float32 checkpoint.
+    /// `role`: the weight's role when it is not a plain linear layer (see `WeightScope.linear`).
     init(_ scope: WeightScope, _ name: String, out: Int, in inFeatures: Int, bias: Bool,
-         backend: ComputeBackend, bf16: Bool, hint: String = "") throws {
-        var (w, b) = try scope.linear(name, out: out, in: inFeatures, bias: bias, hint: hint)
+         backend: ComputeBackend, bf16: Bool, role: CheckpointTensor.Role? = nil, hint: String = "") throws {
+        var (w, b) = try scope.linear(name, out: out, in: inFeatures, bias: bias, role: role, hint: hint)
         if bf16, w.dtype == .float32 {
             w = WeightTensor(name: w.name, shape: w.shape, floats: w.floats().map(BFloat16.round), dtype: .bfloat16)
         }
@@ -26,7 +27,7 @@ struct Linear: @unchecked Sendable {
         prepared = try backend.prepareLinear(w, bias: b, inputsAreBF16: bf16)
         // The packed copy is what runs; drop the mapped source pages now so that loading never holds
         // the checkpoint twice (they are re-read from the file if anything touches them again).
-        scope.checkpoint.safetensors.releaseResidentPages(of: w.name)
+        scope.release(w)
         self.backend = backend
         self.roundToBF16 = bf16
     }

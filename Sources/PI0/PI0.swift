@@ -37,20 +37,33 @@ public final class PI0Model: @unchecked Sendable {
     public var kind: ModelKind { config.model }
 
     /// Builds the model from a checkpoint. `precision` defaults to the config's `dtype`.
-    public init(checkpoint ckpt: Checkpoint, precision: Precision? = nil, backend: ComputeBackend) throws {
-        config = ckpt.config; dims = ckpt.dims; self.backend = backend
-        self.precision = precision ?? ckpt.config.precision
-        let bf16 = self.precision == .bfloat16
-        let root = ckpt.scoped("")
+    public convenience init(checkpoint ckpt: Checkpoint, precision: Precision? = nil, backend: ComputeBackend) throws {
         try ckpt.checkModelKind()   // a π0 tensor in a π0.5 checkpoint (or the reverse) is named first
-        vision = try SigLIP(vision: ckpt.scoped(PI0Keys.vision), projector: ckpt.scoped("paligemma_with_expert.paligemma.model.multi_modal_projector"),
+        try self.init(weights: ckpt, config: ckpt.config, dims: ckpt.dims, precision: precision ?? ckpt.config.precision,
+                      backend: backend)
+        try ckpt.checkAllUsed()
+        // The backend holds packed copies now; let the kernel drop the mapped pages (the token
+        // embedding rows are read back from the file on demand), so the checkpoint is not resident twice.
+        ckpt.safetensors.releaseResidentPages()
+    }
+
+    /// Builds the model from `weights`: a checkpoint, or the recorder behind `CheckpointLayout`. The
+    /// keys below (and in the modules' initialisers) are the checkpoint's layout.
+    init(weights: WeightSource, config: PI0Config, dims: ModelDims, precision: Precision, backend: ComputeBackend) throws {
+        self.config = config; self.dims = dims; self.backend = backend; self.precision = precision
+        let bf16 = precision == .bfloat16
+        let root = weights.scoped("")
+        root.unused("paligemma_with_expert.gemma_expert.lm_head.weight", [dims.expert.vocabSize, dims.expert.width],
+                    role: .embedding, reason: "the action expert's output head is never used by π0 or π0.5")
+        vision = try SigLIP(vision: weights.scoped(PI0Keys.vision), projector: weights.scoped(PI0Keys.projector),
                             dims: dims.vision, projectionDim: dims.vlm.width, backend: backend)
-        vlm = try Gemma(ckpt.scoped(PI0Keys.languageModel), dims: dims.vlm, backend: backend, bf16: bf16)
-        expert = try Gemma(ckpt.scoped(PI0Keys.expert), dims: dims.expert, adaptiveNorms: config.model == .pi05,
+        vlm = try Gemma(weights.scoped(PI0Keys.languageModel), dims: dims.vlm, backend: backend, bf16: bf16)
+        expert = try Gemma(weights.scoped(PI0Keys.expert), dims: dims.expert, adaptiveNorms: config.model == .pi05,
                            backend: backend, bf16: bf16)
         // LeRobot's rule: a real embed_tokens entry wins; otherwise the tied lm_head (docs/SPEC.md §8).
-        let embKey = ckpt.contains(PI0Keys.embedTokens) ? PI0Keys.embedTokens : PI0Keys.lmHead
-        var emb = try ckpt.weight(embKey, shape: [dims.vlm.vocabSize, dims.vlm.width], hint: "vocab_size by VLM width")
+        let embKey = weights.contains(PI0Keys.embedTokens) ? PI0Keys.embedTokens : PI0Keys.lmHead
+        var emb = try weights.weight(embKey, shape: [dims.vlm.vocabSize, dims.vlm.width], role: .embedding,
+                                     hint: "vocab_size by VLM width")
         if bf16, emb.dtype == .float32 {
             emb = WeightTensor(name: emb.name, shape: emb.shape, floats: emb.floats().map(BFloat16.round), dtype: .bfloat16)
         }
@@ -75,10 +88,6 @@ public final class PI0Model: @unchecked Sendable {
                 timeMlpOut: try Linear(root, "time_mlp_out", out: e, in: e, bias: true, backend: backend, bf16: false,
                                        hint: "expert width by expert width"))
         }
-        try ckpt.checkAllUsed()
-        // The backend holds packed copies now; let the kernel drop the mapped pages (the token
-        // embedding rows are read back from the file on demand), so the checkpoint is not resident twice.
-        ckpt.safetensors.releaseResidentPages()
     }
 
     /// Samples an action chunk [B, H, A] (normalised, padded to max_action_dim) from t = 1 to t = 0.

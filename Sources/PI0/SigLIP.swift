@@ -11,16 +11,16 @@ struct SigLIPLayer {
 
     init(_ s: WeightScope, _ d: SigLIPDims, backend: ComputeBackend) throws {
         let e = d.hidden
-        func vector(_ key: String) throws -> DeviceTensor {
-            DeviceTensor(shape: [e], uploading: try s.floats(key, [e]), backend: backend)
+        func vector(_ key: String, _ role: CheckpointTensor.Role) throws -> DeviceTensor {
+            DeviceTensor(shape: [e], uploading: try s.floats(key, [e], role: role), backend: backend)
         }
-        norm1w = try vector("layer_norm1.weight"); norm1b = try vector("layer_norm1.bias")
+        norm1w = try vector("layer_norm1.weight", .norm); norm1b = try vector("layer_norm1.bias", .bias)
         let a = s.scoped("self_attn")
         q = try Linear(a, "q_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
         k = try Linear(a, "k_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
         v = try Linear(a, "v_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
         out = try Linear(a, "out_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
-        norm2w = try vector("layer_norm2.weight"); norm2b = try vector("layer_norm2.bias")
+        norm2w = try vector("layer_norm2.weight", .norm); norm2b = try vector("layer_norm2.bias", .bias)
         fc1 = try Linear(s.scoped("mlp"), "fc1", out: d.intermediate, in: e, bias: true, backend: backend, bf16: false,
                          hint: "vision intermediate_size")
         fc2 = try Linear(s.scoped("mlp"), "fc2", out: e, in: d.intermediate, bias: true, backend: backend, bf16: false)
@@ -41,16 +41,16 @@ final class SigLIP: @unchecked Sendable {
         let e = dims.hidden, ps = dims.patchSize
         let emb = vision.scoped("embeddings")
         // Conv weight [E, 3, p, p] flattened to [E, 3·p·p]: the patch vector is ordered (c, ky, kx).
-        let w = try emb.tensor("patch_embedding.weight", [e, 3, ps, ps], hint: "vision hidden_size / patch_size")
-        let b = try emb.tensor("patch_embedding.bias", [e])
+        let w = try emb.tensor("patch_embedding.weight", [e, 3, ps, ps], role: .linear(fanIn: 3 * ps * ps), hint: "vision hidden_size / patch_size")
+        let b = try emb.tensor("patch_embedding.bias", [e], role: .bias)
         let flat = WeightTensor(name: w.name, shape: [e, 3 * ps * ps], dtype: w.dtype, pointer: w.pointer, owner: w.owner)
         patchEmbedding = Linear(prepared: try backend.prepareLinear(flat, bias: b.toFloat32()), backend: backend, roundToBF16: false)
-        positionEmbedding = DeviceTensor(shape: [dims.tokensPerImage, e], uploading: try emb.floats("position_embedding.weight", [dims.tokensPerImage, e],
+        positionEmbedding = DeviceTensor(shape: [dims.tokensPerImage, e], uploading: try emb.floats("position_embedding.weight", [dims.tokensPerImage, e], role: .embedding,
                                            hint: "tokens per image = (image_size / patch_size)²"), backend: backend)
         let enc = vision.scoped("encoder")
         layers = try (0..<dims.layers).map { try SigLIPLayer(enc.scoped("layers.\($0)"), dims, backend: backend) }
-        postNormW = DeviceTensor(shape: [e], uploading: try vision.floats("post_layernorm.weight", [e]), backend: backend)
-        postNormB = DeviceTensor(shape: [e], uploading: try vision.floats("post_layernorm.bias", [e]), backend: backend)
+        postNormW = DeviceTensor(shape: [e], uploading: try vision.floats("post_layernorm.weight", [e], role: .norm), backend: backend)
+        postNormB = DeviceTensor(shape: [e], uploading: try vision.floats("post_layernorm.bias", [e], role: .bias), backend: backend)
         let (pw, pb) = try p.linear("linear", out: projectionDim, in: e, bias: true, hint: "projection_dim = VLM width")
         self.projector = Linear(prepared: try backend.prepareLinear(pw, bias: pb?.toFloat32()), backend: backend, roundToBF16: false)
     }

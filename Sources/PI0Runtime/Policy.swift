@@ -32,6 +32,8 @@ public final class PI0Policy: @unchecked Sendable {
     public let stateDim: Int
     public let actionDim: Int
     private let lock = NSLock()
+    /// Runs every sample (`withModel`): eagerly, or through captured graphs.
+    public let engine: SamplingEngine
     /// Called with warnings (e.g. a truncated prompt); defaults to standard error.
     public var warn: @Sendable (String) -> Void = { FileHandle.standardError.write(("warning: " + $0 + "\n").data(using: .utf8)!) }
 
@@ -40,12 +42,14 @@ public final class PI0Policy: @unchecked Sendable {
     ///   - tokenizer: a SentencePiece `.model` file; default: `tokenizer.model` in the checkpoint folder or
     ///     PaliGemma's in the hub cache. Without one, observations must carry `tokens`.
     ///   - loadProgress: called while the weights are read and packed (see `Checkpoint.loadProgress`).
+    ///   - graph: how samples run on the backend (`SamplingEngine`; full and loop need a capturing backend).
     public init(checkpoint: String, tokenizer: String? = nil, precision: Precision? = nil, backend: ComputeBackend? = nil,
-                loadProgress: ((_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)? = nil) throws {
+                graph: GraphMode = .none, loadProgress: ((_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)? = nil) throws {
         let dir = try CheckpointLocator.resolve(checkpoint)
         self.checkpoint = try Checkpoint(directory: dir)
         self.checkpoint.loadProgress = loadProgress
         model = try PI0Model(checkpoint: self.checkpoint, precision: precision, backend: try backend ?? Backends.cpu())
+        engine = try SamplingEngine(model: model, mode: graph)
         let config = self.checkpoint.config
         stats = try NormalizationStats.loadIfPresent(checkpointDirectory: dir)
         if let path = tokenizer ?? CheckpointLocator.defaultTokenizer(near: dir) {
@@ -145,9 +149,9 @@ public final class PI0Policy: @unchecked Sendable {
     }
 
     /// Runs `body` with the model, one caller at a time.
-    func withModel<T>(_ body: (PI0Model) throws -> T) rethrows -> T {
+    func withModel<T>(_ body: (SamplingEngine) throws -> T) rethrows -> T {
         lock.lock(); defer { lock.unlock() }
-        return try body(model)
+        return try body(engine)
     }
 
     /// The previous chunk in the model's normalised action space (docs/RTC.md §1). A chunk narrower than

@@ -40,13 +40,16 @@ public final class SamplingEngine: @unchecked Sendable {
     /// Shapes with a captured graph (for reports and tests).
     public var capturedShapes: Int { lock.withLock { graphs.count } }
 
-    /// `PI0Model.sampleActions` through this engine's mode. With `trace` or `timings` the call runs
-    /// eagerly (observers download intermediates; timings synchronise between stages).
+    /// `PI0Model.sampleActions` through this engine's mode. With `trace` the call runs eagerly
+    /// (observers download intermediates); with `timings` a graph mode records one "sample" stage (its
+    /// stages are not separable) and mode none the usual per-stage times.
     public func sampleActions(_ inputs: PI0Inputs, steps: Int? = nil, seed: UInt64 = 0, rtcConfig: RTCConfig? = nil,
                               trace: IntermediateRecorder? = nil, timings: StageTimings? = nil) throws -> Tensor {
-        guard mode != .none, let capturing, trace == nil, timings == nil else {
+        guard mode != .none, let capturing, trace == nil else {
             return try model.sampleActions(inputs, steps: steps, seed: seed, rtcConfig: rtcConfig, trace: trace, timings: timings)
         }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer { timings?.record("sample", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
         lock.lock(); defer { lock.unlock() }
         let (shape, guide) = try model.prepare(inputs, steps: steps, rtcConfig: rtcConfig, dropPadding: mode == .full)
         let plan = plans[shape] ?? SamplingPlan(model: model, shape: shape)

@@ -47,7 +47,7 @@ public enum ObservationLayout: String, Sendable, CaseIterable {
     }
 }
 
-public enum ObservationError: Error, CustomStringConvertible, Equatable {
+public enum ObservationError: ClientInputError, CustomStringConvertible, Equatable {
     case missingKey(String)
     case unexpectedKey(String)
     case badValue(key: String, reason: String)

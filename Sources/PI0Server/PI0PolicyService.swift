@@ -4,7 +4,6 @@
 import Dispatch
 import Foundation
 import MessagePack
-import PI0
 import PI0Runtime
 
 public final class PI0PolicyService: PolicyService, @unchecked Sendable {
@@ -77,7 +76,7 @@ public final class PI0PolicyService: PolicyService, @unchecked Sendable {
         return try await withCheckedThrowingContinuation { cont in
             queue.async { [self] in
                 do {
-                    let timings = StageTimings()
+                    let timings = PolicyTimings()
                     let chunk = try policy.predictActionChunk(obs, seed: fixedSeed ?? nextSeed(), timings: timings, width: actionDim)
                     cont.resume(returning: PolicyOutput(actions: actionsArray(chunk), policyInferMs: timings.total * 1000))
                 } catch {

@@ -7,6 +7,7 @@
 // Task (never on the loop); the answer hops back with `eventLoop.execute`.
 import Logging
 import MessagePack
+import PI0Runtime
 import NIOCore
 import NIOWebSocket
 

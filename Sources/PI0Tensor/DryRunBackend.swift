@@ -1,6 +1,6 @@
 // A backend that only records shapes: building a model with it checks every key and shape of a
 // checkpoint without packing or copying weights (`pi0 inspect`). Its storage holds no memory, uploads
-// are dropped, and it cannot compute: every operation stops the process.
+// are checked against its size and dropped, and it cannot compute: every operation stops the process.
 
 public final class DryRunBackend: ComputeBackend, @unchecked Sendable {
     final class ShapeOnly: PreparedLinear, PreparedEmbedding, @unchecked Sendable {
@@ -21,7 +21,10 @@ public final class DryRunBackend: ComputeBackend, @unchecked Sendable {
     private func cannot(_ op: String) -> Never { preconditionFailure("DryRunBackend cannot compute (\(op))") }
 
     public func allocate(count: Int) -> BackendStorage { NoStorage(count) }
-    public func upload(_ source: UnsafeBufferPointer<Float>, to destination: TensorRef) {}
+    public func upload(_ source: UnsafeBufferPointer<Float>, to destination: TensorRef) {
+        precondition(destination.offset >= 0 && destination.offset + source.count <= destination.storage.count,
+                     "DryRunBackend.upload: \(source.count) floats at \(destination.offset) into storage of \(destination.storage.count)")
+    }
     public func download(_ source: TensorRef, into destination: UnsafeMutableBufferPointer<Float>) { cannot("download") }
     public func synchronize() {}
     public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {

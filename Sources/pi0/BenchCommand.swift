@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import PI0
 import PI0Runtime
+import PI0Tensor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -53,6 +54,9 @@ struct BenchCommand: ParsableCommand, GlobalOptionsCommand {
         let loadSeconds = Date().timeIntervalSince(t0)
         note(String(format: "loaded in %.1f s (%@, %@)", loadSeconds, model.precision.rawValue, backend.name))
         let inputs = BenchInputs.make(dims: ckpt.dims, config: ckpt.config, cameras: cameras)
+        // Graph modes: the first call warms up, the second captures; both are untimed.
+        let engine = try SamplingEngine(model: model, mode: backendOptions.graph)
+        if backendOptions.graph != .none { _ = try engine.sampleActions(inputs, steps: steps, seed: 0) }
         var samples: [String: [Double]] = [:]
         var order: [String] = []
         var firstInference = 0.0
@@ -60,7 +64,7 @@ struct BenchCommand: ParsableCommand, GlobalOptionsCommand {
             let label = r == 0 ? "warm-up run" : "run \(r)/\(runs)"
             let timings = StageTimings()
             let display = Loading.inference(label, steps: steps, timings: timings)
-            _ = try model.sampleActions(inputs, steps: steps, seed: UInt64(r), timings: timings)
+            _ = try engine.sampleActions(inputs, steps: steps, seed: UInt64(r), timings: timings)
             display.finish(String(format: "%@: %.2f s", label, timings.total))
             if r == 0 { firstInference = timings.total; profiler?.reset(); continue }
             for s in timings.stages {

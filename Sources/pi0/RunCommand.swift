@@ -166,7 +166,7 @@ struct RunCommand: ParsableCommand, GlobalOptionsCommand {
         let backend = try backendOptions.make()
         let (policy, _) = try Loading.run("weights") { progress in
             try PI0Policy(checkpoint: plan.directory, tokenizer: tokenizerPath, precision: precision, backend: backend,
-                          loadProgress: progress)
+                          graph: backendOptions.graph, loadProgress: progress)
         }
         let timings = StageTimings()
         let display = Loading.inference("inference", steps: steps ?? policy.checkpoint.config.numInferenceSteps, timings: timings)

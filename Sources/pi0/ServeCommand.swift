@@ -86,7 +86,8 @@ struct ServeCommand: AsyncParsableCommand, GlobalOptionsCommand {
         logger.info("camera mapping", metadata: ["layout": "\(layout)", "cameras": "\(mapping)"])
         let backend = try backendOptions.make()
         let (policy, _) = try Loading.run("weights") { progress in
-            try PI0Policy(checkpoint: plan.directory, tokenizer: tokenizerPath, precision: prec, backend: backend, loadProgress: progress)
+            try PI0Policy(checkpoint: plan.directory, tokenizer: tokenizerPath, precision: prec, backend: backend,
+                          graph: backendOptions.graph, loadProgress: progress)
         }
         let service = PI0PolicyService(policy: policy, layout: layoutValue, defaultPrompt: defaultPrompt, fixedSeed: seed,
                                        strictObservations: strictObservations, maxBatch: maxBatch, batchWait: batchWaitMs / 1000)
