@@ -27,6 +27,7 @@ final class FakeDriverTests: XCTestCase {
         defer { for (k, v) in saved { if let v { setenv(k, v, 1) } else { unsetenv(k) } } }
 
         let be = try CUDABackend(device: 0, useCUBLAS: false)
+        try? FileManager.default.removeItem(atPath: dir)   // loaded: the files are no longer needed
         XCTAssertEqual(be.name, "cuda (pi0 fake driver, sm_90, cubin kernels, fallback GEMM)")
         let ctx = try XCTUnwrap(be.device as? CUDAContext)
         XCTAssertEqual(ctx.driver.library.path, dir + "/libcuda.so.1")

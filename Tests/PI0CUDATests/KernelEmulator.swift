@@ -216,6 +216,7 @@ extern "C" int pi0_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
         guard let h = dlopen(lib, RTLD_NOW | RTLD_LOCAL), let sym = dlsym(h, "pi0_emu_launch") else {
             return .failure(EmulatorError(description: "dlopen \(lib): \(dlerror().map { String(cString: $0) } ?? "?")"))
         }
+        try? FileManager.default.removeItem(atPath: dir)   // loaded: the files are no longer needed
         return .success(unsafeBitCast(sym, to: Launch.self))
     }
 
