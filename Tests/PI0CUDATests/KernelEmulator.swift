@@ -117,12 +117,24 @@ static inline long min(long a, long b) { return a < b ? a : b; }
     /// cuLaunchKernel's `void**` parameters into the kernel's own parameter types.
     static func launcher(_ names: [String]) -> String {
         let entries = names.map { "        {\"\($0)\", [](void** a) { pi0_invoke(\($0), a); }}," }.joined(separator: "\n")
+        let arities = names.map { "        {\"\($0)\", pi0_arity(\($0))}," }.joined(separator: "\n")
         return #"""
 
 template <typename... A, size_t... I> static void pi0_call(void (*f)(A...), void** a, std::index_sequence<I...>) {
     f(*(A*)a[I]...);
 }
 template <typename... A> static void pi0_invoke(void (*f)(A...), void** a) { pi0_call(f, a, std::index_sequence_for<A...>{}); }
+template <typename... A> static int pi0_arity(void (*)(A...)) { return (int)sizeof...(A); }
+
+// The number of parameters of a kernel (-1: unknown name).
+extern "C" int pi0_emu_arity(const char* name) {
+    static const std::map<std::string, int> table = {
+"""# + arities + #"""
+
+    };
+    auto it = table.find(name);
+    return it == table.end() ? -1 : it->second;
+}
 
 extern "C" int pi0_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned bx, unsigned by, size_t shared, void** args) {
     static const std::map<std::string, void (*)(void**)> table = {
@@ -195,13 +207,28 @@ extern "C" int pi0_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
     struct EmulatorError: Error, CustomStringConvertible { var description: String }
 
     private static func load() -> Result<Launch, EmulatorError> {
+        let dir = NSTemporaryDirectory() + "pi0-cuda-emulator-\(getpid())"
+        let lib: String
+        switch compile(extra: "", to: dir + "/libkernels.so") {
+        case let .failure(e): return .failure(e)
+        case let .success(path): lib = path
+        }
+        guard let h = dlopen(lib, RTLD_NOW | RTLD_LOCAL), let sym = dlsym(h, "pi0_emu_launch") else {
+            return .failure(EmulatorError(description: "dlopen \(lib): \(dlerror().map { String(cString: $0) } ?? "?")"))
+        }
+        try? FileManager.default.removeItem(atPath: dir)   // loaded: the files are no longer needed
+        return .success(unsafeBitCast(sym, to: Launch.self))
+    }
+
+    /// Compiles shim + kernels + launcher + `extra` into the shared library `output`.
+    static func compile(extra: String, to output: String) -> Result<String, EmulatorError> {
         guard let cxx = compiler() else {
             return .failure(EmulatorError(description: "no C++ compiler (set CXX, or install clang++ or g++) to run the CUDA kernels on the CPU"))
         }
-        let dir = NSTemporaryDirectory() + "pi0-cuda-emulator-\(getpid())"
+        let dir = (output as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let src = dir + "/kernels.cpp", lib = dir + "/libkernels.so"
-        let text = shim + CUDAKernelCache.source + launcher(CUDAKernelCache.kernelNames)
+        let src = output + ".cpp"
+        let text = shim + CUDAKernelCache.source + launcher(CUDAKernelCache.kernelNames) + extra
         do { try text.write(toFile: src, atomically: true, encoding: .utf8) } catch {
             return .failure(EmulatorError(description: "cannot write \(src): \(error)"))
         }
@@ -210,7 +237,7 @@ extern "C" int pi0_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
         // PI0_EMULATOR_UCONTEXT=1: the portable ucontext fibers on x86-64 too (to check that path).
         let portable = ProcessInfo.processInfo.environment["PI0_EMULATOR_UCONTEXT"] == "1" ? ["-DPI0_EMULATOR_UCONTEXT"] : []
         p.arguments = portable + ["-std=c++17", "-O1", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math",
-                       "-Wno-unknown-pragmas", "-o", lib, src]
+                                  "-Wno-unknown-pragmas", "-o", output, src]
         let pipe = Pipe()
         p.standardError = pipe; p.standardOutput = pipe
         do { try p.run() } catch { return .failure(EmulatorError(description: "\(cxx) did not start: \(error)")) }
@@ -219,9 +246,6 @@ extern "C" int pi0_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
         guard p.terminationStatus == 0 else {
             return .failure(EmulatorError(description: "\(cxx) failed on the kernel source (\(src)):\n\(log)"))
         }
-        guard let h = dlopen(lib, RTLD_NOW | RTLD_LOCAL), let sym = dlsym(h, "pi0_emu_launch") else {
-            return .failure(EmulatorError(description: "dlopen \(lib): \(dlerror().map { String(cString: $0) } ?? "?")"))
-        }
-        return .success(unsafeBitCast(sym, to: Launch.self))
+        return .success(output)
     }
 }
