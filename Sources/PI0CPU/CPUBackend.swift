@@ -1,4 +1,4 @@
-// The fast CPU backend: linear layers on weights packed once into the kernels' panel layout
+// The fast CPU backend, a `HostBackend` (PI0Tensor) with its own kernels: linear layers on weights packed once into the kernels' panel layout
 // (bf16 weights stay bf16 and are widened in the kernel), attention as two threaded matrix products
 // per pass (MQA folds the heads into the rows: Q [T·H, D]·Kᵀ, then P [T·H, S]·V), softmax threaded
 // over rows. Results agree with `ReferenceBackend` to float32 rounding (tests in PI0CPUTests).
@@ -15,7 +15,7 @@ final class PackedLinear: PreparedLinear, @unchecked Sendable {
     init(weight: PackedWeight, bias: [Float]?) { self.weight = weight; self.bias = bias }
 }
 
-public final class CPUBackend: @unchecked Sendable {
+public final class CPUBackend: HostBackend, @unchecked Sendable {
     public let threads: Int
     private let lock = NSLock()
     private let workspace = AttentionWorkspace()   // packed K/V and score blocks, reused by every pass
@@ -25,13 +25,14 @@ public final class CPUBackend: @unchecked Sendable {
     public init(threads: Int = 0) {
         self.threads = threads > 0 ? threads : Threading.defaultThreadCount
         headWorkspaces = WorkspaceSet(count: self.threads)
+        super.init()
     }
 
-    public var name: String {
+    public override var name: String {
         "cpu (\(CPUFeatures.summary), \(KernelPath.best)\(KernelPath.bf16Products ? ", bf16 layers avx512bf16" : ""), \(threads) thread\(threads == 1 ? "" : "s"))"
     }
 
-    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
+    public override func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
         let (n, k) = try weight.linearShape(bias: bias)
         // bf16×bf16 products (vdpbf16ps) round the activations: only where they are bf16 already.
         let path: KernelPath = inputsAreBF16 && weight.dtype == .bfloat16 && KernelPath.bf16Products ? .avx512bf16 : .best
@@ -45,7 +46,7 @@ public final class CPUBackend: @unchecked Sendable {
         return PackedLinear(weight: packed, bias: bias?.floats())
     }
 
-    public func linear(_ w: PreparedLinear, x: UnsafePointer<Float>, rows: Int, ldx: Int,
+    public override func linear(_ w: PreparedLinear, x: UnsafePointer<Float>, rows: Int, ldx: Int,
                        y: UnsafeMutablePointer<Float>, ldy: Int) {
         guard let p = w as? PackedLinear else { preconditionFailure("CPUBackend got a foreign PreparedLinear") }
         if let b = p.bias {
@@ -127,6 +128,31 @@ public final class CPUBackend: @unchecked Sendable {
             let j = ctx!.assumingMemoryBound(to: SoftmaxJob.self).pointee
             j.run(Threading.split(j.queries, parts: j.parts, part: part))
         }
+    }
+
+    // MARK: ComputeBackend on references (HostBackend runs the rest: its `linear` calls the pointer-level
+    // `linear` above; the small operations are `ReferenceOps`, memory-bound, well under 1 % of a sample)
+
+    public override func attention(_ a: AttentionCall) { attention(AttentionArgs(resolving: a)) }
+    public override func layerNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef, bias: TensorRef, eps: Float, out: TensorRef) {
+        layerNorm(x.hostPointer, rows: rows, width: width, weight: weight.hostPointer, bias: bias.hostPointer, eps: eps, out: out.hostPointer)
+    }
+    public override func rmsNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, out: TensorRef) {
+        rmsNorm(x.hostPointer, rows: rows, width: width, weight: weight.map { UnsafePointer($0.hostPointer) }, eps: eps,
+                roundToBF16: roundToBF16, out: out.hostPointer)
+    }
+    public override func geluTanh(_ x: TensorRef, count: Int) { geluTanh(x.hostPointer, count: count) }
+    public override func geluTanhMul(gate: TensorRef, up: TensorRef, rows: Int, width: Int, ldIn: Int, roundToBF16: Bool,
+                                     out: TensorRef, ldOut: Int) {
+        geluTanhMul(gate: gate.hostPointer, up: up.hostPointer, rows: rows, width: width, ldIn: ldIn, roundToBF16: roundToBF16,
+                    out: out.hostPointer, ldOut: ldOut)
+    }
+    public override func silu(_ x: TensorRef, count: Int) { silu(x.hostPointer, count: count) }
+    public override func add(_ x: TensorRef, _ y: TensorRef, count: Int, roundToBF16: Bool) {
+        add(x.hostPointer, y.hostPointer, count: count, roundToBF16: roundToBF16)
+    }
+    public override func roundToBF16(_ x: TensorRef, rows: Int, width: Int, ld: Int) {
+        roundToBF16(x.hostPointer, rows: rows, width: width, ld: ld)
     }
 }
 

@@ -11,7 +11,7 @@ import PI0Tensor
 import PI0TestSupport
 
 final class BackendConformanceTests: XCTestCase {
-    /// Ops `CPUBackend` runs through `ReferenceOps` (Sources/PI0CPU/CPUBackend+ComputeBackend.swift).
+    /// Ops `CPUBackend` runs through `ReferenceOps` (the operations `CPUBackend` does not override in Sources/PI0CPU/CPUBackend.swift: `HostBackend` runs them).
     static let cpuReferenceCode: Set<String> = [
         "adaptiveModulate", "gatedAdd", "addPeriodic", "scale", "applyRoPE", "copy", "embed", "patchify",
         "timeEmbedding", "eulerStep", "guideVelocity", "checkFinite",
