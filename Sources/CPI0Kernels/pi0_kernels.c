@@ -352,10 +352,13 @@ int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m
                     // During this panel's first row tile, prefetch the next panel's block (also across chunks),
                     // so that it has all of this panel's row tiles to arrive. Issued in the last tile instead,
                     // it had one tile's time: with M = 51 (the expert) that left W's DRAM latency exposed.
+                    // A tile prefetches two cache lines per K row of the panel: an AVX-512 f32 panel's rows
+                    // (64 floats, 4 lines) get their other two lines from the second row tile.
                     const char *bnext = p + 1 < p1 ? bp + nr * kp * esz : NULL;
+                    const char *bnext2 = bnext && nr * esz > 128 ? bnext + 128 : NULL;
                     for (size_t i = mb, t = 0; i < mend; i += mr_tile, t++) {
                         const size_t mr = mend - i < mr_tile ? mend - i : mr_tile;
-                        tile(kc, ablock + t * mr_tile * kc * xsz, mr, bp, i == mb ? bnext : NULL,
+                        tile(kc, ablock + t * mr_tile * kc * xsz, mr, bp, t == 0 ? bnext : t == 1 ? bnext2 : NULL,
                              y + i * ldy + n0, ldy, ncols, first, last, alpha, bb);
                     }
                 }
