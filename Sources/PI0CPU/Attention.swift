@@ -6,7 +6,9 @@
 // `AttentionWorkspace`), then for a block of query
 // positions the H·tb query rows are one [H·tb, D]·[D, S] product (scale applied in the kernel's epilogue),
 // the mask is added and the rows soft-maxed in fp32 in place, and P·V is a second product written
-// straight into `out`. Blocks of query positions run on separate threads.
+// straight into `out`. Blocks of query positions run on separate threads. Without a mask (SigLIP) the
+// products run keys as rows instead (`keyRows`, Sources/CPI0Kernels/pi0_attention.c), which pads nothing
+// to a panel for SigLIP's head dim 72.
 import CPI0Kernels
 
 public enum Attention {
@@ -87,6 +89,10 @@ public enum Attention {
                                 out: UnsafeMutablePointer<Float>, t: Int, s: Int, heads: Int, headDim: Int, scale: Float,
                                 qT: Int, qH: Int, ldk: Int, ldv: Int, oT: Int, oH: Int, threads: Int,
                                 path: KernelPath, workspace ws: AttentionWorkspace) {
+        if s == 0 { // no keys: an empty weighted sum, 0 (as the masked path gives), never 0/0
+            for i in 0..<t { for h in 0..<heads { (out + i * oT + h * oH).update(repeating: 0, count: headDim) } }
+            return
+        }
         let keys = ws.buffer(0, bytes: Int(pi0k_attn_keys_count(path.c, s, headDim)) * 4).assumingMemoryBound(to: Float.self)
         pi0k_attn_pack_keys(path.c, k, ldk, v, ldv, s, headDim, keys)
         let panels = (t + path.panelWidth - 1) / path.panelWidth

@@ -99,6 +99,20 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// No keys at all: an empty weighted sum is 0 on both forms (the reference's 0/0 would be NaN).
+    func testNoKeysGivesZeros() {
+        for path in KernelPath.usable where path != .avx512bf16 {
+            for masked in [true, false] {
+                let (t, heads, d) = (5, 2, 7)
+                let q = [Float](repeating: 1, count: t * heads * d), none = [Float](repeating: 1, count: 1)
+                var out = [Float](repeating: .nan, count: t * heads * d)
+                Attention.mqa(q: q, k: none, v: none, mask: masked ? none : nil, out: &out, t: t, s: 0, heads: heads,
+                              headDim: d, scale: 1, threads: 2, path: path)
+                XCTAssertEqual(out, [Float](repeating: 0, count: t * heads * d), "\(path) masked \(masked)")
+            }
+        }
+    }
+
     /// The fully masked row 2 must be the plain average of v (uniform weights), as torch.where + softmax gives.
     func testFullyMaskedRowIsUniformAverage() {
         var rng = SplitMix64()
