@@ -21,6 +21,11 @@ typedef struct {
     size_t k_align;          // K padding of the packed panels (2 for vdpbf16ps pairs)
 } pi0k_path_desc;
 
+/// The path's tile shape, K blocks and tile functions (pi0_kernels.c).
+const pi0k_path_desc *pi0k_desc(int path);
+/// Packs fp32 (or bf16-pair) x rows [i0, i1) x columns [kb, kb+kc) into MR-row micro-panels (see pi0_kernels.c).
+void pi0k_pack_a(const pi0k_path_desc *d, const void *x, size_t ldx, size_t i0, size_t i1, size_t kb, size_t kc, void *dst);
+
 #if defined(__x86_64__)
 void pi0k_tile_avx2_f32(size_t, const void *, size_t, const void *, const void *, float *, size_t, size_t, int, int, float, const float *);
 void pi0k_tile_avx2_bf16(size_t, const void *, size_t, const void *, const void *, float *, size_t, size_t, int, int, float, const float *);

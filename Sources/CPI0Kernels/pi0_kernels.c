@@ -117,7 +117,7 @@ static void scalar_tile_bf16(size_t kc, const void *x, size_t mr, const void *b,
 // instead of sitting in L1, which cost nothing measurable, while the tile's C read-modify-write per K
 // block halves: one core, C harness, 768 x 1152 -> 4304 104 -> 107 GFLOP/s, vdpbf16ps 190 -> 197.
 
-static const pi0k_path_desc *path_desc(int path) {
+const pi0k_path_desc *pi0k_desc(int path) {
     static const pi0k_path_desc scalar = {SC_MR, SC_NR, 256, 256, scalar_tile_f32, scalar_tile_bf16, 4, 1};
 #if defined(__x86_64__)
     static const pi0k_path_desc avx2 = {6, 16, 256, 512, pi0k_tile_avx2_f32, pi0k_tile_avx2_bf16, 4, 1};
@@ -135,14 +135,14 @@ static const pi0k_path_desc *path_desc(int path) {
     return &scalar;
 }
 
-size_t pi0k_panel_width(int path) { return path_desc(path)->nr; }
-size_t pi0k_row_tile(int path) { return path_desc(path)->mr; }
+size_t pi0k_panel_width(int path) { return pi0k_desc(path)->nr; }
+size_t pi0k_row_tile(int path) { return pi0k_desc(path)->mr; }
 
 static size_t padded_k(const pi0k_path_desc *d, size_t k) { return (k + d->k_align - 1) / d->k_align * d->k_align; }
 
 size_t pi0k_packed_count(int path, int elem, size_t n, size_t k) {
     (void)elem;
-    const pi0k_path_desc *d = path_desc(path);
+    const pi0k_path_desc *d = pi0k_desc(path);
     size_t panels = (n + d->nr - 1) / d->nr;
     return panels * d->nr * padded_k(d, k);
 }
@@ -156,7 +156,7 @@ size_t pi0k_packed_count(int path, int elem, size_t n, size_t k) {
 // that stays in L2. (Measured 1.7-2.1 GB/s on the dev machine; walking the destination sequentially
 // with NR read streams instead was no faster, 1.0-2.2 GB/s.)
 #define PACK_PANELS(T, ZERO)                                                                                \
-    const pi0k_path_desc *d = path_desc(path);                                                              \
+    const pi0k_path_desc *d = pi0k_desc(path);                                                              \
     const size_t nr = d->nr, panels = (n + nr - 1) / nr;                                                    \
     if (p1 > panels) p1 = panels;                                                                           \
     for (size_t p = p0; p < p1; p++) {                                                                      \
@@ -177,7 +177,7 @@ void pi0k_pack_f32(int path, const float *w, size_t ldw, size_t n, size_t k, flo
 }
 
 void pi0k_pack_f32_kn(int path, const float *b, size_t ldb, size_t k, size_t n, float *dst, size_t p0, size_t p1) {
-    const pi0k_path_desc *d = path_desc(path);
+    const pi0k_path_desc *d = pi0k_desc(path);
     const size_t nr = d->nr, panels = (n + nr - 1) / nr;
     if (p1 > panels) p1 = panels;
     for (size_t p = p0; p < p1; p++) {
@@ -191,8 +191,8 @@ void pi0k_pack_f32_kn(int path, const float *b, size_t ldb, size_t k, size_t n, 
 }
 
 void pi0k_pack_bf16(int path, const uint16_t *w, size_t ldw, size_t n, size_t k, uint16_t *dst, size_t p0, size_t p1) {
-    if (path_desc(path)->k_align == 2) { // vdpbf16ps layout: K pairs interleaved per column
-        const pi0k_path_desc *d = path_desc(path);
+    if (pi0k_desc(path)->k_align == 2) { // vdpbf16ps layout: K pairs interleaved per column
+        const pi0k_path_desc *d = pi0k_desc(path);
         const size_t nr = d->nr, kp = padded_k(d, k), panels = (n + nr - 1) / nr;
         if (p1 > panels) p1 = panels;
         for (size_t p = p0; p < p1; p++) {
@@ -262,7 +262,7 @@ enum { NC_BYTES = 256 * 1024 }; // W bytes per column chunk and K block
 
 // Packs x rows [i0, i1) x columns [kb, kb+kc) into micro-panels of MR rows: element (r, k) of tile t at
 // dst[t*MR*kc + (k/g)*MR*g + r*g + k%g] (g = 2 for bf16 pairs, else 1); rows past i1 are zero.
-static void pack_a(const pi0k_path_desc *d, const void *x, size_t ldx, size_t i0, size_t i1, size_t kb,
+void pi0k_pack_a(const pi0k_path_desc *d, const void *x, size_t ldx, size_t i0, size_t i1, size_t kb,
                    size_t kc, void *dst) {
     const size_t mr = d->mr, g = d->k_align, esz = d->x_elem_size;
     for (size_t i = i0, t = 0; i < i1; i += mr, t++) {
@@ -310,7 +310,7 @@ static void *scratch(size_t bytes) {
 int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m1, const void *packed,
               size_t n, size_t k, float alpha, const float *bias, float *y, size_t ldy, size_t p0,
               size_t p1) {
-    const pi0k_path_desc *d = path_desc(path);
+    const pi0k_path_desc *d = pi0k_desc(path);
     const size_t nr = d->nr, kp = padded_k(d, k);
     const size_t panels = (n + nr - 1) / nr;
     if (p1 > panels) p1 = panels;
@@ -335,7 +335,7 @@ int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m
     for (size_t kb = 0; kb < kp; kb += kcb) {
         const size_t kc = kp - kb < kcb ? kp - kb : kcb;
         const int first = kb == 0, last = kb + kc == kp;
-        pack_a(d, x, ldx, m0, m1, kb, kc, apack);
+        pi0k_pack_a(d, x, ldx, m0, m1, kb, kc, apack);
         for (size_t pc = p0; pc < p1; pc += chunk) {
             const size_t pe = pc + chunk < p1 ? pc + chunk : p1;
             for (size_t mb = m0; mb < m1; mb += MC_ROWS) {
@@ -352,10 +352,13 @@ int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m
                     // During this panel's first row tile, prefetch the next panel's block (also across chunks),
                     // so that it has all of this panel's row tiles to arrive. Issued in the last tile instead,
                     // it had one tile's time: with M = 51 (the expert) that left W's DRAM latency exposed.
+                    // A tile prefetches two cache lines per K row of the panel: an AVX-512 f32 panel's rows
+                    // (64 floats, 4 lines) get their other two lines from the second row tile.
                     const char *bnext = p + 1 < p1 ? bp + nr * kp * esz : NULL;
+                    const char *bnext2 = bnext && nr * esz > 128 ? bnext + 128 : NULL;
                     for (size_t i = mb, t = 0; i < mend; i += mr_tile, t++) {
                         const size_t mr = mend - i < mr_tile ? mend - i : mr_tile;
-                        tile(kc, ablock + t * mr_tile * kc * xsz, mr, bp, i == mb ? bnext : NULL,
+                        tile(kc, ablock + t * mr_tile * kc * xsz, mr, bp, t == 0 ? bnext : t == 1 ? bnext2 : NULL,
                              y + i * ldy + n0, ldy, ncols, first, last, alpha, bb);
                     }
                 }

@@ -6,19 +6,23 @@
 // `AttentionWorkspace`), then for a block of query
 // positions the H·tb query rows are one [H·tb, D]·[D, S] product (scale applied in the kernel's epilogue),
 // the mask is added and the rows soft-maxed in fp32 in place, and P·V is a second product written
-// straight into `out`. Blocks of query positions run on separate threads.
+// straight into `out`. Blocks of query positions run on separate threads. Without a mask (SigLIP) the
+// products run keys as rows instead (`keyRows`, Sources/CPI0Kernels/pi0_attention.c), which pads nothing
+// to a panel for SigLIP's head dim 72.
 import CPI0Kernels
 
 public enum Attention {
     /// LeRobot's masked-score value (`torch.finfo(float32).min`-like big negative used by π0's `torch.where`).
     public static let maskedValue: Float = -2.3819763e38
 
-    /// The path the model's attention uses for head dim `headDim`: `KernelPath.best`, unless AVX2 pads the
-    /// P·V product's D columns to fewer panel columns (SigLIP's D = 72 fills 2 AVX-512 panels of 64,
-    /// 44 % padding, against 5 AVX2 panels of 16, 10 %; measured on a Zen 4, 2 threads: 108 → 126 GFLOP/s).
-    public static func preferredPath(headDim: Int) -> KernelPath {
+    /// The path the model's attention uses for head dim `headDim`: `KernelPath.best`, unless the attention
+    /// is masked (the query-rows form, whose P·V product has N = D) and AVX2 pads D to fewer panel columns
+    /// (SigLIP's D = 72 fills 2 AVX-512 panels of 64, 44 % padding, against 5 AVX2 panels of 16, 10 %;
+    /// measured on a Zen 4, 2 threads: 108 → 126 GFLOP/s). Without a mask (`keyRows`) D is on the tile's
+    /// rows and nothing is padded to a panel, so `best` is kept.
+    public static func preferredPath(headDim: Int, masked: Bool = true) -> KernelPath {
         let best = KernelPath.best
-        guard best == .avx512, KernelPath.usable.contains(.avx2) else { return best }
+        guard masked, best == .avx512, KernelPath.usable.contains(.avx2) else { return best }
         func padding(_ p: KernelPath) -> Int { (headDim + p.panelWidth - 1) / p.panelWidth * p.panelWidth - headDim }
         return padding(.avx2) < padding(.avx512) ? .avx2 : best
     }
@@ -47,6 +51,11 @@ public enum Attention {
 
         precondition(kernelPath.isSupported, "Attention.mqa: kernel path \(kernelPath) is not supported by this CPU")
         let ws = workspace ?? AttentionWorkspace()
+        if mask == nil {
+            keyRows(q: q, k: k, v: v, out: out, t: t, s: s, heads: heads, headDim: headDim, scale: scale, qT: qT, qH: qH,
+                    ldk: ldk, ldv: ldv, oT: oT, oH: oH, threads: threads, path: kernelPath, workspace: ws)
+            return
+        }
         let packedK = ws.packTransposed(0, k, n: s, k: headDim, ldb: ldk, path: kernelPath) // scores = q · Kᵀ
         let packedV = ws.pack(1, v, k: s, n: headDim, ldb: ldv, path: kernelPath)          // out = P · V
         // Rows of one timestep block as one matrix needs uniform row strides across timesteps: contiguous
@@ -69,6 +78,32 @@ public enum Attention {
                          ldMask: ldMask, oT: oT, oH: oH, flat: flat, qRow: qRow, oRow: oRow, tb: tb, blocks: blocks, tasks: tasks)
         Threading.run(tasks: tasks, job: &job) { ctx, task in
             ctx!.assumingMemoryBound(to: MQAJob.self).pointee.run(task: task)
+        }
+        withExtendedLifetime(ws) {}
+    }
+
+    /// No mask: keys as rows (`pi0k_attn_queries`, see Sources/CPI0Kernels/pi0_attention.c). K and Vᵀ are
+    /// packed once; tasks take (head, panel of NR queries) units. A query's result does not depend on the
+    /// split, so the thread count does not change any bit.
+    private static func keyRows(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                out: UnsafeMutablePointer<Float>, t: Int, s: Int, heads: Int, headDim: Int, scale: Float,
+                                qT: Int, qH: Int, ldk: Int, ldv: Int, oT: Int, oH: Int, threads: Int,
+                                path: KernelPath, workspace ws: AttentionWorkspace) {
+        if s == 0 { // no keys: an empty weighted sum, 0 (as the masked path gives), never 0/0
+            for i in 0..<t { for h in 0..<heads { (out + i * oT + h * oH).update(repeating: 0, count: headDim) } }
+            return
+        }
+        let keys = ws.buffer(0, bytes: Int(pi0k_attn_keys_count(path.c, s, headDim)) * 4).assumingMemoryBound(to: Float.self)
+        pi0k_attn_pack_keys(path.c, k, ldk, v, ldv, s, headDim, keys)
+        let panels = (t + path.panelWidth - 1) / path.panelWidth
+        let tasks = max(1, min(Threading.resolve(threads), heads * panels))
+        let taskFloats = Int(pi0k_attn_task_count(path.c, s, headDim))
+        let work = ws.buffer(2, bytes: tasks * taskFloats * 4).assumingMemoryBound(to: Float.self)
+        var job = KeyRowsJob(path: path.c, keys: keys, q: q, out: out, work: work, taskFloats: taskFloats, t: t, s: s,
+                             headDim: headDim, scale: scale, qT: qT, qH: qH, oT: oT, oH: oH, nr: path.panelWidth,
+                             panels: panels, units: heads * panels, tasks: tasks)
+        Threading.run(tasks: tasks, job: &job) { ctx, task in
+            ctx!.assumingMemoryBound(to: KeyRowsJob.self).pointee.run(task: task)
         }
         withExtendedLifetime(ws) {}
     }
@@ -145,6 +180,23 @@ private struct MQAJob {
                 }
             }
             precondition(ok, "Attention.mqa: GEMM kernel failed (out of memory)")
+        }
+    }
+}
+
+/// One unmasked `Attention.mqa` call (keys as rows); task i handles its share of (head, query panel) units.
+private struct KeyRowsJob {
+    let path: Int32, keys: UnsafePointer<Float>, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>
+    let work: UnsafeMutablePointer<Float>, taskFloats: Int
+    let t: Int, s: Int, headDim: Int, scale: Float, qT: Int, qH: Int, oT: Int, oH: Int
+    let nr: Int, panels: Int, units: Int, tasks: Int
+
+    func run(task: Int) {
+        for unit in Threading.split(units, parts: tasks, part: task) {
+            let h = unit / panels, t0 = unit % panels * nr
+            let status = pi0k_attn_queries(path, keys, q + h * qH, qT, t0, min(t, t0 + nr), s, headDim, scale,
+                                           out + h * oH, oT, work + task * taskFloats)
+            precondition(status == 0, "Attention.mqa: no fp32 kernel for this path")
         }
     }
 }

@@ -1,7 +1,7 @@
 // Reusable buffers for attention: K and V packed into the GEMM's panel layout, and one score block per
 // task. They grow on demand and are kept, so repeated passes over the same shapes (every denoise step)
-// allocate nothing; `CPUBackend` owns one, used under its attention lock. Slots: 0 packed K, 1 packed V,
-// 2 scores.
+// allocate nothing; `CPUBackend` owns one, used under its attention lock. Slots: 0 packed K (masked) or
+// packed K and Vᵀ (unmasked, `pi0k_attn_pack_keys`), 1 packed V, 2 scores or the unmasked tasks' scratch.
 import CPI0Kernels
 
 public final class AttentionWorkspace: @unchecked Sendable {

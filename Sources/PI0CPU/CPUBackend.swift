@@ -70,7 +70,7 @@ public final class CPUBackend: HostBackend, @unchecked Sendable {
                 // each with that thread's workspace: one fork-join per call instead of one per head, and K/V
                 // are packed in parallel. `Attention.mqa`'s result does not depend on its thread count, so
                 // neither does this (tested). Zen 4, 2 threads, in the model: 117 → 139 GFLOP/s.
-                var job = HeadsJob(args: a, group: group, parts: threads, path: Attention.preferredPath(headDim: hd).c,
+                var job = HeadsJob(args: a, group: group, parts: threads, path: Attention.preferredPath(headDim: hd, masked: a.mask != nil).c,
                                    workspaces: Unmanaged.passUnretained(headWorkspaces).toOpaque())
                 withExtendedLifetime(headWorkspaces) {
                     Threading.run(tasks: threads, job: &job) { ctx, part in
@@ -85,7 +85,7 @@ public final class CPUBackend: HostBackend, @unchecked Sendable {
                 Attention.mqa(q: a.q + g * group * hd, k: a.k + g * hd, v: a.v + g * hd, mask: a.mask, out: a.out + g * group * hd,
                               t: a.queries, s: a.keys, heads: group, headDim: hd, scale: a.scale,
                               qStrideT: a.qStride, qStrideH: hd, ldk: a.kStride, ldv: a.vStride, ldMask: a.mask == nil ? nil : a.maskStride,
-                              outStrideT: a.outStride, outStrideH: hd, threads: threads, path: Attention.preferredPath(headDim: hd),
+                              outStrideT: a.outStride, outStrideH: hd, threads: threads, path: Attention.preferredPath(headDim: hd, masked: a.mask != nil),
                               workspace: workspace)
             }
             return

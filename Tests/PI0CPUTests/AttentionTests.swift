@@ -1,6 +1,6 @@
 // Attention.mqa against Attention.referenceMQA (Double loops) on odd shapes, additive masks with
 // LeRobot's masked value (including fully masked rows, which give the uniform average like torch.where),
-// strided layouts, and thread-count independence.
+// strided layouts, the unmasked keys-as-rows kernel on every path, and thread-count independence.
 // Bound: |out − ref| ≤ 2e-6 · max|v| + 2e-6 · |ref| — fp32 scores (~1e-7 relative), a ~2-ulp exp and
 // fp32 sums over S ≤ 300 stay far below it; a wrong mask row or a dropped key moves outputs by ~1e-2.
 import PI0TestSupport
@@ -86,6 +86,33 @@ final class AttentionTests: XCTestCase {
         check(Case(t: 7, s: 67, heads: 8, headDim: 72, strided: false), masked: false)
     }
 
+    /// No mask: the keys-as-rows kernel (Sources/CPI0Kernels/pi0_attention.c) on every usable fp32 path, on
+    /// shapes that leave partial query panels (T not a multiple of 16 or 64), partial row tiles (S and D not
+    /// multiples of 6 or 4) and strided rows (SigLIP's layout is (256, 256, 1, 72) strided).
+    func testUnmaskedKeyRowsOnEveryPath() {
+        for path in KernelPath.usable where path != .avx512bf16 {
+            for (t, s, heads, headDim, strided) in [(1, 1, 1, 1, false), (5, 7, 3, 72, true), (70, 67, 1, 72, true),
+                                                    (129, 300, 2, 17, false), (256, 256, 1, 72, true), (33, 13, 8, 256, false),
+                                                    (65, 5, 1, 7, true)] {
+                check(Case(t: t, s: s, heads: heads, headDim: headDim, strided: strided), masked: false, path: path)
+            }
+        }
+    }
+
+    /// No keys at all: an empty weighted sum is 0 on both forms (the reference's 0/0 would be NaN).
+    func testNoKeysGivesZeros() {
+        for path in KernelPath.usable where path != .avx512bf16 {
+            for masked in [true, false] {
+                let (t, heads, d) = (5, 2, 7)
+                let q = [Float](repeating: 1, count: t * heads * d), none = [Float](repeating: 1, count: 1)
+                var out = [Float](repeating: .nan, count: t * heads * d)
+                Attention.mqa(q: q, k: none, v: none, mask: masked ? none : nil, out: &out, t: t, s: 0, heads: heads,
+                              headDim: d, scale: 1, threads: 2, path: path)
+                XCTAssertEqual(out, [Float](repeating: 0, count: t * heads * d), "\(path) masked \(masked)")
+            }
+        }
+    }
+
     /// The fully masked row 2 must be the plain average of v (uniform weights), as torch.where + softmax gives.
     func testFullyMaskedRowIsUniformAverage() {
         var rng = SplitMix64()
@@ -101,14 +128,16 @@ final class AttentionTests: XCTestCase {
 
     func testThreadCountDoesNotChangeBits() {
         for c in [Case(t: 51, s: 300, heads: 8, headDim: 72, strided: false), Case(t: 9, s: 67, heads: 3, headDim: 256, strided: true),
-                  Case(t: 100, s: 67, heads: 1, headDim: 72, strided: true)] {
-            var outs: [[UInt32]] = []
-            for threads in [1, 2, 3] {
-                var rng = SplitMix64(seed: 42)
-                outs.append(run(c, threads: threads, rng: &rng).got.map(\.bitPattern))
+                  Case(t: 100, s: 67, heads: 1, headDim: 72, strided: true), Case(t: 200, s: 67, heads: 3, headDim: 72, strided: true)] {
+            for masked in [true, false] { // unmasked: the keys-as-rows kernel splits (head, query panel) units
+                var outs: [[UInt32]] = []
+                for threads in [1, 2, 3] {
+                    var rng = SplitMix64(seed: 42)
+                    outs.append(run(c, threads: threads, rng: &rng, masked: masked).got.map(\.bitPattern))
+                }
+                XCTAssertEqual(outs[0], outs[1], "\(c) masked \(masked): 1 vs 2 threads")
+                XCTAssertEqual(outs[0], outs[2], "\(c) masked \(masked): 1 vs 3 threads")
             }
-            XCTAssertEqual(outs[0], outs[1], "\(c): 1 vs 2 threads")
-            XCTAssertEqual(outs[0], outs[2], "\(c): 1 vs 3 threads")
         }
     }
 }

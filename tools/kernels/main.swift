@@ -157,7 +157,7 @@ if args.contains("--attention") || args.contains("--attention-only") {
                         Attention.mqa(q: qp.baseAddress! + o, k: kp.baseAddress! + o, v: kp.baseAddress! + o, mask: nil,
                                       out: op.baseAddress! + o, t: a.t, s: a.s, heads: 1, headDim: a.headDim,
                                       scale: 1 / Float(a.headDim).squareRoot(), qStrideT: ld, ldk: ld, ldv: ld, outStrideT: ld,
-                                      threads: threads, path: Attention.preferredPath(headDim: a.headDim))
+                                      threads: threads, path: Attention.preferredPath(headDim: a.headDim, masked: false))
                     } } }
                 }
             }

@@ -68,6 +68,18 @@ int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m
 void pi0k_softmax_rows(int path, float *s, size_t rows, size_t cols, size_t lds,
                        const float *mask, size_t ldmask, size_t rows_per_mask_row);
 
+/// Attention of one head without a mask, keys as rows (pi0_attention.c): out[t, :] = softmax_j(scale ·
+/// q[t, :]·k[j, :]) · v for t in [t0, t1). `keys` (pi0k_attn_keys_count floats, 64-byte aligned) holds K
+/// and Vᵀ packed by pi0k_attn_pack_keys for the same path, s and d; `work` (pi0k_attn_task_count floats,
+/// 64-byte aligned) is the calling task's scratch. A query's result does not depend on t0 or t1. Returns 0,
+/// or -2 for a path without fp32 tiles (PI0K_PATH_AVX512BF16).
+size_t pi0k_attn_keys_count(int path, size_t s, size_t d);
+size_t pi0k_attn_task_count(int path, size_t s, size_t d);
+void pi0k_attn_pack_keys(int path, const float *k, size_t ldk, const float *v, size_t ldv, size_t s, size_t d,
+                         float *keys);
+int pi0k_attn_queries(int path, const float *keys, const float *q, size_t ldq, size_t t0, size_t t1, size_t s,
+                      size_t d, float scale, float *out, size_t ldo, float *work);
+
 /// Measured-peak helper: runs `iters` iterations of 12 independent 8-wide FMAs (AVX2) or 16-wide (AVX-512)
 /// chains; returns a value that depends on all of them. flops = iters * 12 * width * 2. Returns 0 and does
 /// nothing when the path is not supported. path: PI0K_PATH_AVX2 or PI0K_PATH_AVX512.
