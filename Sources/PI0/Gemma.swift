@@ -9,22 +9,25 @@ import PI0Tensor
 
 struct GemmaLayer {
     let inputNorm: GemmaNorm
-    let q: Linear, k: Linear, v: Linear, o: Linear
+    let q: Linear, o: Linear
+    /// k_proj | v_proj as one product [R, 2·KV·D] (exact; the checkpoint keys stay separate).
+    let kv: Linear
     let postNorm: GemmaNorm
-    let gate: Linear, up: Linear, down: Linear
+    /// gate_proj | up_proj as one product [R, 2F].
+    let gateUp: Linear
+    let down: Linear
 
     init(_ s: WeightScope, _ d: GemmaDims, adaptiveNorms: Bool, backend: ComputeBackend, bf16: Bool) throws {
         let a = s.scoped("self_attn"), m = s.scoped("mlp")
         inputNorm = try GemmaNorm(s.scoped("input_layernorm"), width: d.width, adaptive: adaptiveNorms, backend: backend)
         q = try Linear(a, "q_proj", out: d.heads * d.headDim, in: d.width, bias: false, backend: backend, bf16: bf16,
                        hint: "num_heads × head_dim by width")
-        k = try Linear(a, "k_proj", out: d.kvHeads * d.headDim, in: d.width, bias: false, backend: backend, bf16: bf16,
-                       hint: "num_kv_heads × head_dim by width")
-        v = try Linear(a, "v_proj", out: d.kvHeads * d.headDim, in: d.width, bias: false, backend: backend, bf16: bf16)
+        kv = try Linear(a, fusing: [("k_proj", d.kvHeads * d.headDim, "num_kv_heads × head_dim by width"),
+                                    ("v_proj", d.kvHeads * d.headDim, "")], in: d.width, bias: false, backend: backend, bf16: bf16)
         o = try Linear(a, "o_proj", out: d.width, in: d.heads * d.headDim, bias: false, backend: backend, bf16: bf16)
         postNorm = try GemmaNorm(s.scoped("post_attention_layernorm"), width: d.width, adaptive: adaptiveNorms, backend: backend)
-        gate = try Linear(m, "gate_proj", out: d.mlpDim, in: d.width, bias: false, backend: backend, bf16: bf16, hint: "mlp_dim by width")
-        up = try Linear(m, "up_proj", out: d.mlpDim, in: d.width, bias: false, backend: backend, bf16: bf16)
+        gateUp = try Linear(m, fusing: [("gate_proj", d.mlpDim, "mlp_dim by width"), ("up_proj", d.mlpDim, "")], in: d.width,
+                            bias: false, backend: backend, bf16: bf16)
         down = try Linear(m, "down_proj", out: d.width, in: d.mlpDim, bias: false, backend: backend, bf16: bf16)
     }
 }
@@ -131,17 +134,17 @@ struct GemmaPass {
     func attentionBlock(_ li: Int, x: TensorRef, kvOnly: Bool = false) {
         let d = model.dims, l = model.layers[li], rows = batch * tokens
         let qDim = d.heads * d.headDim, kvDim = d.kvHeads * d.headDim
-        let n = scratch.normed.ref, q = scratch.q.ref, k = scratch.k.ref, v = scratch.v.ref, attn = scratch.attn.ref
+        let n = scratch.normed.ref, q = scratch.q.ref, kv = scratch.kv.ref, attn = scratch.attn.ref
         model.norm(l.inputNorm, x, batch: batch, tokens: tokens, modulation: modulation(2 * li), out: n)
         record(li, "input_norm_out", n); recordGate(li, "input_norm_gate", norm: 2 * li)
-        l.k(n, rows: rows, into: k)
-        l.v(n, rows: rows, into: v)
-        backend.applyRoPE(k, rows: rows, heads: d.kvHeads, headDim: d.headDim, stride: kvDim, cos: cos, sin: sin, roundToBF16: model.bf16)
+        // One product for K and V: row r holds K (RoPE'd in place) then V, stride 2·KV·D.
+        l.kv(n, rows: rows, into: kv)
+        backend.applyRoPE(kv, rows: rows, heads: d.kvHeads, headDim: d.headDim, stride: 2 * kvDim, cos: cos, sin: sin, roundToBF16: model.bf16)
         for b in 0..<batch {
-            backend.copy(k + b * tokens * kvDim, sourceStride: 0, to: cache.keyRow(li, b, offset), destinationStride: 0,
-                         rows: 1, width: tokens * kvDim)
-            backend.copy(v + b * tokens * kvDim, sourceStride: 0, to: cache.valueRow(li, b, offset), destinationStride: 0,
-                         rows: 1, width: tokens * kvDim)
+            let row = kv + b * tokens * 2 * kvDim
+            backend.copy(row, sourceStride: 2 * kvDim, to: cache.keyRow(li, b, offset), destinationStride: kvDim, rows: tokens, width: kvDim)
+            backend.copy(row + kvDim, sourceStride: 2 * kvDim, to: cache.valueRow(li, b, offset), destinationStride: kvDim,
+                         rows: tokens, width: kvDim)
         }
         if kvOnly { return }
         l.q(n, rows: rows, into: q)
@@ -162,13 +165,13 @@ struct GemmaPass {
     /// The MLP half of layer `li`, in place on the residual stream x: [R, W].
     func mlpBlock(_ li: Int, x: TensorRef) {
         let l = model.layers[li], rows = batch * tokens, f = model.dims.mlpDim
-        let n = scratch.normed.ref, g = scratch.gate.ref, u = scratch.up.ref
+        let n = scratch.normed.ref, gu = scratch.gateUp.ref
         model.norm(l.postNorm, x, batch: batch, tokens: tokens, modulation: modulation(2 * li + 1), out: n)
         record(li, "post_attn_norm_out", n); recordGate(li, "post_attn_norm_gate", norm: 2 * li + 1)
-        l.gate(n, rows: rows, into: g)
-        l.up(n, rows: rows, into: u)
-        backend.geluTanhMul(gate: g, up: u, rows: rows, width: f, ldIn: f, roundToBF16: model.bf16, out: g, ldOut: f)
-        l.down(g, rows: rows, into: n)
+        // One product for gate and up (row r: gate then up, stride 2F); gelu(gate)·up overwrites the gate half.
+        l.gateUp(n, rows: rows, into: gu)
+        backend.geluTanhMul(gate: gu, up: gu + f, rows: rows, width: f, ldIn: 2 * f, roundToBF16: model.bf16, out: gu, ldOut: 2 * f)
+        l.down(gu, rows: rows, ldx: 2 * f, into: n)
         record(li, "mlp_out", n)
         residual(x, n, norm: 2 * li + 1)
     }

@@ -19,15 +19,27 @@ struct Linear: @unchecked Sendable {
     /// `role`: the weight's role when it is not a plain linear layer (see `WeightScope.linear`).
     init(_ scope: WeightScope, _ name: String, out: Int, in inFeatures: Int, bias: Bool,
          backend: ComputeBackend, bf16: Bool, role: CheckpointTensor.Role? = nil, hint: String = "") throws {
-        var (w, b) = try scope.linear(name, out: out, in: inFeatures, bias: bias, role: role, hint: hint)
-        if bf16, w.dtype == .float32 {
-            w = WeightTensor(name: w.name, shape: w.shape, floats: w.floats().map(BFloat16.round), dtype: .bfloat16)
+        try self.init(scope, fusing: [(name, out, hint)], in: inFeatures, bias: bias, backend: backend, bf16: bf16, role: role)
+    }
+
+    /// Several layers over the same input fused into one product (K|V, gate|up): `parts` (name, out
+    /// features, hint) in output order, each still declared and checked under its own checkpoint key.
+    /// Exact: each output is the same dot product it would be alone.
+    init(_ scope: WeightScope, fusing parts: [(name: String, out: Int, hint: String)], in inFeatures: Int, bias: Bool,
+         backend: ComputeBackend, bf16: Bool, role: CheckpointTensor.Role? = nil) throws {
+        var weights: [WeightTensor] = [], biases: [WeightTensor?] = []
+        for part in parts {
+            var (w, b) = try scope.linear(part.name, out: part.out, in: inFeatures, bias: bias, role: role, hint: part.hint)
+            if bf16, w.dtype == .float32 {
+                w = WeightTensor(name: w.name, shape: w.shape, floats: w.floats().map(BFloat16.round), dtype: .bfloat16)
+            }
+            if let bb = b, bb.dtype != .float32 { b = bb.toFloat32() }
+            weights.append(w); biases.append(b)
         }
-        if let bb = b, bb.dtype != .float32 { b = bb.toFloat32() }
-        prepared = try backend.prepareLinear(w, bias: b, inputsAreBF16: bf16)
+        prepared = try backend.prepareLinear(weights, biases: biases, inputsAreBF16: bf16)
         // The packed copy is what runs; drop the mapped source pages now so that loading never holds
         // the checkpoint twice (they are re-read from the file if anything touches them again).
-        scope.release(w)
+        weights.forEach { scope.release($0) }
         self.backend = backend
         self.roundToBF16 = bf16
     }

@@ -5,7 +5,9 @@ import PI0Tensor
 
 struct SigLIPLayer {
     let norm1w: DeviceTensor, norm1b: DeviceTensor
-    let q: Linear, k: Linear, v: Linear, out: Linear
+    /// q_proj | k_proj | v_proj as one product [R, 3E] (exact; the checkpoint keys stay separate).
+    let qkv: Linear
+    let out: Linear
     let norm2w: DeviceTensor, norm2b: DeviceTensor
     let fc1: Linear, fc2: Linear
 
@@ -16,9 +18,8 @@ struct SigLIPLayer {
         }
         norm1w = try vector("layer_norm1.weight", .norm); norm1b = try vector("layer_norm1.bias", .bias)
         let a = s.scoped("self_attn")
-        q = try Linear(a, "q_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
-        k = try Linear(a, "k_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
-        v = try Linear(a, "v_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
+        qkv = try Linear(a, fusing: [("q_proj", e, ""), ("k_proj", e, ""), ("v_proj", e, "")], in: e, bias: true,
+                         backend: backend, bf16: false)
         out = try Linear(a, "out_proj", out: e, in: e, bias: true, backend: backend, bf16: false)
         norm2w = try vector("layer_norm2.weight", .norm); norm2b = try vector("layer_norm2.bias", .bias)
         fc1 = try Linear(s.scoped("mlp"), "fc1", out: d.intermediate, in: e, bias: true, backend: backend, bf16: false,
@@ -62,18 +63,18 @@ final class SigLIP: @unchecked Sendable {
         let t = dims.tokensPerImage, e = dims.hidden, rows = count * t
         precondition(count <= z.images, "SigLIP buffers for \(z.images) images, got \(count)")
         backend.patchify(images, count: count, side: dims.imageSize, patch: dims.patchSize, out: z.patches.ref)
-        let x = z.x.ref, n = z.n.ref, q = z.q.ref, k = z.k.ref, v = z.v.ref, attn = z.attn.ref, h = z.h.ref
+        let x = z.x.ref, n = z.n.ref, qkv = z.qkv.ref, attn = z.attn.ref, h = z.h.ref
         patchEmbedding(z.patches.ref, rows: rows, into: x)
         backend.addPeriodic(x, positionEmbedding.ref, count: rows * e, period: t * e)
         trace?("vision_embeddings", x)
         for (li, l) in layers.enumerated() {
             if li == 0 { trace?("siglip_layer0_in", x) }
             backend.layerNorm(x, rows: rows, width: e, weight: l.norm1w.ref, bias: l.norm1b.ref, eps: dims.layerNormEps, out: n)
-            l.q(n, rows: rows, into: q); l.k(n, rows: rows, into: k); l.v(n, rows: rows, into: v)
+            l.qkv(n, rows: rows, into: qkv)   // row r: q | k | v
             for i in 0..<count {
-                let o = i * t * e
-                backend.attention(AttentionCall(q: q + o, qStride: e, k: k + o, kStride: e, v: v + o, vStride: e,
-                                                mask: nil, maskStride: 0, out: attn + o, outStride: e, queries: t, keys: t,
+                let o = i * t * 3 * e
+                backend.attention(AttentionCall(q: qkv + o, qStride: 3 * e, k: qkv + o + e, kStride: 3 * e, v: qkv + o + 2 * e, vStride: 3 * e,
+                                                mask: nil, maskStride: 0, out: attn + i * t * e, outStride: e, queries: t, keys: t,
                                                 heads: dims.heads, kvHeads: dims.heads, headDim: dims.headDim,
                                                 scale: 1 / Float(dims.headDim).squareRoot(), roundToBF16: false))
             }
@@ -95,7 +96,7 @@ final class SigLIP: @unchecked Sendable {
 /// The vision tower's work buffers for up to `images` images, allocated once per plan.
 final class SigLIPBuffers: @unchecked Sendable {
     let images: Int
-    let patches: DeviceTensor, x: DeviceTensor, n: DeviceTensor, q: DeviceTensor, k: DeviceTensor, v: DeviceTensor
+    let patches: DeviceTensor, x: DeviceTensor, n: DeviceTensor, qkv: DeviceTensor
     let attn: DeviceTensor, h: DeviceTensor
     /// [images·T, W] the projected image embeddings.
     let out: DeviceTensor
@@ -105,8 +106,7 @@ final class SigLIPBuffers: @unchecked Sendable {
         self.images = images
         patches = DeviceTensor(shape: [rows, 3 * d.patchSize * d.patchSize], backend: be)
         x = DeviceTensor(shape: [rows, e], backend: be); n = DeviceTensor(shape: [rows, e], backend: be)
-        q = DeviceTensor(shape: [rows, e], backend: be); k = DeviceTensor(shape: [rows, e], backend: be)
-        v = DeviceTensor(shape: [rows, e], backend: be); attn = DeviceTensor(shape: [rows, e], backend: be)
+        qkv = DeviceTensor(shape: [rows, 3 * e], backend: be); attn = DeviceTensor(shape: [rows, e], backend: be)
         h = DeviceTensor(shape: [rows, d.intermediate], backend: be)
         out = DeviceTensor(shape: [rows, tower.projector.outFeatures], backend: be)
     }

@@ -32,7 +32,8 @@ public final class CPUBackend: HostBackend, @unchecked Sendable {
         "cpu (\(CPUFeatures.summary), \(KernelPath.best)\(KernelPath.bf16Products ? ", bf16 layers avx512bf16" : ""), \(threads) thread\(threads == 1 ? "" : "s"))"
     }
 
-    public override func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
+    public override func prepareLinear(_ weights: [WeightTensor], biases: [WeightTensor?], inputsAreBF16: Bool) throws -> PreparedLinear {
+        let (weight, bias) = try WeightTensor.stacked(weights, biases: biases)
         let (n, k) = try weight.linearShape(bias: bias)
         // bf16×bf16 products (vdpbf16ps) round the activations: only where they are bf16 already.
         let path: KernelPath = inputsAreBF16 && weight.dtype == .bfloat16 && KernelPath.bf16Products ? .avx512bf16 : .best

@@ -116,7 +116,8 @@ public final class CUDABackend: ComputeBackend, @unchecked Sendable {
 
     // MARK: Weights
 
-    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
+    public func prepareLinear(_ weights: [WeightTensor], biases: [WeightTensor?], inputsAreBF16: Bool) throws -> PreparedLinear {
+        let (weight, bias) = try WeightTensor.stacked(weights, biases: biases)
         let (n, k) = try weight.linearShape(bias: bias)
         lock.lock(); defer { lock.unlock() }
         requireEager("prepareLinear")

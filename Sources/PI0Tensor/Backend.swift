@@ -128,9 +128,12 @@ public protocol ComputeBackend: AnyObject, Sendable {
 
     // MARK: Weights (load time)
 
-    /// Packs W [N, K…] (and bias [N]) once. `inputsAreBF16`: the caller guarantees every input row is
-    /// bf16-representable (bf16 mode), so bf16×bf16 products (e.g. `vdpbf16ps`) are exact.
-    func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear
+    /// Packs the weights W_i [N_i, K…] (and biases [N_i]) once, stacked along N into one product: a fused
+    /// projection (K|V, gate|up) whose outputs come in the order given; one weight is a plain linear layer
+    /// (`WeightTensor.stacked` does the stacking for backends that need the rows in one place).
+    /// `inputsAreBF16`: the caller guarantees every input row is bf16-representable (bf16 mode), so
+    /// bf16×bf16 products (e.g. `vdpbf16ps`) are exact.
+    func prepareLinear(_ weights: [WeightTensor], biases: [WeightTensor?], inputsAreBF16: Bool) throws -> PreparedLinear
     /// Makes a token embedding table [rows, width] (kept in its stored dtype) available to `embed`.
     func prepareEmbedding(_ table: WeightTensor) throws -> PreparedEmbedding
 

@@ -27,9 +27,16 @@ public final class DryRunBackend: ComputeBackend, @unchecked Sendable {
     }
     public func download(_ source: TensorRef, into destination: UnsafeMutableBufferPointer<Float>) { cannot("download") }
     public func synchronize() {}
-    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
-        let (n, k) = try weight.linearShape(bias: bias)
-        return ShapeOnly(n, k)
+    /// Shapes only: stacked parts are checked and their rows added up without reading any weight.
+    public func prepareLinear(_ weights: [WeightTensor], biases: [WeightTensor?], inputsAreBF16: Bool) throws -> PreparedLinear {
+        guard weights.count == biases.count, !weights.isEmpty else {
+            throw BackendError.unsupportedWeight(name: weights.first?.name ?? "(none)", reason: "\(weights.count) weights with \(biases.count) biases")
+        }
+        let shapes = try zip(weights, biases).map { try $0.linearShape(bias: $1) }
+        if let bad = shapes.firstIndex(where: { $0.k != shapes[0].k }) {
+            throw BackendError.unsupportedWeight(name: weights[bad].name, reason: "\(shapes[bad].k) inputs, but \(weights[0].name) has \(shapes[0].k)")
+        }
+        return ShapeOnly(shapes.reduce(0) { $0 + $1.n }, shapes[0].k)
     }
     public func prepareEmbedding(_ table: WeightTensor) throws -> PreparedEmbedding {
         guard table.shape.count == 2 else {

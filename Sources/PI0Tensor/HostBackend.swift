@@ -23,8 +23,9 @@ open class HostBackend: ComputeBackend, @unchecked Sendable {
 
     // MARK: Weights
 
-    open func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
-        try PlainLinear(weight, bias: bias)
+    open func prepareLinear(_ weights: [WeightTensor], biases: [WeightTensor?], inputsAreBF16: Bool) throws -> PreparedLinear {
+        let (weight, bias) = try WeightTensor.stacked(weights, biases: biases)
+        return try PlainLinear(weight, bias: bias)
     }
     open func prepareEmbedding(_ table: WeightTensor) throws -> PreparedEmbedding { try HostEmbedding(table) }
 

@@ -44,9 +44,14 @@ public final class HostEmbedding: PreparedEmbedding, @unchecked Sendable {
 }
 
 extension ComputeBackend {
-    /// Convenience (not a requirement): float32 weights, inputs not known to be bf16.
+    /// Convenience (not a requirement): one weight, inputs not known to be bf16.
     public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?) throws -> PreparedLinear {
-        try prepareLinear(weight, bias: bias, inputsAreBF16: false)
+        try prepareLinear([weight], biases: [bias], inputsAreBF16: false)
+    }
+
+    /// Convenience (not a requirement): one weight.
+    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
+        try prepareLinear([weight], biases: [bias], inputsAreBF16: inputsAreBF16)
     }
 
     /// Convenience (not a requirement): `count` floats from `source` into a new array.
@@ -95,5 +100,42 @@ public struct AttentionArgs: @unchecked Sendable {
         self.out = out; self.outStride = outStride; self.queries = queries; self.keys = keys
         self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim
         self.scale = scale; self.roundToBF16 = roundToBF16
+    }
+}
+
+extension WeightTensor {
+    /// The weights W_i [N_i, K…] stacked along N as one weight [ΣN_i, K] (and the biases as one [ΣN_i],
+    /// zeros for a part without one, nil when no part has one): the rows of a fused projection. One part
+    /// comes back as it is, without a copy; several are copied (in their common dtype, float32 if they
+    /// differ). Errors name the tensor whose shape does not fit.
+    public static func stacked(_ weights: [WeightTensor], biases: [WeightTensor?]) throws -> (weight: WeightTensor, bias: WeightTensor?) {
+        guard let first = weights.first, weights.count == biases.count else {
+            throw BackendError.unsupportedWeight(name: weights.first?.name ?? "(none)", reason: "\(weights.count) weights with \(biases.count) biases")
+        }
+        if weights.count == 1 { return (first, biases[0]) }   // the backend checks it as before
+        let k = try first.linearShape(bias: biases[0]).k
+        var rows = 0
+        for (w, b) in zip(weights, biases) {
+            let (n, kw) = try w.linearShape(bias: b)
+            guard kw == k else { throw BackendError.unsupportedWeight(name: w.name, reason: "\(kw) inputs, but \(first.name) has \(k)") }
+            rows += n
+        }
+        let dtype: WeightDType = weights.allSatisfy { $0.dtype == first.dtype } ? first.dtype : .float32
+        let name = weights.map(\.name).joined(separator: "+")
+        let box = OwnedBytes(byteCount: rows * k * dtype.byteSize)
+        var offset = 0
+        for w in weights {
+            if w.dtype == dtype {
+                (box.pointer + offset).copyMemory(from: w.pointer, byteCount: w.count * dtype.byteSize)
+            } else {
+                let f = w.floats()
+                f.withUnsafeBytes { (box.pointer + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            offset += w.count * dtype.byteSize
+        }
+        let weight = WeightTensor(name: name, shape: [rows, k], dtype: dtype, pointer: UnsafeRawPointer(box.pointer), owner: box)
+        guard biases.contains(where: { $0 != nil }) else { return (weight, nil) }
+        let bias = zip(weights, biases).flatMap { w, b in b?.floats() ?? [Float](repeating: 0, count: w.shape[0]) }
+        return (weight, WeightTensor(name: name + ".bias", shape: [rows], floats: bias))
     }
 }

@@ -68,8 +68,8 @@ public final class ProfilingBackend: ComputeBackend, @unchecked Sendable {
 
     // MARK: Weights (load time, not profiled)
 
-    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
-        try inner.prepareLinear(weight, bias: bias, inputsAreBF16: inputsAreBF16)
+    public func prepareLinear(_ weights: [WeightTensor], biases: [WeightTensor?], inputsAreBF16: Bool) throws -> PreparedLinear {
+        try inner.prepareLinear(weights, biases: biases, inputsAreBF16: inputsAreBF16)
     }
     public func prepareEmbedding(_ table: WeightTensor) throws -> PreparedEmbedding { try inner.prepareEmbedding(table) }
 

@@ -46,8 +46,8 @@ final class RecordingBackend: GraphCapturing, @unchecked Sendable {
         refuseWhileCapturing("download"); downloads += 1; inner.download(source, into: destination)
     }
     func synchronize() { refuseWhileCapturing("synchronize"); inner.synchronize() }
-    func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
-        try inner.prepareLinear(weight, bias: bias, inputsAreBF16: inputsAreBF16)
+    func prepareLinear(_ weights: [WeightTensor], biases: [WeightTensor?], inputsAreBF16: Bool) throws -> PreparedLinear {
+        try inner.prepareLinear(weights, biases: biases, inputsAreBF16: inputsAreBF16)
     }
     func prepareEmbedding(_ table: WeightTensor) throws -> PreparedEmbedding { try inner.prepareEmbedding(table) }
 

@@ -234,8 +234,8 @@ public final class CountingBackend: ComputeBackend, @unchecked Sendable {
         init(_ inner: PreparedEmbedding, owner: ObjectIdentifier) { self.inner = inner; self.owner = owner }
     }
 
-    public func prepareLinear(_ weight: WeightTensor, bias: WeightTensor?, inputsAreBF16: Bool) throws -> PreparedLinear {
-        CountedLinear(try inner.prepareLinear(weight, bias: bias, inputsAreBF16: inputsAreBF16), owner: ObjectIdentifier(self))
+    public func prepareLinear(_ weights: [WeightTensor], biases: [WeightTensor?], inputsAreBF16: Bool) throws -> PreparedLinear {
+        CountedLinear(try inner.prepareLinear(weights, biases: biases, inputsAreBF16: inputsAreBF16), owner: ObjectIdentifier(self))
     }
 
     public func prepareEmbedding(_ table: WeightTensor) throws -> PreparedEmbedding {

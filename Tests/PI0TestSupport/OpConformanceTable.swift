@@ -51,6 +51,23 @@ public enum OpTable {
                              y, count: (m - 1) * ldy + n)
                 }
             }
+            // Fused projections (K|V, gate|up): 2 or 3 weights stacked along N, one without a bias.
+            for parts in [2, 3] {
+                let m = r.odd(1...37), k = r.odd(1...301), ns = (0..<parts).map { _ in r.odd(1...41) }, n = ns.reduce(0, +)
+                let ldx = k + r.int(0...3), ldy = n + r.int(0...3)
+                for inputsAreBF16 in r.bf16 ? [false, true] : [false] {
+                    let ws = ns.enumerated().map { i, ni in
+                        WeightTensor(name: "w\(i)", shape: [ni, k], floats: r.values(ni * k, scale: 0.2), dtype: r.bf16 ? .bfloat16 : .float32)
+                    }
+                    let bs: [WeightTensor?] = ns.enumerated().map { i, ni in i == 1 ? nil : WeightTensor(name: "b\(i)", shape: [ni], floats: r.values(ni)) }
+                    let p = try r.backend.prepareLinear(ws, biases: bs, inputsAreBF16: inputsAreBF16)
+                    r.expect(p.outFeatures == n && p.inFeatures == k, "fused: prepared \(p.outFeatures)×\(p.inFeatures), want \(n)×\(k)")
+                    let x = r.strided(rows: m, width: k, ld: ldx, values: r.values(m * k, roundedToBF16: inputsAreBF16))
+                    let y = r.output((m - 1) * ldy + n)
+                    r.backend.linear(p, x: x, rows: m, ldx: ldx, y: y, ldy: ldy)
+                    r.record("fused \(ns) \(m)×\(k) ldx \(ldx) ldy \(ldy) bf16 inputs \(inputsAreBF16)", y, count: (m - 1) * ldy + n)
+                }
+            }
         },
 
         OpCase(op: "attention", precisions: [false, true], tolerance: .relL2(1e-6), bf16Tolerance: .relL2(1e-2),
