@@ -3,16 +3,18 @@
 // π0.5 the expert's norms are adaptive (AdaptiveRMSNorm.swift):
 //   h  = x + o_proj(Attn(RMSNorm_in(x)))                         π0.5 expert: x + o_proj(…)·gate_in
 //   x' = h + down_proj(gelu_tanh(gate_proj(n)) · up_proj(n)),  n = RMSNorm_post(h)      … ·gate_post
-// No biases. RMSNorm weights are used as (1 + w) and are float32 in both precision modes. q|k|v and
-// gate|up each run as one product (`Linear(fusing:)`): exact, each output is the same dot product.
+// No biases. RMSNorm weights are used as (1 + w) and are float32 in both precision modes. k|v and
+// gate|up each run as one product (`Linear(fusing:)`): exact, each output is the same dot product. q stays
+// its own product: the attention kernels fold MQA heads into rows only when a token's queries are
+// contiguous, and a fused q|k|v cost ~90 ms a sample on the CPU (docs/PERFORMANCE.md).
 // Letters: R = B·T rows, W width, F mlp, H heads, KV kv heads, D head dim.
 import PI0Tensor
 
 struct GemmaLayer {
     let inputNorm: GemmaNorm
-    /// q_proj | k_proj | v_proj as one product [R, (H + 2·KV)·D] (exact; the checkpoint keys stay separate).
-    let qkv: Linear
-    let o: Linear
+    let q: Linear, o: Linear
+    /// k_proj | v_proj as one product [R, 2·KV·D] (exact; the checkpoint keys stay separate).
+    let kv: Linear
     let postNorm: GemmaNorm
     /// gate_proj | up_proj as one product [R, 2F].
     let gateUp: Linear
@@ -21,9 +23,10 @@ struct GemmaLayer {
     init(_ s: WeightScope, _ d: GemmaDims, adaptiveNorms: Bool, backend: ComputeBackend, bf16: Bool) throws {
         let a = s.scoped("self_attn"), m = s.scoped("mlp")
         inputNorm = try GemmaNorm(s.scoped("input_layernorm"), width: d.width, adaptive: adaptiveNorms, backend: backend)
-        qkv = try Linear(a, fusing: [("q_proj", d.heads * d.headDim, "num_heads × head_dim by width"),
-                                     ("k_proj", d.kvHeads * d.headDim, "num_kv_heads × head_dim by width"),
-                                     ("v_proj", d.kvHeads * d.headDim, "")], in: d.width, bias: false, backend: backend, bf16: bf16)
+        q = try Linear(a, "q_proj", out: d.heads * d.headDim, in: d.width, bias: false, backend: backend, bf16: bf16,
+                       hint: "num_heads × head_dim by width")
+        kv = try Linear(a, fusing: [("k_proj", d.kvHeads * d.headDim, "num_kv_heads × head_dim by width"),
+                                    ("v_proj", d.kvHeads * d.headDim, "")], in: d.width, bias: false, backend: backend, bf16: bf16)
         o = try Linear(a, "o_proj", out: d.width, in: d.heads * d.headDim, bias: false, backend: backend, bf16: bf16)
         postNorm = try GemmaNorm(s.scoped("post_attention_layernorm"), width: d.width, adaptive: adaptiveNorms, backend: backend)
         gateUp = try Linear(m, fusing: [("gate_proj", d.mlpDim, "mlp_dim by width"), ("up_proj", d.mlpDim, "")], in: d.width,
@@ -134,26 +137,25 @@ struct GemmaPass {
     func attentionBlock(_ li: Int, x: TensorRef, kvOnly: Bool = false) {
         let d = model.dims, l = model.layers[li], rows = batch * tokens
         let qDim = d.heads * d.headDim, kvDim = d.kvHeads * d.headDim
-        let n = scratch.normed.ref, qkv = scratch.qkv.ref, attn = scratch.attn.ref, stride = qDim + 2 * kvDim
+        let n = scratch.normed.ref, q = scratch.q.ref, kv = scratch.kv.ref, attn = scratch.attn.ref
         model.norm(l.inputNorm, x, batch: batch, tokens: tokens, modulation: modulation(2 * li), out: n)
         record(li, "input_norm_out", n); recordGate(li, "input_norm_gate", norm: 2 * li)
-        // One product for Q, K and V: row r holds Q, K (both RoPE'd in place), V. The VLM's last layer
-        // needs only K and V (`kvOnly`); its Q costs ~0.15 % of a sample, less than a separate launch.
-        l.qkv(n, rows: rows, into: qkv)
-        let k = qkv + qDim
-        backend.applyRoPE(k, rows: rows, heads: d.kvHeads, headDim: d.headDim, stride: stride, cos: cos, sin: sin, roundToBF16: model.bf16)
+        // One product for K and V: row r holds K (RoPE'd in place) then V, stride 2·KV·D.
+        l.kv(n, rows: rows, into: kv)
+        backend.applyRoPE(kv, rows: rows, heads: d.kvHeads, headDim: d.headDim, stride: 2 * kvDim, cos: cos, sin: sin, roundToBF16: model.bf16)
         for b in 0..<batch {
-            let row = k + b * tokens * stride
-            backend.copy(row, sourceStride: stride, to: cache.keyRow(li, b, offset), destinationStride: kvDim, rows: tokens, width: kvDim)
-            backend.copy(row + kvDim, sourceStride: stride, to: cache.valueRow(li, b, offset), destinationStride: kvDim,
+            let row = kv + b * tokens * 2 * kvDim
+            backend.copy(row, sourceStride: 2 * kvDim, to: cache.keyRow(li, b, offset), destinationStride: kvDim, rows: tokens, width: kvDim)
+            backend.copy(row + kvDim, sourceStride: 2 * kvDim, to: cache.valueRow(li, b, offset), destinationStride: kvDim,
                          rows: tokens, width: kvDim)
         }
         if kvOnly { return }
-        backend.applyRoPE(qkv, rows: rows, heads: d.heads, headDim: d.headDim, stride: stride, cos: cos, sin: sin, roundToBF16: model.bf16)
+        l.q(n, rows: rows, into: q)
+        backend.applyRoPE(q, rows: rows, heads: d.heads, headDim: d.headDim, stride: qDim, cos: cos, sin: sin, roundToBF16: model.bf16)
         for b in 0..<batch {
             // transformers' eager attention: (q·kᵀ)·D^-0.5 + mask, softmax in float32.
             backend.attention(AttentionCall(
-                q: qkv + b * tokens * stride, qStride: stride, k: cache.keyRow(li, b, 0), kStride: kvDim, v: cache.valueRow(li, b, 0), vStride: kvDim,
+                q: q + b * tokens * qDim, qStride: qDim, k: cache.keyRow(li, b, 0), kStride: kvDim, v: cache.valueRow(li, b, 0), vStride: kvDim,
                 mask: mask + b * tokens * keyCount, maskStride: keyCount, out: attn + b * tokens * qDim, outStride: qDim,
                 queries: tokens, keys: keyCount, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim,
                 scale: 1 / Float(d.headDim).squareRoot(), roundToBF16: model.bf16))
