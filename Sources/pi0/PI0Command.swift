@@ -6,7 +6,7 @@ import ArgumentParser
 import Foundation
 
 /// The version `pi0 --version` prints.
-let pi0Version = "0.4.0"
+let pi0Version = "0.5.0"
 
 @main
 struct PI0Command: AsyncParsableCommand {

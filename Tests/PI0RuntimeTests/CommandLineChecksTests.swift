@@ -73,6 +73,15 @@ final class CommandLineChecksTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 
+    /// `--graph full|loop` needs a backend that captures work: refused on cpu before the weights load.
+    func testGraphModesNeedACapturingBackendBeforeLoading() throws {
+        for mode in ["full", "loop"] {
+            try assertFailsBeforeLoading(["bench", "--checkpoint", f.demo, "--graph", mode],
+                                         mentions: ["--graph \(mode)", "--backend cuda", "Usage: pi0 bench"])
+            try assertFailsBeforeLoading(f.policyArgs(output: f.tmp + "/g.json") + ["--graph", mode], mentions: ["--graph \(mode)"])
+        }
+    }
+
     func testOutputFilesAreNeverLostOrClobbered() throws {
         let out = f.tmp + "/a.json"
         try Data("keep me".utf8).write(to: URL(fileURLWithPath: out))
