@@ -25,11 +25,15 @@ public final class SamplingEngine: @unchecked Sendable {
     /// Shapes that ran eagerly once: the first call of a shape warms the backend (library workspaces,
     /// lazily loaded kernels) before anything is captured.
     private var warmed: Set<SamplingShape> = []
+    /// Shapes by last use, oldest first: at most `maxPlans` plans (and their graphs) are kept, so a
+    /// server whose clients send many prompt lengths does not grow without bound.
+    private var recent: [SamplingShape] = []
+    public let maxPlans: Int
     private let lock = NSLock()
 
     /// Throws when `mode` needs capture and the model's backend cannot record work.
-    public init(model: PI0Model, mode: GraphMode = .none) throws {
-        self.model = model; self.mode = mode
+    public init(model: PI0Model, mode: GraphMode = .none, maxPlans: Int = 8) throws {
+        self.model = model; self.mode = mode; self.maxPlans = max(maxPlans, 1)
         capturing = model.backend as? GraphCapturing
         if mode != .none && capturing == nil {
             throw BackendError.unavailable(backend: model.backend.name,
@@ -39,6 +43,8 @@ public final class SamplingEngine: @unchecked Sendable {
 
     /// Shapes with a captured graph (for reports and tests).
     public var capturedShapes: Int { lock.withLock { graphs.count } }
+    /// Shapes with a plan.
+    public var plannedShapes: Int { lock.withLock { plans.count } }
 
     /// `PI0Model.sampleActions` through this engine's mode. With `trace` the call runs eagerly
     /// (observers download intermediates); with `timings` a graph mode records one "sample" stage (its
@@ -54,6 +60,12 @@ public final class SamplingEngine: @unchecked Sendable {
         let (shape, guide) = try model.prepare(inputs, steps: steps, rtcConfig: rtcConfig, dropPadding: mode == .full)
         let plan = plans[shape] ?? SamplingPlan(model: model, shape: shape)
         plans[shape] = plan
+        recent.removeAll { $0 == shape }
+        recent.append(shape)
+        while recent.count > maxPlans {
+            let old = recent.removeFirst()
+            plans[old] = nil; graphs[old] = nil; warmed.remove(old)
+        }
         let n = inputs.batch * model.config.chunkSize * model.config.maxActionDim
         try plan.upload(inputs, noise: inputs.noise ?? GaussianNoise.sample(count: n, seed: seed), guide: guide)
         if mode == .loop { plan.enqueuePrefix(observer: nil, lap: nil) }

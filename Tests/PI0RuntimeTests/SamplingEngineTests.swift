@@ -89,6 +89,22 @@ final class SamplingEngineTests: XCTestCase {
         XCTAssertEqual(recorder.replays, 3)
     }
 
+    /// At most `maxPlans` shapes keep a plan and a graph: the least recently used is dropped, and a
+    /// dropped shape is planned (and captured) again when it comes back, with the same results.
+    func testPlansAreBoundedLeastRecentlyUsedFirst() throws {
+        let recorder = RecordingBackend(wrapping: CPUBackend(threads: 1))
+        let model = try tinyModel(.pi0, backend: recorder), eager = try tinyModel(.pi0, backend: CPUBackend(threads: 1))
+        let engine = try SamplingEngine(model: model, mode: .full, maxPlans: 2)
+        for (call, valid) in [3, 3, 5, 5, 7, 7, 3, 3].enumerated() {   // three shapes (prompt lengths), twice each
+            let x = inputs(model, seed: UInt64(300 + call), valid: valid, maskCamera: false)
+            XCTAssertEqual(try engine.sampleActions(x, steps: 2, seed: 1).array.map(\.bitPattern),
+                           try eager.sampleActions(x, steps: 2, seed: 1).array.map(\.bitPattern), "call \(call)")
+            XCTAssertLessThanOrEqual(engine.plannedShapes, 2)
+        }
+        XCTAssertEqual(engine.plannedShapes, 2)
+        XCTAssertEqual(recorder.captures, 4, "3, 5, 7, then 3 again after it was dropped")
+    }
+
     func testGraphModesNeedACapturingBackend() throws {
         let model = try tinyModel(.pi0, backend: CPUBackend(threads: 1))
         XCTAssertNoThrow(try SamplingEngine(model: model, mode: .none))
