@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "PI0TestSupport", dependencies: ["PI0Tensor"], path: "Tests/PI0TestSupport"),
         .testTarget(name: "PI0TensorTests", dependencies: ["PI0Tensor", "PI0TestSupport"]),
         .testTarget(name: "PI0CPUTests", dependencies: ["PI0CPU", "PI0Tensor", "PI0TestSupport"]),
-        .testTarget(name: "PI0CUDATests", dependencies: ["PI0CUDA", "PI0Tensor", "PI0", "SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PI0CUDATests", dependencies: ["PI0CUDA", "PI0Tensor", "PI0", "PI0Runtime", "SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PI0Tests", dependencies: ["PI0", "PI0CPU", "SafeTensors", "PI0TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SentencePieceTests", dependencies: ["SentencePiece", "PI0TestSupport"], resources: [.copy("Fixtures")]),

@@ -67,7 +67,7 @@ final class PaliGemmaWithExpert: @unchecked Sendable {
     /// The observation's masks and RoPE tables (from its pad flags [B][P] and positions [B][P]): the
     /// only uploads of this stage. Returns the host tables for observers.
     @discardableResult
-    func upload(pad: [[Bool]], positions: [[Int]]) -> (prefixCos: [Float], prefixSin: [Float], suffixCos: [Float], suffixSin: [Float]) {
+    func upload(pad: [[Bool]], positions: [[Int]], via backend: TensorUploading) -> (prefixCos: [Float], prefixSin: [Float], suffixCos: [Float], suffixSin: [Float]) {
         let p = prefixTokens, s = suffixTokens, c = cache.capacity
         var pm = [Float](repeating: 0, count: batch * p * p), sm = [Float](repeating: 0, count: batch * s * c)
         var pc: [Float] = [], ps: [Float] = [], sc: [Float] = [], ss: [Float] = []

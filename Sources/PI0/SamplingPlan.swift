@@ -70,6 +70,14 @@ public final class SamplingPlan: @unchecked Sendable {
     private var pad: [[Bool]] = [], positions: [[Int]] = []
 
     var backend: ComputeBackend { model.backend }
+    /// What the one download of a call reads: the actions, then the finite checks' statuses.
+    public var outputs: TensorRef { result.ref }
+    public var outputCount: Int { result.count }
+    /// The most floats one `upload` writes: the capacity of every tensor it writes (staging size).
+    public var uploadCapacity: Int {
+        [images, ids, state, result, pass.prefixMask, pass.suffixMask, pass.prefixCos, pass.prefixSin, pass.suffixCos,
+         pass.suffixSin].reduce(0) { $0 + $1.count } + (rtcTarget?.count ?? 0) + (rtcWeights?.count ?? 0)
+    }
     var actionCount: Int { shape.batch * model.config.chunkSize * model.config.maxActionDim }
     var x: TensorRef { result.ref }
     func status(_ i: Int) -> TensorRef { result + actionCount + 3 * i }
@@ -104,8 +112,12 @@ public final class SamplingPlan: @unchecked Sendable {
 
     // MARK: Upload
 
-    /// The observation's transfers (inputs already validated against the model and this shape).
-    public func upload(_ inputs: PI0Inputs, noise: [Float], guide: RTCGuide?, observer: SamplingObserver? = nil) throws {
+    /// The observation's transfers (inputs already validated against the model and this shape), through
+    /// `uploader` (default: the backend's own `upload`; a pipelined engine stages them on a transfer queue).
+    /// Together they write at most `uploadCapacity` floats.
+    public func upload(_ inputs: PI0Inputs, noise: [Float], guide: RTCGuide?, observer: SamplingObserver? = nil,
+                       via uploader: TensorUploading? = nil) throws {
+        let backend = uploader ?? self.backend
         let b = shape.batch, n = model.dims.vision.tokensPerImage, cams = shape.cameraCount
         precondition(inputs.batch == b && inputs.images.count == cams, "observation does not match the plan's shape")
         guard noise.count == actionCount else {
@@ -133,7 +145,7 @@ public final class SamplingPlan: @unchecked Sendable {
             observer.observe("suffix_position_ids", shape: [b, s], values: .int64((0..<b).flatMap {
                 PaliGemmaWithExpert.suffixPositions(prefixPad: pad[$0], count: s).map(Int64.init) }))
         }
-        pass.upload(pad: pad, positions: positions)
+        pass.upload(pad: pad, positions: positions, via: backend)
         if let guide, let rtcTarget, let rtcWeights {
             backend.upload(guide.target, to: rtcTarget.ref); backend.upload(guide.weights, to: rtcWeights.ref)
             rtcConfig = guide.config
@@ -247,7 +259,12 @@ public final class SamplingPlan: @unchecked Sendable {
     /// The one download of a call: the actions [B, H, A] and the finite checks; throws
     /// `NonFiniteError` naming the first stage that produced a NaN or ±inf.
     public func finish(observer: SamplingObserver? = nil) throws -> Tensor {
-        let all = backend.download(result.ref, count: result.count)
+        try finish(downloaded: backend.download(result.ref, count: result.count), observer: observer)
+    }
+
+    /// `finish` on the `outputCount` floats of `outputs` downloaded by the caller (e.g. asynchronously).
+    public func finish(downloaded all: [Float], observer: SamplingObserver? = nil) throws -> Tensor {
+        precondition(all.count == result.count, "\(all.count) downloaded floats, expected \(result.count)")
         for (i, name) in statusNames.enumerated() where all[actionCount + 3 * i] != 0 {
             throw NonFiniteError(stage: name, index: Int(all[actionCount + 3 * i + 1]), value: all[actionCount + 3 * i + 2])
         }

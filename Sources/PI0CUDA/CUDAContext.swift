@@ -11,6 +11,8 @@ final class CUDAContext: @unchecked Sendable {
     let computeCapability: (Int, Int)
     let context: CUhandle?
     let stream: CUhandle?
+    /// The second stream: asynchronous uploads of the next observation (AsyncTransfers).
+    let transferStream: CUhandle?
     private(set) var module: CUhandle?
     private(set) var functions: [String: CUhandle] = [:]
     private(set) var moduleKind = ""
@@ -41,6 +43,9 @@ final class CUDAContext: @unchecked Sendable {
         var s: CUhandle?
         try driver.check(driver.cuStreamCreate(&s, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate")
         stream = s
+        var t: CUhandle?
+        try driver.check(driver.cuStreamCreate(&t, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate(transfer)")
+        transferStream = t
     }
 
     var arch: String { "sm_\(computeCapability.0)\(computeCapability.1)" }
@@ -139,4 +144,32 @@ extension CUDAContext: CUDADeviceAPI {
     func graphLaunch(_ exec: CUhandle?) throws { try driver.check(driver.cuGraphLaunch(exec, stream), "cuGraphLaunch") }
     func graphDestroy(_ graph: CUhandle?) { _ = driver.cuGraphDestroy(graph) }
     func graphExecDestroy(_ exec: CUhandle?) { _ = driver.cuGraphExecDestroy(exec) }
+
+    func memHostAlloc(bytes: Int) throws -> UnsafeMutableRawPointer {
+        var p: UnsafeMutableRawPointer?
+        try driver.check(driver.cuMemHostAlloc(&p, max(bytes, 4), 0), "cuMemHostAlloc(\(bytes) bytes)")
+        guard let p else { throw BackendError.unavailable(backend: "cuda", reason: "cuMemHostAlloc returned no memory") }
+        return p
+    }
+    func memFreeHost(_ pointer: UnsafeMutableRawPointer) { _ = driver.cuMemFreeHost(pointer) }
+
+    func memcpyHtoDAsyncOnTransferStream(_ destination: CUdeviceptr, _ source: UnsafeRawPointer, bytes: Int) throws {
+        guard bytes > 0 else { return }
+        try driver.check(driver.cuMemcpyHtoDAsync(destination, source, bytes, transferStream), "cuMemcpyHtoDAsync(transfer)")
+    }
+
+    func eventCreate() throws -> CUhandle? {
+        var e: CUhandle?
+        try driver.check(driver.cuEventCreate(&e, 2 /* CU_EVENT_DISABLE_TIMING */), "cuEventCreate")
+        return e
+    }
+    func eventDestroy(_ event: CUhandle?) { _ = driver.cuEventDestroy(event) }
+    private func handle(_ role: CUDAStreamRole) -> CUhandle? { role == .compute ? stream : transferStream }
+    func eventRecord(_ event: CUhandle?, on role: CUDAStreamRole) throws {
+        try driver.check(driver.cuEventRecord(event, handle(role)), "cuEventRecord(\(role.rawValue))")
+    }
+    func streamWaitEvent(_ role: CUDAStreamRole, _ event: CUhandle?) throws {
+        try driver.check(driver.cuStreamWaitEvent(handle(role), event, 0), "cuStreamWaitEvent(\(role.rawValue))")
+    }
+    func eventSynchronize(_ event: CUhandle?) throws { try driver.check(driver.cuEventSynchronize(event), "cuEventSynchronize") }
 }

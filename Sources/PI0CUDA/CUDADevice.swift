@@ -43,8 +43,15 @@ struct LaunchShape: Equatable {
     }
 }
 
-/// One CUDA context and its stream. Every call is issued on that stream; only `streamSynchronize` and
-/// `memcpyDtoHAsync` followed by it wait for the device.
+/// The backend's two streams: `compute` carries every operation, graph launch and synchronous transfer;
+/// `transfer` carries only the asynchronous uploads of `AsyncTransfers` (CUDABackend+Transfers.swift).
+enum CUDAStreamRole: String, Sendable {
+    case compute, transfer
+}
+
+/// One CUDA context and its two streams. Every call is issued on the compute stream unless it names the
+/// transfer stream; only `streamSynchronize`, `eventSynchronize` and `memcpyDtoHAsync` followed by a
+/// synchronisation wait for the device.
 protocol CUDADeviceAPI: AnyObject, Sendable {
     /// "NVIDIA H100 80GB HBM3, sm_90, cubin kernels" (for the backend's name).
     var label: String { get }
@@ -81,4 +88,22 @@ protocol CUDADeviceAPI: AnyObject, Sendable {
     func graphDestroy(_ graph: CUhandle?)
     /// cuGraphExecDestroy.
     func graphExecDestroy(_ exec: CUhandle?)
+
+    // Asynchronous transfers (AsyncTransfers): pinned host memory, the transfer stream, events.
+    /// cuMemHostAlloc: page-locked host memory.
+    func memHostAlloc(bytes: Int) throws -> UnsafeMutableRawPointer
+    /// cuMemFreeHost.
+    func memFreeHost(_ pointer: UnsafeMutableRawPointer)
+    /// cuMemcpyHtoDAsync on the transfer stream (from pinned memory: returns at once).
+    func memcpyHtoDAsyncOnTransferStream(_ destination: CUdeviceptr, _ source: UnsafeRawPointer, bytes: Int) throws
+    /// cuEventCreate (CU_EVENT_DISABLE_TIMING).
+    func eventCreate() throws -> CUhandle?
+    /// cuEventDestroy.
+    func eventDestroy(_ event: CUhandle?)
+    /// cuEventRecord on one of the streams.
+    func eventRecord(_ event: CUhandle?, on stream: CUDAStreamRole) throws
+    /// cuStreamWaitEvent: later work on `stream` waits for `event`.
+    func streamWaitEvent(_ stream: CUDAStreamRole, _ event: CUhandle?) throws
+    /// cuEventSynchronize: the host waits for `event`.
+    func eventSynchronize(_ event: CUhandle?) throws
 }

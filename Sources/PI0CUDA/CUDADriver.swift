@@ -32,6 +32,9 @@ struct CUDADriver: @unchecked Sendable {
     typealias FnEndCapture = @convention(c) (CUhandle?, UnsafeMutablePointer<CUhandle?>?) -> CUresult
     typealias FnGraphInstantiate = @convention(c) (UnsafeMutablePointer<CUhandle?>?, CUhandle?, UInt64) -> CUresult
     typealias FnGraphLaunch = @convention(c) (CUhandle?, CUhandle?) -> CUresult
+    typealias FnMemHostAlloc = @convention(c) (UnsafeMutablePointer<UnsafeMutableRawPointer?>?, Int, UInt32) -> CUresult
+    typealias FnMemFreeHost = @convention(c) (UnsafeMutableRawPointer?) -> CUresult
+    typealias FnStreamWaitEvent = @convention(c) (CUhandle?, CUhandle?, UInt32) -> CUresult
     typealias FnErrorString = @convention(c) (CUresult, UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> CUresult
 
     let library: DynamicLibrary
@@ -55,6 +58,10 @@ struct CUDADriver: @unchecked Sendable {
     let cuStreamCreate: FnStreamCreate
     let cuStreamSynchronize: FnHandle
     let cuStreamDestroy: FnHandle
+    let cuMemHostAlloc: FnMemHostAlloc
+    let cuMemFreeHost: FnMemFreeHost
+    let cuStreamWaitEvent: FnStreamWaitEvent
+    let cuEventDestroy: FnHandle
     let cuEventCreate: FnEventCreate
     let cuEventRecord: FnEventRecord
     let cuEventSynchronize: FnHandle
@@ -103,6 +110,10 @@ struct CUDADriver: @unchecked Sendable {
         cuStreamCreate = try l.symbol("cuStreamCreate", as: FnStreamCreate.self)
         cuStreamSynchronize = try l.symbol("cuStreamSynchronize", as: FnHandle.self)
         cuStreamDestroy = try l.symbol("cuStreamDestroy_v2", "cuStreamDestroy", as: FnHandle.self)
+        cuMemHostAlloc = try l.symbol("cuMemHostAlloc", as: FnMemHostAlloc.self)
+        cuMemFreeHost = try l.symbol("cuMemFreeHost", as: FnMemFreeHost.self)
+        cuStreamWaitEvent = try l.symbol("cuStreamWaitEvent", as: FnStreamWaitEvent.self)
+        cuEventDestroy = try l.symbol("cuEventDestroy_v2", "cuEventDestroy", as: FnHandle.self)
         cuEventCreate = try l.symbol("cuEventCreate", as: FnEventCreate.self)
         cuEventRecord = try l.symbol("cuEventRecord", as: FnEventRecord.self)
         cuEventSynchronize = try l.symbol("cuEventSynchronize", as: FnHandle.self)

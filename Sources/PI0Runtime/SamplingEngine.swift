@@ -8,6 +8,8 @@
 //         prompt position (padding is masked, not dropped), so one graph serves every prompt length
 //         and camera mask of a given camera count and token budget.
 // A call's host traffic is the same in every mode: the observation's uploads, one download.
+// `submit` / `collect` (SamplingEngine+Pipeline.swift) pipeline observations: on a backend with a
+// transfer queue (`AsyncTransfers`) the next observation uploads while the current one computes.
 import Foundation
 import PI0
 import PI0Tensor
@@ -19,22 +21,27 @@ public enum GraphMode: String, Sendable, CaseIterable {
 public final class SamplingEngine: @unchecked Sendable {
     public let model: PI0Model
     public let mode: GraphMode
-    private let capturing: GraphCapturing?
-    private var plans: [SamplingShape: SamplingPlan] = [:]
-    private var graphs: [SamplingShape: CapturedWork] = [:]
-    /// Shapes that ran eagerly once: the first call of a shape warms the backend (library workspaces,
-    /// lazily loaded kernels) before anything is captured.
-    private var warmed: Set<SamplingShape> = []
-    /// Shapes by last use, oldest first: at most `maxPlans` plans (and their graphs) are kept, so a
-    /// server whose clients send many prompt lengths does not grow without bound.
-    private var recent: [SamplingShape] = []
+    let capturing: GraphCapturing?
+    /// The backend's transfer queue, when it has one: uploads are staged in pinned memory and issued on
+    /// it, the download is asynchronous (SamplingEngine+Pipeline.swift).
+    let transfers: AsyncTransfers?
+    /// Per shape: its plans (one, or two while observations are pipelined) and their graphs.
+    var shapes: [SamplingShape: ShapeSlots] = [:]
+    /// Shapes by last use, oldest first: at most `maxPlans` shapes keep plans (and graphs), so a server
+    /// whose clients send many prompt lengths does not grow without bound. A shape with an observation
+    /// in flight is never dropped.
+    var recent: [SamplingShape] = []
     public let maxPlans: Int
-    private let lock = NSLock()
+    /// Submitted and not yet collected, oldest first (at most `pipelineDepth`).
+    var inFlight: [Pending] = []
+    var issued = 0, collected = 0
+    let lock = NSLock()
 
     /// Throws when `mode` needs capture and the model's backend cannot record work.
     public init(model: PI0Model, mode: GraphMode = .none, maxPlans: Int = 8) throws {
         self.model = model; self.mode = mode; self.maxPlans = max(maxPlans, 1)
         capturing = model.backend as? GraphCapturing
+        transfers = model.backend as? AsyncTransfers
         if mode != .none && capturing == nil {
             throw BackendError.unavailable(backend: model.backend.name,
                                            reason: "graph mode '\(mode.rawValue)' needs a backend that captures work (cuda); use --graph none")
@@ -42,44 +49,92 @@ public final class SamplingEngine: @unchecked Sendable {
     }
 
     /// Shapes with a captured graph (for reports and tests).
-    public var capturedShapes: Int { lock.withLock { graphs.count } }
+    public var capturedShapes: Int { lock.withLock { shapes.values.filter { $0.slots.contains { $0.graph != nil } }.count } }
     /// Shapes with a plan.
-    public var plannedShapes: Int { lock.withLock { plans.count } }
+    public var plannedShapes: Int { lock.withLock { shapes.count } }
+    /// Plans held over every shape (two for a shape whose observations were pipelined).
+    public var plans: Int { lock.withLock { shapes.values.reduce(0) { $0 + $1.slots.count } } }
 
     /// `PI0Model.sampleActions` through this engine's mode. With `trace` the call runs eagerly
     /// (observers download intermediates); with `timings` a graph mode records one "sample" stage (its
-    /// stages are not separable) and mode none the usual per-stage times.
+    /// stages are not separable) and mode none the usual per-stage times. In a graph mode this is
+    /// `collect(submit(…))`, and throws `PipelineError.busy` while submitted observations are in flight.
     public func sampleActions(_ inputs: PI0Inputs, steps: Int? = nil, seed: UInt64 = 0, rtcConfig: RTCConfig? = nil,
                               trace: IntermediateRecorder? = nil, timings: StageTimings? = nil) throws -> Tensor {
-        guard mode != .none, let capturing, trace == nil else {
+        guard mode != .none, capturing != nil, trace == nil else {
             return try model.sampleActions(inputs, steps: steps, seed: seed, rtcConfig: rtcConfig, trace: trace, timings: timings)
         }
         let t0 = DispatchTime.now().uptimeNanoseconds
         defer { timings?.record("sample", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
         lock.lock(); defer { lock.unlock() }
-        let (shape, guide) = try model.prepare(inputs, steps: steps, rtcConfig: rtcConfig, dropPadding: mode == .full)
-        let plan = plans[shape] ?? SamplingPlan(model: model, shape: shape)
-        plans[shape] = plan
+        guard inFlight.isEmpty else { throw PipelineError.busy(inFlight: inFlight.count) }
+        return try collectLocked(try submitLocked(inputs, steps: steps, seed: seed, rtcConfig: rtcConfig))
+    }
+
+    // MARK: Plans
+
+    /// One plan of a shape with its captured graph and, on an `AsyncTransfers` backend, its pinned
+    /// staging for uploads and results and its two events.
+    final class Slot {
+        let plan: SamplingPlan
+        var graph: CapturedWork?
+        let staging: PinnedHostBuffer?, results: PinnedHostBuffer?
+        /// Recorded on the transfer queue after this plan's uploads.
+        let uploaded: QueueEvent?
+        /// Recorded on the compute queue after the last work that reads or writes this plan's inputs
+        /// and outputs (the replay and the download; at creation: the buffers' zero-fill and constants).
+        let done: QueueEvent?
+        /// An observation in flight uses this plan.
+        var busy = false
+
+        init(plan: SamplingPlan, transfers: AsyncTransfers?) {
+            self.plan = plan
+            guard let t = transfers else { staging = nil; results = nil; uploaded = nil; done = nil; return }
+            staging = t.allocatePinned(count: plan.uploadCapacity)
+            results = t.allocatePinned(count: plan.outputCount)
+            uploaded = t.makeEvent(); done = t.makeEvent()
+            t.record(done!, on: .compute)
+        }
+    }
+
+    final class ShapeSlots {
+        var slots: [Slot] = []
+        /// The shape ran eagerly once: the first call of a shape warms the backend (library
+        /// workspaces, lazily loaded kernels) before anything is captured.
+        var warmed = false
+        var busy: Bool { slots.contains { $0.busy } }
+    }
+
+    /// The shape's slots, marked most recently used; drops the least recently used idle shapes beyond `maxPlans`.
+    func touch(_ shape: SamplingShape) -> ShapeSlots {
+        let s = shapes[shape] ?? ShapeSlots()
+        shapes[shape] = s
         recent.removeAll { $0 == shape }
         recent.append(shape)
-        while recent.count > maxPlans {
-            let old = recent.removeFirst()
-            plans[old] = nil; graphs[old] = nil; warmed.remove(old)
+        var i = 0
+        while recent.count > maxPlans && i < recent.count - 1 {
+            if shapes[recent[i]]?.busy == true { i += 1; continue }
+            shapes[recent.remove(at: i)] = nil
         }
-        let n = inputs.batch * model.config.chunkSize * model.config.maxActionDim
-        try plan.upload(inputs, noise: inputs.noise ?? GaussianNoise.sample(count: n, seed: seed), guide: guide)
+        return s
+    }
+
+    /// Issues the sample of an uploaded plan on the compute queue: eagerly (mode none, or a shape's first
+    /// call), captured then replayed (a plan's first call after warm-up), or replayed.
+    func enqueue(_ slot: Slot, of state: ShapeSlots) throws {
+        let plan = slot.plan
+        guard mode != .none, let capturing else { plan.enqueue(); return }
         if mode == .loop { plan.enqueuePrefix(observer: nil, lap: nil) }
         let body: () -> Void = mode == .full ? { plan.enqueue() } : { plan.enqueueLoop(observer: nil, lap: nil) }
-        if let graph = graphs[shape] {
+        if let graph = slot.graph {
             try capturing.replay(graph)
-        } else if warmed.contains(shape) {
+        } else if state.warmed {
             let graph = try capturing.capture(body)
-            graphs[shape] = graph
+            slot.graph = graph
             try capturing.replay(graph)
         } else {
             body()
-            warmed.insert(shape)
+            state.warmed = true
         }
-        return try plan.finish()
     }
 }

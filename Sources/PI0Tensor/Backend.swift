@@ -111,7 +111,7 @@ public struct AttentionCall: @unchecked Sendable {
 
 /// Every requirement has a row in the op-conformance table (Tests/PI0TestSupport/OpConformanceTable.swift);
 /// Tests/PI0CPUTests/BackendConformanceTests.swift reads this declaration to check that: add the row with the requirement.
-public protocol ComputeBackend: AnyObject, Sendable {
+public protocol ComputeBackend: TensorUploading, Sendable {
     /// Human-readable name, e.g. "reference" or "cpu (avx2+fma, 2 threads)".
     var name: String { get }
 

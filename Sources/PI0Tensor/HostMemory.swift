@@ -61,11 +61,6 @@ extension ComputeBackend {
             n = count
         }
     }
-
-    /// Convenience (not a requirement): uploads `values` at `destination`.
-    public func upload(_ values: [Float], to destination: TensorRef) {
-        values.withUnsafeBufferPointer { upload($0, to: destination) }
-    }
 }
 
 extension AttentionArgs {

@@ -73,6 +73,19 @@ final class EmulatedDevice: CUDADeviceAPI, @unchecked Sendable {
     func graphLaunch(_ exec: CUhandle?) throws { graphs[Int(bitPattern: exec)]!.forEach { $0() } }
     func graphDestroy(_ graph: CUhandle?) { graphs[Int(bitPattern: graph)] = nil }
     func graphExecDestroy(_ exec: CUhandle?) { graphs[Int(bitPattern: exec)] = nil }
+
+    // One queue in program order: a transfer-stream copy runs when issued, events are already reached.
+    func memHostAlloc(bytes: Int) throws -> UnsafeMutableRawPointer { UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 256) }
+    func memFreeHost(_ pointer: UnsafeMutableRawPointer) { pointer.deallocate() }
+    func memcpyHtoDAsyncOnTransferStream(_ destination: CUdeviceptr, _ source: UnsafeRawPointer, bytes: Int) throws {
+        precondition(capturing == nil, "transfer-stream copy during a capture")
+        raw(destination).copyMemory(from: source, byteCount: bytes)
+    }
+    func eventCreate() throws -> CUhandle? { nextGraph += 1; return CUhandle(bitPattern: 1_000_000 + nextGraph) }
+    func eventDestroy(_ event: CUhandle?) {}
+    func eventRecord(_ event: CUhandle?, on stream: CUDAStreamRole) throws {}
+    func streamWaitEvent(_ stream: CUDAStreamRole, _ event: CUhandle?) throws {}
+    func eventSynchronize(_ event: CUhandle?) throws {}
 }
 
 /// Records every driver call ("cuMemAlloc", "cuLaunchKernel pi0_add", …), forwarding to `inner` when
@@ -135,4 +148,34 @@ final class RecordingDevice: CUDADeviceAPI, @unchecked Sendable {
     func graphLaunch(_ exec: CUhandle?) throws { record("cuGraphLaunch"); try inner?.graphLaunch(exec) }
     func graphDestroy(_ graph: CUhandle?) { record("cuGraphDestroy"); inner?.graphDestroy(graph) }
     func graphExecDestroy(_ exec: CUhandle?) { record("cuGraphExecDestroy"); inner?.graphExecDestroy(exec) }
+
+    /// Events are named by creation order ("e1", "e2", …) in the records.
+    private var eventNames: [Int: String] = [:]
+    func eventName(_ e: CUhandle?) -> String { lock.lock(); defer { lock.unlock() }; return eventNames[Int(bitPattern: e)] ?? "e?" }
+
+    func memHostAlloc(bytes: Int) throws -> UnsafeMutableRawPointer {
+        record("cuMemHostAlloc")
+        return try inner?.memHostAlloc(bytes: bytes) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 256)
+    }
+    func memFreeHost(_ pointer: UnsafeMutableRawPointer) {
+        record("cuMemFreeHost")
+        if let inner { inner.memFreeHost(pointer) } else { pointer.deallocate() }
+    }
+    func memcpyHtoDAsyncOnTransferStream(_ destination: CUdeviceptr, _ source: UnsafeRawPointer, bytes: Int) throws {
+        record("cuMemcpyHtoDAsync transfer"); try inner?.memcpyHtoDAsyncOnTransferStream(destination, source, bytes: bytes)
+    }
+    func eventCreate() throws -> CUhandle? {
+        let h = try inner.map { try $0.eventCreate() } ?? handle()
+        lock.lock(); eventNames[Int(bitPattern: h)] = "e\(eventNames.count + 1)"; lock.unlock()
+        record("cuEventCreate \(eventName(h))")
+        return h
+    }
+    func eventDestroy(_ event: CUhandle?) { record("cuEventDestroy \(eventName(event))"); inner?.eventDestroy(event) }
+    func eventRecord(_ event: CUhandle?, on stream: CUDAStreamRole) throws {
+        record("cuEventRecord \(eventName(event)) \(stream.rawValue)"); try inner?.eventRecord(event, on: stream)
+    }
+    func streamWaitEvent(_ stream: CUDAStreamRole, _ event: CUhandle?) throws {
+        record("cuStreamWaitEvent \(stream.rawValue) \(eventName(event))"); try inner?.streamWaitEvent(stream, event)
+    }
+    func eventSynchronize(_ event: CUhandle?) throws { record("cuEventSynchronize \(eventName(event))"); try inner?.eventSynchronize(event) }
 }

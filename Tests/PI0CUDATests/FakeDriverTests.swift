@@ -47,5 +47,21 @@ final class FakeDriverTests: XCTestCase {
         XCTAssertEqual(count(3), 2, "two graph launches")
         XCTAssertGreaterThan(count(2), 60, "kernel launches through cuLaunchKernel")
         XCTAssertGreaterThan(count(0), 100, "allocations through cuMemAlloc")
+
+        // AsyncTransfers through the driver: pinned memory, a copy on the transfer stream, events across
+        // the streams, an asynchronous download the host waits for.
+        let pinned = be.allocatePinned(count: 6), back = be.allocatePinned(count: 6)
+        XCTAssertEqual(count(6), 2, "cuMemHostAlloc")
+        for i in 0..<6 { pinned.floats[i] = Float(i) * 1.5 - 2 }
+        let t = DeviceTensor(shape: [6], backend: be)
+        let uploaded = be.makeEvent(), done = be.makeEvent()
+        be.uploadAsync(pinned, offset: 1, count: 5, to: t.ref)
+        be.record(uploaded, on: .transfer)
+        be.wait(.compute, for: uploaded)
+        be.scale(t.ref, count: 6, by: 2, roundToBF16: false)
+        be.downloadAsync(t.ref, count: 6, into: back, offset: 0)
+        be.record(done, on: .compute)
+        be.hostWait(done)
+        XCTAssertEqual(Array(back.floats), [-1, 2, 5, 8, 11, 0])
     }
 }

@@ -18,7 +18,7 @@ static bool pi0_fake_capturing;
 static std::vector<pi0_fake_launch> pi0_fake_recording;
 static std::map<long, std::vector<pi0_fake_launch>> pi0_fake_graphs;
 static long pi0_fake_next = 100;
-static long pi0_fake_counts[8];   // allocations, frees, launches, graph launches, captures, shared attribute set
+static long pi0_fake_counts[8];   // allocations, frees, launches, graph launches, captures, shared attribute set, pinned allocations
 static int pi0_fake_run(const pi0_fake_launch& l) {
     std::vector<void*> p;
     for (auto& v : l.params) p.push_back((void*)&v);
@@ -75,8 +75,12 @@ CUresult cuStreamCreate(void** s, unsigned flags) { *s = (void*)0x3; return flag
 CUresult cuStreamSynchronize(void* s) { return s == (void*)0x3 && !pi0_fake_capturing ? 0 : 1; }
 CUresult cuStreamDestroy_v2(void*) { return 0; }
 CUresult cuEventCreate(void** e, unsigned) { *e = (void*)0x4; return 0; }
-CUresult cuEventRecord(void*, void*) { return 0; }
+CUresult cuEventRecord(void*, void* s) { return s == (void*)0x3 && !pi0_fake_capturing ? 0 : 1; }
 CUresult cuEventSynchronize(void*) { return 0; }
+CUresult cuEventDestroy_v2(void*) { return 0; }
+CUresult cuStreamWaitEvent(void* s, void* e, unsigned flags) { return s == (void*)0x3 && e && flags == 0 && !pi0_fake_capturing ? 0 : 1; }
+CUresult cuMemHostAlloc(void** p, size_t n, unsigned) { *p = aligned_alloc(256, (n + 255) / 256 * 256); pi0_fake_counts[6]++; return 0; }
+CUresult cuMemFreeHost(void* p) { free(p); return 0; }
 CUresult cuEventElapsedTime_v2(float* ms, void*, void*) { *ms = 0; return 0; }
 CUresult cuStreamBeginCapture_v2(void* s, int mode) {
     if (s != (void*)0x3 || pi0_fake_capturing || mode != 1) return 1;
@@ -109,7 +113,7 @@ CUresult cuGraphLaunch(void* exec, void* s) {
 CUresult cuGraphDestroy(void* g) { return pi0_fake_graphs.erase((long)g) ? 0 : 1; }
 CUresult cuGraphExecDestroy(void* e) { return pi0_fake_graphs.erase((long)e) ? 0 : 1; }
 CUresult cuGetErrorString(CUresult, const char** s) { *s = "fake driver error"; return 0; }
-// For the test: allocations, frees, kernel launches, graph launches, captures, shared-memory opt-ins.
+// For the test: allocations, frees, kernel launches, graph launches, captures, shared-memory opt-ins, pinned allocations.
 long pi0_fake_count(int i) { return pi0_fake_counts[i]; }
 }
 """#
