@@ -27,6 +27,8 @@ struct BenchCommand: ParsableCommand, GlobalOptionsCommand {
     @Flag(help: "Print one JSON object instead of a table.") var json = false
     @Flag(help: "Also time every backend operation (linear layers by shape, attention, norms, activations) over the timed runs.")
     var profile = false
+    @Flag(help: "Also time --runs observations pipelined: the next is submitted before the current is collected (on cuda its uploads travel on a second stream while the current one runs).")
+    var pipeline = false
     @OptionGroup var backendOptions: BackendOptions
     @OptionGroup var global: GlobalOptions
 
@@ -74,6 +76,7 @@ struct BenchCommand: ParsableCommand, GlobalOptionsCommand {
             samples["total", default: []].append(timings.total)
         }
         order.append("total")
+        let pipelined = pipeline ? try timePipelined(engine, inputs) : nil
         // The 28 padded language slots are dropped before the VLM (padding in every row): count the 20 valid.
         let f = ckpt.dims.flops(cameras: cameras, langTokens: BenchInputs.promptTokens(ckpt.config.model).valid, chunk: ckpt.config.chunkSize, maxActionDim: ckpt.config.maxActionDim)
         func flops(_ stage: String) -> Double {
@@ -106,6 +109,7 @@ struct BenchCommand: ParsableCommand, GlobalOptionsCommand {
                                       "backend": backend.name, "precision": model.precision.rawValue, "cameras": cameras,
                                       "steps": steps, "runs": runs]
             if let peak { obj["peak_gflop_per_s"] = peak }
+            if let pipelined { obj["pipelined"] = ["observations": runs, "total_s": pipelined, "per_observation_s": pipelined / Double(runs)] }
             if let profiler {
                 obj["profile"] = profiler.snapshot().map { p -> [String: Any] in
                     ["op": p.op, "calls_per_run": Double(p.entry.calls) / Double(runs), "seconds_per_run": p.entry.seconds / Double(runs),
@@ -121,8 +125,29 @@ struct BenchCommand: ParsableCommand, GlobalOptionsCommand {
             print(String(format: "peak RSS %.2f GB · load %.1f s · time to first action %.1f s · threads %d%@",
                          Double(rss) / 1e9, loadSeconds, loadSeconds + firstInference, Backends.threadCount(backend),
                          peak.map { String(format: " · peak %.0f GFLOP/s", $0) } ?? ""))
+            if let pipelined {
+                print(String(format: "pipelined: %d observations in %.1f ms, %.1f ms per observation (two in flight)",
+                             runs, pipelined * 1000, pipelined / Double(runs) * 1000))
+            }
             if let profiler { printProfile(profiler, total: samples["total"]!.reduce(0, +) / Double(runs)) }
         }
+    }
+
+    /// Seconds for `runs` observations with two in flight (SamplingEngine.submit / collect), after one
+    /// untimed overlapping pair (it makes the shape's second plan and, in a graph mode, captures it).
+    func timePipelined(_ engine: SamplingEngine, _ inputs: PI0Inputs) throws -> Double {
+        let a = try engine.submit(inputs, steps: steps, seed: 1000), b = try engine.submit(inputs, steps: steps, seed: 1001)
+        _ = try engine.collect(a); _ = try engine.collect(b)
+        let display = Progress("pipelined: \(runs) observations")
+        defer { display.finish() }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var tickets = [try engine.submit(inputs, steps: steps, seed: 2000)]
+        for r in 1..<max(runs, 1) {
+            tickets.append(try engine.submit(inputs, steps: steps, seed: UInt64(2000 + r)))
+            _ = try engine.collect(tickets.removeFirst())
+        }
+        _ = try engine.collect(tickets.removeFirst())
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
 }
 

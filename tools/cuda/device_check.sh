@@ -12,7 +12,9 @@
 #                 `pi0 cuda-check --fixtures DIR` when the binary has it
 #   3. bench      a full-size random bf16 checkpoint: `pi0 bench --backend cuda --graph none|full|loop`
 #                 (eager; whole sampleActions captured as one graph; only the denoise loop captured),
-#                 1 and 3 cameras; float32 eager; the cpu backend for scale
+#                 1 and 3 cameras, each also pipelined (`--pipeline`: two observations in flight, the
+#                 next one's uploads on the second stream) when the binary has it; float32 eager; the
+#                 cpu backend for scale
 #   4. lerobot    LeRobot's eager bf16 on the GPU, when torch with CUDA and lerobot are installed
 # `--graph none|full|loop` is the mode flag of `pi0 bench` (SamplingEngine: the first call of a shape warms
 # eagerly, later ones are captured once and replayed); a binary without it gets the eager runs only.
@@ -94,13 +96,14 @@ fi
 if has bench "cuda"; then
   BENCH_MODES="none"
   has bench "--graph" && BENCH_MODES="none full loop" || log "bench: pi0 bench has no --graph here (eager only)"
+  PIPE=(); has bench "--pipeline" && PIPE=(--pipeline) || log "bench: pi0 bench has no --pipeline here (sequential only)"
   for mode in $BENCH_MODES; do
     graph=(); [ "$mode" != none ] && graph=(--graph "$mode")
-    step "bench_cuda_bf16_1cam_$mode" 120 "$BIN" bench --checkpoint "$CKPT" --backend cuda "${graph[@]}" --cameras 1 --runs 5 --json
+    step "bench_cuda_bf16_1cam_$mode" 120 "$BIN" bench --checkpoint "$CKPT" --backend cuda "${graph[@]}" "${PIPE[@]}" --cameras 1 --runs 5 --json
   done
   for mode in $BENCH_MODES; do
     graph=(); [ "$mode" != none ] && graph=(--graph "$mode")
-    step "bench_cuda_bf16_3cam_$mode" 120 "$BIN" bench --checkpoint "$CKPT" --backend cuda "${graph[@]}" --cameras 3 --runs 5 --json
+    step "bench_cuda_bf16_3cam_$mode" 120 "$BIN" bench --checkpoint "$CKPT" --backend cuda "${graph[@]}" "${PIPE[@]}" --cameras 3 --runs 5 --json
   done
   step bench_cuda_f32_1cam_none 120 "$BIN" bench --checkpoint "$CKPT" --backend cuda --precision float32 --cameras 1 --runs 3 --json
   step bench_cuda_bf16_1cam_profile 120 "$BIN" bench --checkpoint "$CKPT" --backend cuda --cameras 1 --runs 2 --profile
