@@ -71,6 +71,24 @@ final class Gemma: @unchecked Sendable {
         dense(finalNorm, 2 * dims.depth)
     }
 
+    /// RMSNorm of x [B·T, W] into `out`, then `first` (and `second`) on it, each output y at row stride
+    /// = its out features. A plain norm is one backend call, `rmsNormLinear` (fused where the backend can:
+    /// cuda); an adaptive norm runs `norm`, then the products. The same values either way.
+    func normLinear(_ n: GemmaNorm, _ x: TensorRef, batch: Int, tokens: Int, modulation: TensorRef?, out: TensorRef,
+                    _ first: Linear, into y1: TensorRef, _ second: Linear? = nil, into y2: TensorRef? = nil) {
+        let rows = batch * tokens
+        if case .plain(let w) = n {
+            backend.rmsNormLinear(x, rows: rows, width: dims.width, weight: w.ref, eps: dims.rmsNormEps, roundToBF16: bf16, normed: out,
+                                  first.product(into: y1), y2.flatMap { y in second.map { $0.product(into: y) } })
+            first.roundOutput(y1, rows: rows)
+            if let second, let y2 { second.roundOutput(y2, rows: rows) }
+        } else {
+            norm(n, x, batch: batch, tokens: tokens, modulation: modulation, out: out)
+            first(out, rows: rows, into: y1)
+            if let second, let y2 { second(out, rows: rows, into: y2) }
+        }
+    }
+
     /// RMSNorm of x [B·T, W] into out. Adaptive norms need that norm's `modulation` [B, 3W].
     func norm(_ n: GemmaNorm, _ x: TensorRef, batch: Int, tokens: Int, modulation: TensorRef?, out: TensorRef) {
         switch n {
@@ -138,10 +156,11 @@ struct GemmaPass {
         let d = model.dims, l = model.layers[li], rows = batch * tokens
         let qDim = d.heads * d.headDim, kvDim = d.kvHeads * d.headDim
         let n = scratch.normed.ref, q = scratch.q.ref, kv = scratch.kv.ref, attn = scratch.attn.ref
-        model.norm(l.inputNorm, x, batch: batch, tokens: tokens, modulation: modulation(2 * li), out: n)
+        // One product for K and V: row r holds K (RoPE'd in place) then V, stride 2·KV·D; Q beside it
+        // from the same normalised rows (the norm fused into both where the backend can).
+        model.normLinear(l.inputNorm, x, batch: batch, tokens: tokens, modulation: modulation(2 * li), out: n,
+                         l.kv, into: kv, kvOnly ? nil : l.q, into: kvOnly ? nil : q)
         record(li, "input_norm_out", n); recordGate(li, "input_norm_gate", norm: 2 * li)
-        // One product for K and V: row r holds K (RoPE'd in place) then V, stride 2·KV·D.
-        l.kv(n, rows: rows, into: kv)
         backend.applyRoPE(kv, rows: rows, heads: d.kvHeads, headDim: d.headDim, stride: 2 * kvDim, cos: cos, sin: sin, roundToBF16: model.bf16)
         for b in 0..<batch {
             let row = kv + b * tokens * 2 * kvDim
@@ -150,7 +169,6 @@ struct GemmaPass {
                          rows: tokens, width: kvDim)
         }
         if kvOnly { return }
-        l.q(n, rows: rows, into: q)
         backend.applyRoPE(q, rows: rows, heads: d.heads, headDim: d.headDim, stride: qDim, cos: cos, sin: sin, roundToBF16: model.bf16)
         for b in 0..<batch {
             // transformers' eager attention: (q·kᵀ)·D^-0.5 + mask, softmax in float32.
@@ -169,10 +187,9 @@ struct GemmaPass {
     func mlpBlock(_ li: Int, x: TensorRef) {
         let l = model.layers[li], rows = batch * tokens, f = model.dims.mlpDim
         let n = scratch.normed.ref, gu = scratch.gateUp.ref
-        model.norm(l.postNorm, x, batch: batch, tokens: tokens, modulation: modulation(2 * li + 1), out: n)
-        record(li, "post_attn_norm_out", n); recordGate(li, "post_attn_norm_gate", norm: 2 * li + 1)
         // One product for gate and up (row r: gate then up, stride 2F); gelu(gate)·up overwrites the gate half.
-        l.gateUp(n, rows: rows, into: gu)
+        model.normLinear(l.postNorm, x, batch: batch, tokens: tokens, modulation: modulation(2 * li + 1), out: n, l.gateUp, into: gu)
+        record(li, "post_attn_norm_out", n); recordGate(li, "post_attn_norm_gate", norm: 2 * li + 1)
         backend.geluTanhMul(gate: gu, up: gu + f, rows: rows, width: f, ldIn: 2 * f, roundToBF16: model.bf16, out: gu, ldOut: 2 * f)
         l.down(gu, rows: rows, ldx: 2 * f, into: n)
         record(li, "mlp_out", n)

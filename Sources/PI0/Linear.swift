@@ -44,6 +44,13 @@ struct Linear: @unchecked Sendable {
         self.roundToBF16 = bf16
     }
 
+    /// This layer as a product of `ComputeBackend.rmsNormLinear` writing y at row stride `outFeatures`
+    /// (`roundOutput` then does what `callAsFunction` does after its product).
+    func product(into y: TensorRef) -> NormedProduct { NormedProduct(linear: prepared, y: y, ldy: outFeatures) }
+    func roundOutput(_ y: TensorRef, rows: Int) {
+        if roundToBF16 { backend.roundToBF16(y, rows: rows, width: outFeatures, ld: outFeatures) }
+    }
+
     /// x: [rows, in] (stride ldx) -> y: [rows, out] (stride ldy), backend tensors.
     func callAsFunction(_ x: TensorRef, rows: Int, ldx: Int? = nil, into y: TensorRef, ldy: Int? = nil) {
         let ldy = ldy ?? outFeatures

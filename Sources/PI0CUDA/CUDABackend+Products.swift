@@ -25,13 +25,50 @@ extension CUDABackend {
                 try device.launchKernel("pi0_f32_to_bf16", LaunchShape(grid: Self.grid1D(rows * k), block: (256, 1)), sharedBytes: 0,
                                         [.ptr(dx), .i32(rows), .i32(k), .i64(ldx), .ptr(xPtr)])
             }
-            let s = cublas.linear(w: p.weight.pointer, wType: p.weightType, x: xPtr, xType: xType, m: rows, n: n, k: k,
-                                  ldx: xld, y: dy, ldy: ldy)
-            guard s == 0 else { throw BackendError.unavailable(backend: "cuda", reason: "cublasGemmEx failed with status \(s)") }
-            if let b = p.bias {
-                try device.launchKernel("pi0_bias_add", LaunchShape(grid: Self.grid1D(rows * n), block: (256, 1)), sharedBytes: 0,
-                                        [.ptr(dy), .i32(rows), .i32(n), .i64(ldy), .ptr(b.pointer)])
-            }
+            try gemm(cublas, p, x: xPtr, xType: xType, ldx: xld, rows: rows, y: dy, ldy: ldy)
+        }
+    }
+
+    /// cublasGemmEx y = x·Wᵀ, then the bias (inside `run`).
+    private func gemm(_ cublas: CUBLAS, _ p: CUDALinear, x: CUdeviceptr, xType: Int32, ldx: Int, rows: Int, y: CUdeviceptr, ldy: Int) throws {
+        let n = p.outFeatures
+        let s = cublas.linear(w: p.weight.pointer, wType: p.weightType, x: x, xType: xType, m: rows, n: n, k: p.inFeatures,
+                              ldx: ldx, y: y, ldy: ldy)
+        guard s == 0 else { throw BackendError.unavailable(backend: "cuda", reason: "cublasGemmEx failed with status \(s)") }
+        if let b = p.bias {
+            try device.launchKernel("pi0_bias_add", LaunchShape(grid: Self.grid1D(rows * n), block: (256, 1)), sharedBytes: 0,
+                                    [.ptr(y), .i32(rows), .i32(n), .i64(ldy), .ptr(b.pointer)])
+        }
+    }
+
+    /// RMSNorm fused into the following GEMMs where that is exact: with cuBLAS and bf16 inputs, a product
+    /// converts its activations to bf16 (`pi0_f32_to_bf16`) before the tensor-core GEMM; here the norm
+    /// kernel writes those bf16 operand bits itself (`pi0_rms_norm_bf16`, the same arithmetic as
+    /// `pi0_rms_norm`), once for both products, which then read it. Launches per call: 1 + P instead of
+    /// 1 + 2P, and the normalised rows are not read back. Everything else (float32 activations, the
+    /// fallback GEMM) is the plain composition. Bit-identical to the composition either way.
+    public func rmsNormLinear(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, normed: TensorRef,
+                              _ first: NormedProduct, _ second: NormedProduct?) {
+        guard let p1 = first.linear as? CUDALinear else { preconditionFailure("CUDABackend got a foreign PreparedLinear") }
+        let p2 = second.map { s -> CUDALinear in
+            guard let p = s.linear as? CUDALinear else { preconditionFailure("CUDABackend got a foreign PreparedLinear") }
+            return p
+        }
+        guard let cublas, rows > 0, width > 0, p1.bf16Inputs, p1.inFeatures == width,
+              p2.map({ $0.bf16Inputs && $0.inFeatures == width }) ?? true else {
+            rmsNorm(x, rows: rows, width: width, weight: weight, eps: eps, roundToBF16: roundToBF16, out: normed)
+            linear(first.linear, x: normed, rows: rows, ldx: width, y: first.y, ldy: first.ldy)
+            if let second { linear(second.linear, x: normed, rows: rows, ldx: width, y: second.y, ldy: second.ldy) }
+            return
+        }
+        let dx = x.devicePointer, dw = weight.devicePointer, dn = normed.devicePointer
+        let y1 = first.y.devicePointer, y2 = second?.y.devicePointer ?? 0
+        run("rmsNormLinear \(rows)x\(width)") {
+            guard let bits = try bf16Scratch(bytes: rows * width * 2) else { return }   // short in a capture: it is redone
+            try device.launchKernel("pi0_rms_norm_bf16", LaunchShape(grid: (min(rows, 65_535), 1), block: (256, 1)), sharedBytes: 0,
+                                    [.ptr(dx), .i32(rows), .i32(width), .ptr(dw), .f32(eps), .i32(roundToBF16 ? 1 : 0), .ptr(dn), .ptr(bits)])
+            try gemm(cublas, p1, x: bits, xType: CUBLAS.r16BF, ldx: width, rows: rows, y: y1, ldy: first.ldy)
+            if let p2, let second { try gemm(cublas, p2, x: bits, xType: CUBLAS.r16BF, ldx: width, rows: rows, y: y2, ldy: second.ldy) }
         }
     }
 

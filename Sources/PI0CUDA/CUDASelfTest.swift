@@ -51,6 +51,7 @@ public enum CUDASelfTest {
         try t.linearChecks()
         t.attentionChecks()
         t.normalisationChecks()
+        try t.fusedNormChecks()
         t.elementwiseChecks()
         try t.gatherChecks()
         t.flowMatchingChecks()

@@ -3,15 +3,17 @@
 
 extension CUDAKernels {
     static let modelNames = [
-        "pi0_rms_norm", "pi0_layer_norm", "pi0_adaptive_modulate", "pi0_gated_add", "pi0_rope",
+        "pi0_rms_norm", "pi0_rms_norm_bf16", "pi0_layer_norm", "pi0_adaptive_modulate", "pi0_gated_add", "pi0_rope",
         "pi0_copy_rows", "pi0_embed_f32", "pi0_embed_bf16", "pi0_patchify",
     ]
 
     static let modelSource = #"""
 // ReferenceOps.rmsNorm, one block of PI0_THREADS per row: var = mean(x²) (double sum, cast to float),
 // rs = 1/sqrt(var + eps), y = (x·rs)·(1 + w) (w = 0 when null), optionally bf16-rounded. In place allowed.
-extern "C" __global__ void pi0_rms_norm(const float* x, int rows, int width, const float* w, float eps,
-                                        int roundBF16, float* out) {
+// `bits` (may be null): the bf16 bits of every output too, dense [rows, width]: the cuBLAS bf16 GEMM's
+// operand, exactly what pi0_f32_to_bf16 makes of `out` (RMSNorm fused into the following GEMMs).
+__device__ void rms_norm_rows(const float* x, int rows, int width, const float* w, float eps, int roundBF16, float* out,
+                              u16* bits) {
     __shared__ double scratch[PI0_THREADS];
     for (long r = blockIdx.x; r < rows; r += gridDim.x) {
         const float* xr = x + r * width;
@@ -23,10 +25,19 @@ extern "C" __global__ void pi0_rms_norm(const float* x, int rows, int width, con
         float rs = 1.0f / sqrtf(variance + eps);
         for (int i = threadIdx.x; i < width; i += blockDim.x) {
             float n = xr[i] * rs;
-            float y = n * (1.0f + (w ? w[i] : 0.0f));
-            yr[i] = rnd(y, roundBF16);
+            float y = rnd(n * (1.0f + (w ? w[i] : 0.0f)), roundBF16);
+            yr[i] = y;
+            if (bits) bits[r * width + i] = bf16_bits(y);
         }
     }
+}
+extern "C" __global__ void pi0_rms_norm(const float* x, int rows, int width, const float* w, float eps,
+                                        int roundBF16, float* out) {
+    rms_norm_rows(x, rows, width, w, eps, roundBF16, out, 0);
+}
+extern "C" __global__ void pi0_rms_norm_bf16(const float* x, int rows, int width, const float* w, float eps,
+                                             int roundBF16, float* out, u16* bits) {
+    rms_norm_rows(x, rows, width, w, eps, roundBF16, out, bits);
 }
 
 // ReferenceOps.layerNorm, one block per row: mean and biased variance in double, y = (x−mean)·rstd·w + b.

@@ -109,6 +109,15 @@ public struct AttentionCall: @unchecked Sendable {
     }
 }
 
+/// One product of `rmsNormLinear`: y = normed·Wᵀ + b, `rows` rows at row stride `ldy`.
+public struct NormedProduct: @unchecked Sendable {
+    public var linear: PreparedLinear
+    public var y: TensorRef
+    public var ldy: Int
+
+    public init(linear: PreparedLinear, y: TensorRef, ldy: Int) { self.linear = linear; self.y = y; self.ldy = ldy }
+}
+
 /// Every requirement has a row in the op-conformance table (Tests/PI0TestSupport/OpConformanceTable.swift);
 /// Tests/PI0CPUTests/BackendConformanceTests.swift reads this declaration to check that: add the row with the requirement.
 public protocol ComputeBackend: TensorUploading, Sendable {
@@ -150,6 +159,13 @@ public protocol ComputeBackend: TensorUploading, Sendable {
     /// Gemma RMSNorm: x̂·(1 + w) in float32, then bf16 when asked. `weight` nil: w = 0 (x̂ alone, the
     /// adaptive norm's first half).
     func rmsNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, out: TensorRef)
+    /// `rmsNorm` into `normed` [rows, width], then the products that read it: exactly
+    /// `linear(p.linear, x: normed, rows: rows, ldx: width, y: p.y, ldy: p.ldy)` for `first`, then for
+    /// `second` when given (a Gemma layer's K|V and Q, or gate|up). A backend may fuse the norm into the
+    /// products' operand (cuda: the norm kernel writes the bf16 GEMM operand once for both products);
+    /// every output, `normed` included, must be bit-identical to that backend's own composition.
+    func rmsNormLinear(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, normed: TensorRef,
+                       _ first: NormedProduct, _ second: NormedProduct?)
     /// π0.5 adaptive RMSNorm's second half, in place on x̂ [B·T, W]: x̂·(1 + scale) + shift, with
     /// modulation [B, 3W] = scale | shift | gate (row r uses batch row r / T).
     func adaptiveModulate(_ x: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool)

@@ -48,6 +48,8 @@ public final class DryRunBackend: ComputeBackend, @unchecked Sendable {
     public func attention(_ a: AttentionCall) { cannot("attention") }
     public func layerNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef, bias: TensorRef, eps: Float, out: TensorRef) { cannot("layerNorm") }
     public func rmsNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, out: TensorRef) { cannot("rmsNorm") }
+    public func rmsNormLinear(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, normed: TensorRef,
+                              _ first: NormedProduct, _ second: NormedProduct?) { cannot("rmsNormLinear") }
     public func adaptiveModulate(_ x: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) {
         cannot("adaptiveModulate")
     }

@@ -65,6 +65,13 @@ open class HostBackend: ComputeBackend, @unchecked Sendable {
         ReferenceOps.rmsNorm(x.hostPointer, rows: rows, width: width, weight: weight.map { UnsafePointer($0.hostPointer) },
                              eps: eps, roundToBF16: roundToBF16, out: out.hostPointer)
     }
+    /// The plain composition (the cpu backend inherits it: its own rmsNorm and linear, nothing more).
+    open func rmsNormLinear(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, normed: TensorRef,
+                            _ first: NormedProduct, _ second: NormedProduct?) {
+        rmsNorm(x, rows: rows, width: width, weight: weight, eps: eps, roundToBF16: roundToBF16, out: normed)
+        linear(first.linear, x: normed, rows: rows, ldx: width, y: first.y, ldy: first.ldy)
+        if let second { linear(second.linear, x: normed, rows: rows, ldx: width, y: second.y, ldy: second.ldy) }
+    }
     open func adaptiveModulate(_ x: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) {
         ReferenceOps.adaptiveModulate(x.hostPointer, batch: batch, tokens: tokens, width: width,
                                       modulation: modulation.hostPointer, roundToBF16: roundToBF16)

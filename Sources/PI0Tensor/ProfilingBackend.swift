@@ -93,6 +93,16 @@ public final class ProfilingBackend: ComputeBackend, @unchecked Sendable {
     public func rmsNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, out: TensorRef) {
         timed("rmsNorm") { inner.rmsNorm(x, rows: rows, width: width, weight: weight, eps: eps, roundToBF16: roundToBF16, out: out) }
     }
+    /// One timed entry for the fused call (forwarded unchanged, so a backend that fuses keeps fusing):
+    /// "rmsNormLinear R×K→N1|N2" (the out features of each product).
+    public func rmsNormLinear(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, normed: TensorRef,
+                              _ first: NormedProduct, _ second: NormedProduct?) {
+        let n = first.linear.outFeatures + (second?.linear.outFeatures ?? 0)
+        let outs = [first.linear.outFeatures] + (second.map { [$0.linear.outFeatures] } ?? [])
+        timed("rmsNormLinear \(rows)×\(width)→\(outs.map(String.init).joined(separator: "|"))", flops: 2 * Double(rows) * Double(width) * Double(n)) {
+            inner.rmsNormLinear(x, rows: rows, width: width, weight: weight, eps: eps, roundToBF16: roundToBF16, normed: normed, first, second)
+        }
+    }
     public func adaptiveModulate(_ x: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) {
         timed("adaptiveModulate") {
             inner.adaptiveModulate(x, batch: batch, tokens: tokens, width: width, modulation: modulation, roundToBF16: roundToBF16)

@@ -37,7 +37,7 @@ final class KernelEmulationTests: XCTestCase {
         assertTable(checks)
         // Every protocol operation appears in the table.
         let ops = Set(checks.map { String($0.op.prefix { $0 != " " }) })
-        for op in ["linear", "attention", "layerNorm", "rmsNorm", "adaptiveModulate", "gatedAdd", "geluTanh", "geluTanhMul",
+        for op in ["linear", "attention", "layerNorm", "rmsNorm", "rmsNormLinear", "adaptiveModulate", "gatedAdd", "geluTanh", "geluTanhMul",
                    "silu", "add", "addPeriodic", "scale", "roundToBF16", "applyRoPE", "copy", "embed", "patchify",
                    "timeEmbedding", "eulerStep", "guideVelocity", "checkFinite"] {
             XCTAssertTrue(ops.contains(op), "op table misses \(op)")
@@ -53,9 +53,12 @@ final class KernelEmulationTests: XCTestCase {
         let device = EmulatedDevice(launcher: try Self.launcher())
         let be = try CUDABackend(device: device, cublas: try FakeCUBLAS.make(on: device))
         XCTAssertTrue(be.name.contains("cuBLAS"), be.name)
-        let checks = try CUDASelfTest.run(be, seed: 3).filter { $0.op.hasPrefix("linear") || $0.op.hasPrefix("graph:") }
-        XCTAssertEqual(checks.count, 18)
-        assertTable(checks, minimumCount: 18)
+        // rmsNormLinear with bf16 inputs takes the fused path here (the norm writes the GEMM's bf16 operand):
+        // its "= rmsNorm + linear" rows must be bit-identical to the unfused composition.
+        let checks = try CUDASelfTest.run(be, seed: 3).filter { c in ["linear", "graph:", "rmsNormLinear"].contains { c.op.hasPrefix($0) } }
+        XCTAssertEqual(checks.count, 30)
+        assertTable(checks, minimumCount: 30)
+        XCTAssertEqual(checks.filter { $0.op.hasSuffix("= rmsNorm + linear") }.count, 6)
     }
 
     func testAttentionTilingAtTheOptInSharedMemoryLimit() throws {

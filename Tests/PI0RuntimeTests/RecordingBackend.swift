@@ -55,6 +55,12 @@ final class RecordingBackend: GraphCapturing, @unchecked Sendable {
     func attention(_ a: AttentionCall) { issue("attention") { [inner] in inner.attention(a) } }
     func layerNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef, bias: TensorRef, eps: Float, out: TensorRef) { issue("layerNorm") { [inner] in inner.layerNorm(x, rows: rows, width: width, weight: weight, bias: bias, eps: eps, out: out) } }
     func rmsNorm(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, out: TensorRef) { issue("rmsNorm") { [inner] in inner.rmsNorm(x, rows: rows, width: width, weight: weight, eps: eps, roundToBF16: roundToBF16, out: out) } }
+    func rmsNormLinear(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, normed: TensorRef,
+                       _ first: NormedProduct, _ second: NormedProduct?) {
+        issue("rmsNormLinear") { [inner] in
+            inner.rmsNormLinear(x, rows: rows, width: width, weight: weight, eps: eps, roundToBF16: roundToBF16, normed: normed, first, second)
+        }
+    }
     func adaptiveModulate(_ x: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) { issue("adaptiveModulate") { [inner] in inner.adaptiveModulate(x, batch: batch, tokens: tokens, width: width, modulation: modulation, roundToBF16: roundToBF16) } }
     func gatedAdd(_ x: TensorRef, _ y: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) { issue("gatedAdd") { [inner] in inner.gatedAdd(x, y, batch: batch, tokens: tokens, width: width, modulation: modulation, roundToBF16: roundToBF16) } }
     func geluTanh(_ x: TensorRef, count: Int) { issue("geluTanh") { [inner] in inner.geluTanh(x, count: count) } }

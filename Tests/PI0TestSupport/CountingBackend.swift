@@ -287,6 +287,27 @@ public final class CountingBackend: ComputeBackend, @unchecked Sendable {
                       out: inner(out))
     }
 
+    public func rmsNormLinear(_ x: TensorRef, rows: Int, width: Int, weight: TensorRef?, eps: Float, roundToBF16: Bool, normed: TensorRef,
+                              _ first: NormedProduct, _ second: NormedProduct?) {
+        var regions = [Region(x, count: rows * width, "x"), Region(normed, count: rows * width, "normed", written: true)]
+        if let w = weight { regions.append(Region(w, count: width, "weight")) }
+        var products: [NormedProduct] = []
+        for (i, p) in [first, second].enumerated() {
+            guard let p else { continue }
+            guard let l = p.linear as? CountedLinear, l.owner == ObjectIdentifier(self) else {
+                _ = violation("CountingBackend.rmsNormLinear: a \(type(of: p.linear)) prepared by another backend"); return
+            }
+            guard l.inFeatures == width else {
+                _ = violation("CountingBackend.rmsNormLinear: product \(i) takes \(l.inFeatures) features, the norm gives \(width)"); return
+            }
+            regions.append(Region(p.y, rows: rows, stride: p.ldy, width: l.outFeatures, "y\(i)", written: true))
+            products.append(NormedProduct(linear: l.inner, y: inner(p.y), ldy: p.ldy))
+        }
+        guard check("rmsNormLinear", regions, counts: rows, width) else { return }
+        inner.rmsNormLinear(inner(x), rows: rows, width: width, weight: weight.map { inner($0) }, eps: eps, roundToBF16: roundToBF16,
+                            normed: inner(normed), products[0], products.count > 1 ? products[1] : nil)
+    }
+
     public func adaptiveModulate(_ x: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) {
         guard check("adaptiveModulate", [Region(x, count: batch * tokens * width, "x", written: true),
                                          Region(modulation, count: batch * 3 * width, "modulation")],

@@ -119,6 +119,30 @@ public enum OpTable {
             }
         },
 
+        OpCase(op: "rmsNormLinear", precisions: [false, true], tolerance: .relL2(1e-6), bf16Tolerance: .relL2(4e-3),
+               reason: "rmsNorm's and linear's bounds together (bf16: a normalised value one float32 ulp away may round "
+                   + "to the next bf16 value, and every product reads it)") { r in
+            // K|V and Q (two products, one with a bias), gate|up (one), and a norm without a weight.
+            for (two, withWeight) in [(true, true), (false, true), (true, false)] {
+                let rows = r.odd(1...17), width = r.odd(1...201)
+                let n1 = r.odd(1...41), n2 = r.odd(1...41), ld1 = n1 + r.int(0...3), ld2 = n2 + r.int(0...3)
+                let x = r.tensor(r.values(rows * width, scale: 3)), normed = r.output(rows * width)
+                let w = withWeight ? r.tensor(r.values(width, scale: 0.5)) : nil
+                let dtype: WeightDType = r.bf16 ? .bfloat16 : .float32
+                let p1 = try r.backend.prepareLinear(WeightTensor(name: "w1", shape: [n1, width], floats: r.values(n1 * width, scale: 0.2), dtype: dtype),
+                                                     bias: WeightTensor(name: "b1", shape: [n1], floats: r.values(n1)), inputsAreBF16: r.bf16)
+                let p2 = two ? try r.backend.prepareLinear(WeightTensor(name: "w2", shape: [n2, width], floats: r.values(n2 * width, scale: 0.2),
+                                                                        dtype: dtype), bias: nil, inputsAreBF16: r.bf16) : nil
+                let y1 = r.output((rows - 1) * ld1 + n1), y2 = r.output((rows - 1) * ld2 + n2)
+                r.backend.rmsNormLinear(x, rows: rows, width: width, weight: w, eps: 1e-6, roundToBF16: r.bf16, normed: normed,
+                                        NormedProduct(linear: p1, y: y1, ldy: ld1), p2.map { NormedProduct(linear: $0, y: y2, ldy: ld2) })
+                let what = "\(rows)×\(width)→\(n1)\(two ? "|\(n2)" : "") weight \(withWeight)"
+                r.record("\(what): normed", normed, count: rows * width)
+                r.record("\(what): first product (ldy \(ld1))", y1, count: (rows - 1) * ld1 + n1)
+                r.record("\(what): second product (ldy \(ld2))", y2, count: (rows - 1) * ld2 + n2)
+            }
+        },
+
         OpCase(op: "adaptiveModulate", precisions: [false, true], tolerance: .exact, reason: sameOrder) { r in
             let batch = r.int(1...3), tokens = r.odd(1...13), width = r.odd(1...65)
             let x = r.tensor(r.values(batch * tokens * width, scale: 2))

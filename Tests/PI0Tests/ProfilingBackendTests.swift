@@ -36,8 +36,14 @@ final class ProfilingBackendTests: XCTestCase {
         XCTAssertEqual(ops[fc1]?.flops, Double(fc1Calls) * 2 * Double(images * d.vision.tokensPerImage * d.vision.hidden * d.vision.intermediate))
         XCTAssertEqual(ops["geluTanh"]?.calls, d.vision.layers)
         XCTAssertEqual(ops["layerNorm"]?.calls, 2 * d.vision.layers + 1)
-        // Gemma: the VLM's last layer only writes K/V (one norm), every expert layer two, plus the expert's final norm.
-        XCTAssertEqual(ops["rmsNorm"]?.calls, (2 * d.vlm.depth - 1) + steps * (2 * d.expert.depth + 1))
+        // Gemma: the VLM's last layer only writes K/V (one norm), every expert layer two, each with the products
+        // that read it (rmsNormLinear: K|V and Q, gate|up); the expert's final norm alone.
+        let fused = ops.filter { $0.key.hasPrefix("rmsNormLinear ") }.reduce(0) { $0 + $1.value.calls }
+        XCTAssertEqual(fused, (2 * d.vlm.depth - 1) + steps * 2 * d.expert.depth, "\(ops.keys.sorted())")
+        XCTAssertEqual(ops["rmsNorm"]?.calls, steps)
+        let attentionInput = "rmsNormLinear \(inputs.batch * (ckpt.config.chunkSize + (ckpt.config.model == .pi0 ? 1 : 0)))×\(d.expert.width)→"
+            + "\(2 * d.expert.kvHeads * d.expert.headDim)|\(d.expert.heads * d.expert.headDim)"
+        XCTAssertEqual(ops[attentionInput]?.calls, steps * d.expert.depth, "\(attentionInput) in \(ops.keys.sorted())")
         XCTAssertEqual(ops["geluTanhMul"]?.calls, (d.vlm.depth - 1) + steps * d.expert.depth)
         let attentionCalls = ops.filter { $0.key.hasPrefix("attention") }.reduce(0) { $0 + $1.value.calls }
         XCTAssertEqual(attentionCalls, d.vision.layers * images + (d.vlm.depth - 1) + steps * d.expert.depth)
