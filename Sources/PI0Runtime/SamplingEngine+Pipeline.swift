@@ -69,6 +69,8 @@ extension SamplingEngine {
 
     /// The actions [B, H, A] of a submitted observation (waits for them). Tickets are collected once, in
     /// submission order; throws `PipelineError` otherwise, or the sample's own `NonFiniteError`.
+    /// `submit` and `collect` are serialised on the engine's lock (a collect that waits holds it): drive
+    /// the pipeline from one thread, as a control loop does.
     public func collect(_ ticket: SampleTicket) throws -> Tensor {
         lock.lock(); defer { lock.unlock() }
         return try collectLocked(ticket)

@@ -48,6 +48,13 @@ public final class SamplingEngine: @unchecked Sendable {
         }
     }
 
+    /// Observations still in flight when the engine goes: wait for them, so that no copy into or out of
+    /// the pinned buffers freed with it is pending.
+    deinit {
+        guard let transfers else { return }
+        for p in inFlight { if let done = p.slot.done { transfers.hostWait(done) } }
+    }
+
     /// Shapes with a captured graph (for reports and tests).
     public var capturedShapes: Int { lock.withLock { shapes.values.filter { $0.slots.contains { $0.graph != nil } }.count } }
     /// Shapes with a plan.
