@@ -6,7 +6,9 @@
 // No biases. RMSNorm weights are used as (1 + w) and are float32 in both precision modes. k|v and
 // gate|up each run as one product (`Linear(fusing:)`): exact, each output is the same dot product. q stays
 // its own product: the attention kernels fold MQA heads into rows only when a token's queries are
-// contiguous, and a fused q|k|v cost ~90 ms a sample on the CPU (docs/PERFORMANCE.md).
+// contiguous, and a fused q|k|v cost ~90 ms a sample on the CPU (docs/PERFORMANCE.md). A plain norm and
+// the products that read it (k|v and q; gate|up) are one backend call, `rmsNormLinear`: the composition
+// on the host, fused on cuda (docs/CUDA.md, "Fusion"); the same values either way.
 // Letters: R = B·T rows, W width, F mlp, H heads, KV kv heads, D head dim.
 import PI0Tensor
 
