@@ -19,6 +19,8 @@ typedef struct {
     pi0k_tile_fn tile_bf16;  // bf16 panels
     size_t x_elem_size;      // 4 (fp32 x) or 2 (bf16 x for the vdpbf16ps path)
     size_t k_align;          // K padding of the packed panels (2 for vdpbf16ps pairs)
+    size_t nc_bytes;         // W bytes per column chunk and K block (the chunk stays in L2 across row blocks)
+    size_t pf_split;         // the next panel's prefetch is spread over this many row tiles (see pi0k_gemm)
 } pi0k_path_desc;
 
 /// The path's tile shape, K blocks and tile functions (pi0_kernels.c).

@@ -116,13 +116,21 @@ static void scalar_tile_bf16(size_t kc, const void *x, size_t mr, const void *b,
 // AVX-512 (6 x 64, Zen 4): KC = 512 for every K. The 128 KiB B block then streams from the 1 MiB L2
 // instead of sitting in L1, which cost nothing measurable, while the tile's C read-modify-write per K
 // block halves: one core, C harness, 768 x 1152 -> 4304 104 -> 107 GFLOP/s, vdpbf16ps 190 -> 197.
+// vdpbf16ps (Zen 4): KC = 2048 for every K and 1 MiB column chunks (4 panels of 2048 x 64 bf16 = 256 KiB).
+// The tile's fixed cost (zeroing 24 accumulators, C read-modify-write) then spreads over 1024 pair steps
+// instead of 256: the tile alone, B in L2, 90 % -> 95 % of the vdpbf16ps peak (233 GFLOP/s per core);
+// in the GEMM, 2 threads, C harness best-of-3 interleaved: 306 x 2048 -> 32768 356 -> 408 GFLOP/s,
+// 306 x 16384 -> 2048 313 -> 338, 50 x 4096 -> 1024 250 -> 304 (docs/PERFORMANCE_KERNELS.md).
+// pf_split: the next panel's prefetch is spread over the first row tiles, each taking every pf_split-th
+// line of a panel row (vdpbf16ps: a pair row is 4 lines, one per tile), instead of the first tile asking
+// for the whole next panel at once; that also takes 3 of 4 prefetch instructions out of the tile's loop.
 
 const pi0k_path_desc *pi0k_desc(int path) {
-    static const pi0k_path_desc scalar = {SC_MR, SC_NR, 256, 256, scalar_tile_f32, scalar_tile_bf16, 4, 1};
+    static const pi0k_path_desc scalar = {SC_MR, SC_NR, 256, 256, scalar_tile_f32, scalar_tile_bf16, 4, 1, 256 << 10, 1};
 #if defined(__x86_64__)
-    static const pi0k_path_desc avx2 = {6, 16, 256, 512, pi0k_tile_avx2_f32, pi0k_tile_avx2_bf16, 4, 1};
-    static const pi0k_path_desc avx512 = {6, 64, 512, 512, pi0k_tile_avx512_f32, pi0k_tile_avx512_bf16, 4, 1};
-    static const pi0k_path_desc avx512bf16 = {6, 64, 512, 512, NULL, pi0k_tile_avx512bf16_dot, 2, 2};
+    static const pi0k_path_desc avx2 = {6, 16, 256, 512, pi0k_tile_avx2_f32, pi0k_tile_avx2_bf16, 4, 1, 256 << 10, 1};
+    static const pi0k_path_desc avx512 = {6, 64, 512, 512, pi0k_tile_avx512_f32, pi0k_tile_avx512_bf16, 4, 1, 256 << 10, 2};
+    static const pi0k_path_desc avx512bf16 = {6, 64, 2048, 2048, NULL, pi0k_tile_avx512bf16_dot, 2, 2, 1 << 20, 4};
     switch (path) {
     case PI0K_PATH_AVX2: return &avx2;
     case PI0K_PATH_AVX512: return &avx512;
@@ -247,7 +255,7 @@ void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16
 // ---------------------------------------------------------------------------------------------------------
 // The blocked driver (BLIS order, with the weights packed once at load):
 //   K blocks of KC  ->  x rows [m0, m1) packed into MR-row micro-panels (thread-local buffer, reused by every
-//   column chunk)  ->  column chunks of NC_PANELS panels (KC x NC block stays in L2 while every row block
+//   column chunk)  ->  column chunks of nc_bytes of W (per path) (KC x NC block stays in L2 while every row block
 //   passes over it)  ->  row blocks of MC rows (their packed x, MC x KC, also in L2)  ->  panels (the
 //   KC x NR micro-panel stays in L1 across the row tiles)  ->  row tiles.
 // Without the column chunks, each row block streamed the whole KC x N slice of W from memory (16 MiB for
@@ -258,7 +266,6 @@ void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16
 
 enum { MC_ROWS = 96 }; // a multiple of every MR (4, 6)
 enum { PI0K_DEEP_K = 8192 };
-enum { NC_BYTES = 256 * 1024 }; // W bytes per column chunk and K block
 
 // Packs x rows [i0, i1) x columns [kb, kb+kc) into micro-panels of MR rows: element (r, k) of tile t at
 // dst[t*MR*kc + (k/g)*MR*g + r*g + k%g] (g = 2 for bf16 pairs, else 1); rows past i1 are zero.
@@ -329,7 +336,7 @@ int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m
     const size_t kc_max = kp < kcb ? kp : kcb;
     void *apack = scratch(tiles * mr_tile * kc_max * xsz);
     if (!apack) return -1;
-    size_t chunk = NC_BYTES / (kc_max * nr * esz);
+    size_t chunk = d->nc_bytes / (kc_max * nr * esz);
     if (chunk < 1) chunk = 1;
     float bias_pad[64];
     for (size_t kb = 0; kb < kp; kb += kcb) {
@@ -355,10 +362,10 @@ int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m
                     // A tile prefetches two cache lines per K row of the panel: an AVX-512 f32 panel's rows
                     // (64 floats, 4 lines) get their other two lines from the second row tile.
                     const char *bnext = p + 1 < p1 ? bp + nr * kp * esz : NULL;
-                    const char *bnext2 = bnext && nr * esz > 128 ? bnext + 128 : NULL;
+                    const size_t row = nr * esz * d->k_align, split = row > 128 ? d->pf_split : 1, pf_step = row / split;
                     for (size_t i = mb, t = 0; i < mend; i += mr_tile, t++) {
                         const size_t mr = mend - i < mr_tile ? mend - i : mr_tile;
-                        tile(kc, ablock + t * mr_tile * kc * xsz, mr, bp, t == 0 ? bnext : t == 1 ? bnext2 : NULL,
+                        tile(kc, ablock + t * mr_tile * kc * xsz, mr, bp, bnext && t < split ? bnext + t * pf_step : NULL,
                              y + i * ldy + n0, ldy, ncols, first, last, alpha, bb);
                     }
                 }

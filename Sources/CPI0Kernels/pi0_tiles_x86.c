@@ -255,10 +255,7 @@ AVX512BF16 void pi0k_tile_avx512bf16_dot(size_t kc, const void *av, size_t mr, c
     for (size_t k = 0; k < kc; k += 2) {
         __m512i bq[4];
         for (int q = 0; q < 4; q++) bq[q] = _mm512_loadu_si512((const void *)(bh + k * A5_NR + 32 * q));
-        _mm_prefetch(pf + k * A5_NR * 2, _MM_HINT_T1);
-        _mm_prefetch(pf + k * A5_NR * 2 + 64, _MM_HINT_T1);
-        _mm_prefetch(pf + k * A5_NR * 2 + 128, _MM_HINT_T1);
-        _mm_prefetch(pf + k * A5_NR * 2 + 192, _MM_HINT_T1);
+        _mm_prefetch(pf + k * A5_NR * 2, _MM_HINT_T1); // one of the pair row's 4 lines (pi0k_gemm spreads them)
         for (int r = 0; r < A5_MR; r++) {
             uint32_t pair;
             memcpy(&pair, a6 + k * A5_MR + 2 * r, 4); // pair (k, k+1) of row r

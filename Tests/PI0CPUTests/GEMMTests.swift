@@ -115,11 +115,20 @@ final class GEMMTests: XCTestCase {
     }
 
     /// Shapes past every blocking boundary of the driver: several K blocks (KC = 256 below k = 8192), several row blocks
-    /// (MC = 96 rows) and several column chunks (256 KiB of packed W per K block), each with a ragged
+    /// (MC = 96 rows) and several column chunks (fp32 paths: 256 KiB of packed W per K block), each with a ragged
     /// end; 1, 2 and 3 threads (m ≥ 96 · threads with small weights takes the row split, the others the
     /// panel split) against the reference, and bit-identical to each other.
     func testBlockedShapesAcrossChunksRowBlocksAndThreads() {
         checkThreadSplits(m: 203, n: 531, k: 521, paths: [.best] + (KernelPath.bf16Products ? [.avx512bf16] : []), tol: 1e-6)
+    }
+
+    /// The vdpbf16ps path blocks K by 2048 and chunks 1 MiB of packed W (4 panels of 2048 × 64 bf16) per K
+    /// block: K = 2 · 2048 + 333 (three K blocks, an odd ragged tail padded to a pair), 9 panels (three
+    /// column chunks, the last ragged), 203 rows (three row blocks, a ragged row tile), 1/2/3 threads,
+    /// against the reference and bit-identical across thread counts. Bound as the deep test's.
+    func testBF16DotProductsAcrossKBlocksChunksAndThreads() throws {
+        guard KernelPath.bf16Products else { throw XCTSkip("no AVX512-BF16 on this CPU (\(CPUFeatures.summary))") }
+        checkThreadSplits(m: 203, n: 531, k: 2 * 2048 + 333, paths: [.avx512bf16], tol: 2e-6)
     }
 
     /// Deep products (k ≥ 8192, the VLM's down projection) take a longer K block on AVX2 (512): K with a
