@@ -92,7 +92,7 @@ else
 fi
 
 # 3. Timings on a full-size random bf16 checkpoint (~7 GB on local disk).
-[ -f "$CKPT/model.safetensors" ] || step write_checkpoint 150 "$BIN" write-random-checkpoint "$CKPT" --dtype bfloat16
+[ -f "$CKPT/model.safetensors" ] || step write_checkpoint 150 "$BIN" write-random-checkpoint "$CKPT" --precision bfloat16
 if has bench "cuda"; then
   BENCH_MODES="none"
   has bench "--graph" && BENCH_MODES="none full loop" || log "bench: pi0 bench has no --graph here (eager only)"

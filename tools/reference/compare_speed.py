@@ -2,9 +2,11 @@
 """The README's speed table in one command: ours and LeRobot 0.6.1 interleaved on this machine.
 
     swift build -c release --product pi0 && swift build -c release --product pi0-kernel-bench
-    .build/release/pi0 write-random-checkpoint /data/pi0_f32 --dtype float32
-    .build/release/pi0 write-random-checkpoint /data/pi0_bf16 --dtype bfloat16      # optional
+    .build/release/pi0 write-random-checkpoint /data/pi0_f32 --precision float32
+    .build/release/pi0 write-random-checkpoint /data/pi0_bf16 --precision bfloat16      # optional
     python3 tools/reference/compare_speed.py --float32 /data/pi0_f32 [--bfloat16 /data/pi0_bf16]
+    .build/release/pi0 write-random-checkpoint /data/pi05_bf16 --model pi05 --precision bfloat16
+    python3 tools/reference/compare_speed.py --model pi05 --bfloat16 /data/pi05_bf16    # π0.5 (issue 15)
 
 For each precision (a "window"): ours (`pi0 bench --json`, every camera count), LeRobot
 (`bench_lerobot.py`, one construction, every camera count), ours again. Before each of the three
@@ -142,7 +144,7 @@ def run_ours(args, ckpt: str, cams: int, precision: str) -> dict:
 
 
 def run_lerobot(args, dtype: str, cams: list[int]) -> dict:
-    cmd = [args.lerobot_python, str(ROOT / "tools/reference/bench_lerobot.py"), "--dtype", dtype,
+    cmd = [args.lerobot_python, str(ROOT / "tools/reference/bench_lerobot.py"), "--model", args.model, "--dtype", dtype,
            "--cams", ",".join(map(str, cams)), "--threads", str(args.threads), "--runs", str(args.lerobot_runs),
            "--skip-stages", *args.lerobot_extra.split()]
     log(" ".join(cmd))
@@ -176,7 +178,7 @@ def table(result: dict) -> str:
     m = result["machine"]
     lines = [f"{result['date']}, {m.get('model', '?')} (family {m.get('family', '?')} model {m.get('model_number', '?')}), "
              f"{m.get('cpus')} CPUs, {' '.join(m.get('flags', []))}; commit {m.get('commit', '?')}; "
-             f"{result['threads']} threads; instruction sets: {result['isa']}",
+             f"{result['threads']} threads; instruction sets: {result['isa']}; model {result.get('model', 'pi0')}",
              "",
              "| precision | cameras | LeRobot 0.6.1 (runs) | ours (runs before / after) | median ÷ median | range "
              "| peak RSS ours / LeRobot | quiet |",
@@ -203,6 +205,8 @@ def main() -> None:
     ap.add_argument("--avx2", action="store_true",
                     help="hold both sides to AVX2 + FMA on an AVX-512 machine (ours: PI0_KERNEL_PATH=avx2; "
                          "PyTorch: ATEN_CPU_CAPABILITY=avx2, oneDNN / MKL ISA caps); float32 only")
+    ap.add_argument("--model", choices=["pi0", "pi05"], default="pi0",
+                    help="which model the checkpoints are (LeRobot's PI0Pytorch or PI05Pytorch; ours reads config.json)")
     ap.add_argument("--cameras", default="1,3", help="camera counts (default 1,3)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--runs", type=int, choices=[2, 3], default=2, help="our timed runs per invocation")
@@ -237,7 +241,7 @@ def main() -> None:
     if not windows:
         ap.error("give --float32 DIR and/or --bfloat16 DIR")
     result = {"date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}", "machine": info,
-              "threads": args.threads, "isa": "avx2 (forced on both sides)" if args.avx2 else "native", "windows": [window(args, p, d) for p, d in windows]}
+              "threads": args.threads, "model": args.model, "isa": "avx2 (forced on both sides)" if args.avx2 else "native", "windows": [window(args, p, d) for p, d in windows]}
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
     print(table(result))
