@@ -42,4 +42,20 @@ public final class AttentionWorkspace: @unchecked Sendable {
         pi0k_pack_f32_kn(path.c, b, ldb, k, n, dst, 0, Int.max)
         return UnsafeRawPointer(dst)
     }
+
+    /// As `packTransposed` and `pack`, into `path`'s bf16 layout (`.avx512bf16`: the vdpbf16ps pairs), each
+    /// value rounded to bf16 (exact for values that are bf16 already: bfloat16-mode attention's K and V).
+    func packTransposedBF16(_ i: Int, _ b: UnsafePointer<Float>, n: Int, k: Int, ldb: Int, path: KernelPath) -> UnsafeRawPointer {
+        let count = Int(pi0k_packed_count(path.c, 1, n, k))
+        let dst = buffer(i, bytes: count * 2).assumingMemoryBound(to: UInt16.self)
+        pi0k_pack_f32_as_bf16(path.c, b, ldb, n, k, dst, 0, Int.max)
+        return UnsafeRawPointer(dst)
+    }
+
+    func packBF16(_ i: Int, _ b: UnsafePointer<Float>, k: Int, n: Int, ldb: Int, path: KernelPath) -> UnsafeRawPointer {
+        let count = Int(pi0k_packed_count(path.c, 1, n, k))
+        let dst = buffer(i, bytes: count * 2).assumingMemoryBound(to: UInt16.self)
+        pi0k_pack_f32_kn_as_bf16(path.c, b, ldb, k, n, dst, 0, Int.max)
+        return UnsafeRawPointer(dst)
+    }
 }
