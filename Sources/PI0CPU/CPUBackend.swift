@@ -127,8 +127,7 @@ public final class CPUBackend: HostBackend, @unchecked Sendable {
     private func packKV(_ a: AttentionArgs, kvHead g: Int, dot: Bool) -> (k: UnsafeRawPointer, v: UnsafeRawPointer) {
         let hd = a.headDim, k = a.k + g * hd, v = a.v + g * hd
         if dot {
-            return (workspace.packTransposedBF16(0, k, n: a.keys, k: hd, ldb: a.kStride, path: .avx512bf16),
-                    workspace.packBF16(1, v, k: a.keys, n: hd, ldb: a.vStride, path: .avx512bf16))
+            return workspace.packKVBF16(k: k, ldk: a.kStride, v: v, ldv: a.vStride, keys: a.keys, d: hd, path: .avx512bf16, threads: threads)
         }
         return (workspace.packTransposed(0, k, n: a.keys, k: hd, ldb: a.kStride, path: .best),
                 workspace.pack(1, v, k: a.keys, n: hd, ldb: a.vStride, path: .best))

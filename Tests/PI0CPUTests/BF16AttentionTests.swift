@@ -4,6 +4,7 @@
 // the attention must match the plain reference (ReferenceOps.referenceAttention, float32 products with
 // bf16 roundings) on odd shapes — keys not a multiple of 2 or 64, head dims 17, 72, 256, several query
 // heads per KV head, strided rows, masks with fully masked rows — and give the same bits for 1, 2, 3 threads.
+import CPI0Kernels
 import PI0Tensor
 import PI0TestSupport
 import XCTest
@@ -44,6 +45,31 @@ final class BF16AttentionTests: XCTestCase {
                     XCTAssertEqual(Array(UnsafeBufferPointer(start: gotKN.assumingMemoryBound(to: UInt16.self), count: count)),
                                    Array(UnsafeBufferPointer(start: UnsafeRawPointer(want.buffer).assumingMemoryBound(to: UInt16.self), count: count)),
                                    "\(path) B [\(k), \(n)] exact \(exact)")
+                }
+            }
+        }
+    }
+
+    /// K and V packed together with their panels split across threads: the same bytes as the two packers.
+    func testThreadedKVPackingEqualsTheSinglePackers() {
+        var rng = SplitMix64(seed: 12)
+        for path in KernelPath.usable {
+            for (keys, d) in [(357, 256), (65, 72), (129, 17), (1, 2), (300, 256)] {
+                let ldk = d + 1, ldv = d + 3
+                let k = values(keys * ldk, rng: &rng, exact: true), v = values(keys * ldv, rng: &rng, exact: false)
+                let one = AttentionWorkspace()
+                let kc = Int(pi0k_packed_count(path.c, 1, keys, d)), vc = Int(pi0k_packed_count(path.c, 1, d, keys))
+                let wantK = Array(UnsafeBufferPointer(start: one.packTransposedBF16(0, k, n: keys, k: d, ldb: ldk, path: path)
+                    .assumingMemoryBound(to: UInt16.self), count: kc))
+                let wantV = Array(UnsafeBufferPointer(start: one.packBF16(1, v, k: keys, n: d, ldb: ldv, path: path)
+                    .assumingMemoryBound(to: UInt16.self), count: vc))
+                for threads in [1, 2, 3] {
+                    let ws = AttentionWorkspace()
+                    let (pk, pv) = ws.packKVBF16(k: k, ldk: ldk, v: v, ldv: ldv, keys: keys, d: d, path: path, threads: threads)
+                    XCTAssertEqual(Array(UnsafeBufferPointer(start: pk.assumingMemoryBound(to: UInt16.self), count: kc)), wantK,
+                                   "\(path) K [\(keys), \(d)] threads \(threads)")
+                    XCTAssertEqual(Array(UnsafeBufferPointer(start: pv.assumingMemoryBound(to: UInt16.self), count: vc)), wantV,
+                                   "\(path) V [\(keys), \(d)] threads \(threads)")
                 }
             }
         }
