@@ -1,7 +1,9 @@
 // The fast CPU backend, a `HostBackend` (PI0Tensor) with its own kernels: linear layers on weights packed once into the kernels' panel layout
 // (bf16 weights stay bf16 and are widened in the kernel), attention as two threaded matrix products
 // per pass (MQA folds the heads into the rows: Q [T·H, D]·Kᵀ, then P [T·H, S]·V), softmax threaded
-// over rows. Results agree with `ReferenceBackend` to float32 rounding (tests in PI0CPUTests).
+// over rows (in bfloat16 mode on AVX512-BF16 both products run on vdpbf16ps, K and V packed as bf16),
+// RoPE vectorised (bit-identical to `ReferenceOps.applyRoPE`). Results agree with `ReferenceBackend` to
+// float32 rounding (tests in PI0CPUTests).
 import Foundation
 import PI0Tensor
 import CPI0Kernels
@@ -92,28 +94,50 @@ public final class CPUBackend: HostBackend, @unchecked Sendable {
             return
         }
         // bf16: scores and probabilities are rounded between the products, as PyTorch's bf16 eager attention.
+        // With AVX512-BF16 (`KernelPath.bf16Products`) both products run on vdpbf16ps: in this mode q, k and v
+        // hold bf16 values and the probabilities are rounded to bf16 before P·V, so rounding the operands to
+        // bf16 (q and P by the GEMM, K and V when packed) changes no value; only the order of the float32 sums
+        // differs from the fp32 products.
+        let dot = KernelPath.bf16Products
         // MQA with contiguous heads: all heads of all queries are rows of one product.
         if a.kvHeads == 1 && a.qStride == a.heads * hd && a.outStride == a.heads * hd {
             let rows = a.queries * a.heads
             let s = scoreBuffer(rows * a.keys)
-            GEMM.matmulABt(a: a.q, m: rows, lda: hd, b: a.k, n: a.keys, ldb: a.kStride, k: hd, alpha: 1, c: s, ldc: a.keys, threads: threads,
-                           workspace: workspace)
+            let (k, v) = packKV(a, kvHead: 0, dot: dot)
+            product(a.q, m: rows, ldx: hd, packed: k, n: a.keys, k: hd, dot: dot, y: s, ldy: a.keys)
             softmaxRows(s, rows: rows, keys: a.keys, args: a, rowsPerQuery: a.heads)
-            GEMM.matmulAB(a: s, m: rows, lda: a.keys, b: a.v, k: a.keys, ldb: a.vStride, n: hd, alpha: 1, c: a.out, ldc: hd, threads: threads,
-                          workspace: workspace)
-            if a.roundToBF16 { roundToBF16(a.out, rows: rows, width: hd, ld: hd) }
+            product(s, m: rows, ldx: a.keys, packed: v, n: hd, k: a.keys, dot: dot, y: a.out, ldy: hd)
+            roundToBF16(a.out, rows: rows, width: hd, ld: hd)
             return
         }
         let s = scoreBuffer(a.queries * a.keys)
-        for h in 0..<a.heads {
-            let kvh = h / group
-            GEMM.matmulABt(a: a.q + h * hd, m: a.queries, lda: a.qStride, b: a.k + kvh * hd, n: a.keys, ldb: a.kStride, k: hd,
-                           alpha: 1, c: s, ldc: a.keys, threads: threads, workspace: workspace)
-            softmaxRows(s, rows: a.queries, keys: a.keys, args: a, rowsPerQuery: 1)
-            GEMM.matmulAB(a: s, m: a.queries, lda: a.keys, b: a.v + kvh * hd, k: a.keys, ldb: a.vStride, n: hd, alpha: 1,
-                          c: a.out + h * hd, ldc: a.outStride, threads: threads, workspace: workspace)
-            if a.roundToBF16 { roundToBF16(a.out + h * hd, rows: a.queries, width: hd, ld: a.outStride) }
+        for g in 0..<a.kvHeads { // K and V packed once per KV head, for all of its query heads
+            let (k, v) = packKV(a, kvHead: g, dot: dot)
+            for h in g * group..<(g + 1) * group {
+                product(a.q + h * hd, m: a.queries, ldx: a.qStride, packed: k, n: a.keys, k: hd, dot: dot, y: s, ldy: a.keys)
+                softmaxRows(s, rows: a.queries, keys: a.keys, args: a, rowsPerQuery: 1)
+                product(s, m: a.queries, ldx: a.keys, packed: v, n: hd, k: a.keys, dot: dot, y: a.out + h * hd, ldy: a.outStride)
+                roundToBF16(a.out + h * hd, rows: a.queries, width: hd, ld: a.outStride)
+            }
         }
+    }
+
+    /// KV head g's K (for q·Kᵀ) and V (for P·V) packed into the workspace's slots 0 and 1: as bf16 pairs for
+    /// vdpbf16ps (`dot`), else as float32 for `KernelPath.best`.
+    private func packKV(_ a: AttentionArgs, kvHead g: Int, dot: Bool) -> (k: UnsafeRawPointer, v: UnsafeRawPointer) {
+        let hd = a.headDim, k = a.k + g * hd, v = a.v + g * hd
+        if dot {
+            return workspace.packKVBF16(k: k, ldk: a.kStride, v: v, ldv: a.vStride, keys: a.keys, d: hd, path: .avx512bf16, threads: threads)
+        }
+        return (workspace.packTransposed(0, k, n: a.keys, k: hd, ldb: a.kStride, path: .best),
+                workspace.pack(1, v, k: a.keys, n: hd, ldb: a.vStride, path: .best))
+    }
+
+    /// y = x · W for a W packed by `packKV` (the vdpbf16ps GEMM rounds x to bf16 first).
+    private func product(_ x: UnsafePointer<Float>, m: Int, ldx: Int, packed: UnsafeRawPointer, n: Int, k: Int, dot: Bool,
+                         y: UnsafeMutablePointer<Float>, ldy: Int) {
+        GEMM.packedProduct(x: x, m: m, ldx: ldx, packed: packed, n: n, k: k, element: dot ? .bfloat16 : .float32,
+                           path: dot ? .avx512bf16 : .best, bias: nil, y: y, ldy: ldy, alpha: 1, threads: threads)
     }
 
     /// Per row: (bf16-rounded) score·scale + mask, softmax, (bf16-rounded) probabilities, as the reference.
@@ -154,6 +178,11 @@ public final class CPUBackend: HostBackend, @unchecked Sendable {
     }
     public override func roundToBF16(_ x: TensorRef, rows: Int, width: Int, ld: Int) {
         roundToBF16(x.hostPointer, rows: rows, width: width, ld: ld)
+    }
+    public override func applyRoPE(_ x: TensorRef, rows: Int, heads: Int, headDim: Int, stride: Int, cos: TensorRef, sin: TensorRef,
+                                   roundToBF16: Bool) {
+        applyRoPE(x.hostPointer, rows: rows, heads: heads, headDim: headDim, stride: stride, cos: cos.hostPointer, sin: sin.hostPointer,
+                  roundToBF16: roundToBF16)
     }
 }
 
@@ -219,6 +248,27 @@ extension CPUBackend {
         var job = ElementwiseJob(op: .add, count: count, parts: parts(count, grain: 1 << 15), b: y, out: x, bf16: roundToBF16)
         job.run()
     }
+
+    /// `ReferenceOps.applyRoPE`, bit for bit (the same float32 operations per element; pi0_rope.c), vectorised
+    /// and split by rows. maxSIMD caps the instruction set (2 AVX-512, 1 AVX2, 0 portable C), for tests.
+    public func applyRoPE(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, headDim: Int, stride: Int, cos: UnsafePointer<Float>,
+                          sin: UnsafePointer<Float>, roundToBF16: Bool, maxSIMD: Int = 2) {
+        precondition(headDim % 2 == 0, "applyRoPE: odd head dim \(headDim)")
+        var job = RoPEJob(x: x, rows: rows, parts: parts(rows, grain: max(1, (1 << 14) / max(heads * headDim, 1))), heads: heads,
+                          headDim: headDim, stride: stride, cos: cos, sin: sin, bf16: roundToBF16 ? 1 : 0, simd: Int32(maxSIMD))
+        Threading.run(tasks: job.parts, job: &job) { ctx, part in
+            let j = ctx!.assumingMemoryBound(to: RoPEJob.self).pointee
+            let r = Threading.split(j.rows, parts: j.parts, part: part)
+            pi0e_rope(j.x + r.lowerBound * j.stride, r.count, j.heads, j.headDim, j.stride, j.cos + r.lowerBound * j.headDim,
+                      j.sin + r.lowerBound * j.headDim, j.bf16, j.simd)
+        }
+    }
+}
+
+/// One `applyRoPE` call, split into `parts` row ranges.
+private struct RoPEJob {
+    let x: UnsafeMutablePointer<Float>, rows: Int, parts: Int, heads: Int, headDim: Int, stride: Int
+    let cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, bf16: Int32, simd: Int32
 }
 
 /// One elementwise op over `count` rows (norms, gelu·up) or values (gelu, silu, add), split into `parts`.

@@ -73,12 +73,17 @@ public enum OpTable {
         OpCase(op: "attention", precisions: [false, true], tolerance: .relL2(1e-6), bf16Tolerance: .relL2(1e-2),
                reason: "dot products and softmax sums in another order (bf16: a score or probability that rounds the "
                    + "other way moves an output by one bf16 ulp, 2⁻⁸ relative)") { r in
-            for (heads, kvHeads) in [(r.odd(1...7) + 1, 1), (6, 2), (r.odd(1...5), 0)] {
+            // The last two: the model's head dims (256: Gemma, 72: SigLIP) with odd key counts past a 64-wide
+            // panel, several query heads per KV head (the cpu's bf16 path runs them on vdpbf16ps with AVX512-BF16).
+            for (heads, kvHeads, dims) in [(r.odd(1...7) + 1, 1, 1...40), (6, 2, 1...40), (r.odd(1...5), 0, 1...40),
+                                           (8, 1, 256...256), (6, 2, 72...72)] {
                 let kvh = kvHeads == 0 ? heads : kvHeads               // MQA, GQA, MHA
                 for withMask in [true, false] {
                     // Masked calls have gaps between rows; unmasked ones are contiguous (the cpu's bf16 MQA fast path).
                     func gap() -> Int { withMask ? r.int(1...3) : 0 }
-                    let t = r.odd(1...37), s = r.odd(1...51), d = r.odd(1...40)
+                    let wide = dims.lowerBound > 1
+                    let t = r.odd(1...(wide ? 13 : 37)), s = wide ? r.odd(65...131) : r.odd(1...51)
+                    let d = wide ? dims.lowerBound : r.odd(dims)
                     let qs = heads * d + gap(), ks = kvh * d + gap(), vs = kvh * d + gap()
                     let ms = s + gap(), os = heads * d + gap()
                     let q = r.strided(rows: t, width: heads * d, ld: qs, values: r.values(t * heads * d, roundedToBF16: r.bf16))

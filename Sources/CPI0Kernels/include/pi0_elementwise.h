@@ -22,3 +22,8 @@ void pi0e_add(float *x, const float *y, size_t n, int round_bf16);
 void pi0e_rmsnorm(const float *x, size_t rows, size_t width, const float *w, float eps, int round_bf16, float *out);
 /// LayerNorm: (x − mean)/sqrt(var + eps)·w + b (biased variance).
 void pi0e_layernorm(const float *x, size_t rows, size_t width, const float *w, const float *b, float eps, float *out);
+/// Rotary embedding in place, exactly ReferenceOps.applyRoPE (pi0_rope.c): `tokens` rows of `heads` ×
+/// `head_dim` (even) values at row stride `stride`; cos, sin: [tokens, head_dim]. max_simd caps the
+/// instruction set used (2 AVX-512, 1 AVX2, 0 portable C; the CPU's best when higher), for tests.
+void pi0e_rope(float *x, size_t tokens, size_t heads, size_t head_dim, size_t stride, const float *cos,
+               const float *sin, int round_bf16, int max_simd);

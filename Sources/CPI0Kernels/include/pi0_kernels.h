@@ -45,6 +45,12 @@ void pi0k_pack_bf16(int path, const uint16_t *w, size_t ldw, size_t n, size_t k,
 /// Pack panels [p0, p1) of B[k, n] (row-major, row stride ldb) into the layout of W = Bᵀ (for P·V).
 void pi0k_pack_f32_kn(int path, const float *b, size_t ldb, size_t k, size_t n, float *dst, size_t p0, size_t p1);
 
+/// As pi0k_pack_bf16 from fp32 W[n, k] (row stride ldw), and as pi0k_pack_f32_kn from fp32 B[k, n] (W = Bᵀ),
+/// each value rounded to bf16 (nearest-even; exact for values that are bf16 already): attention's K and V
+/// in bfloat16 mode as the "weights" of the vdpbf16ps products (pi0_pack_bf16.c). Any path's bf16 layout.
+void pi0k_pack_f32_as_bf16(int path, const float *w, size_t ldw, size_t n, size_t k, uint16_t *dst, size_t p0, size_t p1);
+void pi0k_pack_f32_kn_as_bf16(int path, const float *b, size_t ldb, size_t k, size_t n, uint16_t *dst, size_t p0, size_t p1);
+
 /// Round fp32 rows to bf16 (round to nearest even), zero-padding each row to an even length kpad.
 /// Used only by PI0K_PATH_AVX512BF16, whose x operand is bf16: x[m, k] (ldx) -> dst[m, kpad] (row stride kpad).
 void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16_t *dst, size_t kpad);
