@@ -34,6 +34,7 @@ void pi0k_tile_avx2_bf16(size_t, const void *, size_t, const void *, const void 
 void pi0k_tile_avx512_f32(size_t, const void *, size_t, const void *, const void *, float *, size_t, size_t, int, int, float, const float *);
 void pi0k_tile_avx512_bf16(size_t, const void *, size_t, const void *, const void *, float *, size_t, size_t, int, int, float, const float *);
 void pi0k_tile_avx512bf16_dot(size_t, const void *, size_t, const void *, const void *, float *, size_t, size_t, int, int, float, const float *);
+void pi0k_tile_avx512bf16_dot5(size_t, const void *, size_t, const void *, const void *, float *, size_t, size_t, int, int, float, const float *);
 float pi0k_peak_fma_avx2(uint64_t iters);
 float pi0k_peak_fma_avx512(uint64_t iters);
 void pi0k_round_row_bf16_avx512(const float *x, size_t k, uint16_t *dst);

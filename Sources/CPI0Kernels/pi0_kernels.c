@@ -33,7 +33,8 @@ int pi0k_path_supported(int path) {
 #if defined(__x86_64__)
     case PI0K_PATH_AVX2: return has_avx2_fma();
     case PI0K_PATH_AVX512: return has_avx512();
-    case PI0K_PATH_AVX512BF16: return has_avx512bf16();
+    case PI0K_PATH_AVX512BF16:
+    case PI0K_PATH_AVX512BF16_MR5: return has_avx512bf16();
 #endif
     default: return 0;
     }
@@ -131,16 +132,24 @@ const pi0k_path_desc *pi0k_desc(int path) {
     static const pi0k_path_desc avx2 = {6, 16, 256, 512, pi0k_tile_avx2_f32, pi0k_tile_avx2_bf16, 4, 1, 256 << 10, 1};
     static const pi0k_path_desc avx512 = {6, 64, 512, 512, pi0k_tile_avx512_f32, pi0k_tile_avx512_bf16, 4, 1, 256 << 10, 2};
     static const pi0k_path_desc avx512bf16 = {6, 64, 2048, 2048, NULL, pi0k_tile_avx512bf16_dot, 2, 2, 1 << 20, 4};
+    static const pi0k_path_desc avx512bf16_5 = {5, 64, 2048, 2048, NULL, pi0k_tile_avx512bf16_dot5, 2, 2, 1 << 20, 4};
     switch (path) {
     case PI0K_PATH_AVX2: return &avx2;
     case PI0K_PATH_AVX512: return &avx512;
     case PI0K_PATH_AVX512BF16: return &avx512bf16;
+    case PI0K_PATH_AVX512BF16_MR5: return &avx512bf16_5;
     default: break;
     }
 #else
     (void)path;
 #endif
     return &scalar;
+}
+
+int pi0k_row_variant(int path, size_t m) {
+    if (path != PI0K_PATH_AVX512BF16) return path;
+    const size_t pad6 = (m + 5) / 6 * 6 - m, pad5 = (m + 4) / 5 * 5 - m;
+    return pad5 < pad6 ? PI0K_PATH_AVX512BF16_MR5 : path;
 }
 
 size_t pi0k_panel_width(int path) { return pi0k_desc(path)->nr; }
@@ -264,7 +273,7 @@ void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16
 // fixed by (k, KC) only, never by m0/m1/p0/p1 or the chunking, which is what makes any thread split
 // bit-identical.
 
-enum { MC_ROWS = 96 }; // a multiple of every MR (4, 6)
+enum { MC_ROWS = 96 }; // rows per row block, rounded down to a multiple of the path's MR (96 or 95)
 enum { PI0K_DEEP_K = 8192 };
 
 // Packs x rows [i0, i1) x columns [kb, kb+kc) into micro-panels of MR rows: element (r, k) of tile t at
@@ -330,7 +339,7 @@ int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m
     pi0k_tile_fn tile = elem == PI0K_ELEM_BF16 ? d->tile_bf16 : d->tile_f32;
     if (!tile) return -2;
     const size_t esz = elem == PI0K_ELEM_BF16 ? 2 : 4, xsz = d->x_elem_size;
-    const size_t mr_tile = d->mr;
+    const size_t mr_tile = d->mr, mc = MC_ROWS / mr_tile * mr_tile;
     const size_t tiles = (m1 - m0 + mr_tile - 1) / mr_tile;
     const size_t kcb = k >= PI0K_DEEP_K ? d->kc_deep : d->kc; // a function of k only: splits stay bit-identical
     const size_t kc_max = kp < kcb ? kp : kcb;
@@ -345,8 +354,8 @@ int pi0k_gemm(int path, int elem, const void *x, size_t ldx, size_t m0, size_t m
         pi0k_pack_a(d, x, ldx, m0, m1, kb, kc, apack);
         for (size_t pc = p0; pc < p1; pc += chunk) {
             const size_t pe = pc + chunk < p1 ? pc + chunk : p1;
-            for (size_t mb = m0; mb < m1; mb += MC_ROWS) {
-                const size_t mend = mb + MC_ROWS < m1 ? mb + MC_ROWS : m1;
+            for (size_t mb = m0; mb < m1; mb += mc) {
+                const size_t mend = mb + mc < m1 ? mb + mc : m1;
                 const char *ablock = (const char *)apack + (mb - m0) / mr_tile * mr_tile * kc * xsz;
                 for (size_t p = pc; p < pe; p++) {
                     const size_t n0 = p * nr, ncols = n - n0 < nr ? n - n0 : nr;

@@ -177,18 +177,18 @@ AVX2 void pi0k_softmax_row_avx2(float *s, size_t cols, const float *mask) {
 
 enum { A5_MR = 6, A5_NR = 64 };
 
-#define A5_TILE_PROLOGUE                                                                                    \
-    const int partial = mr < A5_MR || nr < A5_NR;                                                           \
+#define A5_TILE_PROLOGUE(MRV)                                                                                   \
+    const int partial = mr < MRV || nr < A5_NR;                                                           \
     if (!partial && !first)                                                                                 \
-        for (int r = 0; r < A5_MR; r++) { /* C is added after the K loop: fetch its four lines meanwhile */  \
+        for (int r = 0; r < MRV; r++) { /* C is added after the K loop: fetch its four lines meanwhile */  \
             for (int q = 0; q < A5_NR; q += 16) _mm_prefetch((const char *)(c + r * ldc + q), _MM_HINT_T0);  \
         }                                                                                                   \
-    __m512 acc[A5_MR][4];                                                                                   \
-    for (int r = 0; r < A5_MR; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm512_setzero_ps();    \
+    __m512 acc[MRV][4];                                                                                   \
+    for (int r = 0; r < MRV; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm512_setzero_ps();    \
     const char *pf = b_next ? (const char *)b_next : (const char *)b;
 
-#define A5_TILE_EPILOGUE                                                                                    \
-    float tmp[A5_MR * A5_NR] __attribute__((aligned(64)));                                                  \
+#define A5_TILE_EPILOGUE(MRV)                                                                                    \
+    float tmp[MRV * A5_NR] __attribute__((aligned(64)));                                                  \
     float *cc = c;                                                                                          \
     size_t ldcc = ldc;                                                                                      \
     if (partial) {                                                                                          \
@@ -199,7 +199,7 @@ enum { A5_MR = 6, A5_NR = 64 };
         ldcc = A5_NR;                                                                                       \
     }                                                                                                       \
     const __m512 va = _mm512_set1_ps(alpha);                                                                \
-    for (int r = 0; r < A5_MR; r++)                                                                         \
+    for (int r = 0; r < MRV; r++)                                                                         \
         for (int q = 0; q < 4; q++) {                                                                       \
             __m512 v = acc[r][q];                                                                           \
             if (!first) v = _mm512_add_ps(_mm512_loadu_ps(cc + r * ldcc + 16 * q), v);                      \
@@ -213,7 +213,7 @@ enum { A5_MR = 6, A5_NR = 64 };
 AVX512 INLINE void avx512_tile(const int bf16, size_t kc, const void *av, size_t mr,
                                const void *b, const void *b_next, float *c, size_t ldc, size_t nr, int first, int last,
                                float alpha, const float *bias) {
-    A5_TILE_PROLOGUE
+    A5_TILE_PROLOGUE(A5_MR)
     const float *a6 = (const float *)av;
     for (size_t k = 0; k < kc; k++) {
         __m512 bv[4];
@@ -232,7 +232,7 @@ AVX512 INLINE void avx512_tile(const int bf16, size_t kc, const void *av, size_t
             for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(a, bv[q], acc[r][q]);
         }
     }
-    A5_TILE_EPILOGUE
+    A5_TILE_EPILOGUE(A5_MR)
 }
 
 AVX512 void pi0k_tile_avx512_f32(size_t kc, const void *x, size_t mr, const void *b, const void *b_next, float *c,
@@ -245,25 +245,36 @@ AVX512 void pi0k_tile_avx512_bf16(size_t kc, const void *x, size_t mr, const voi
 }
 
 // vdpbf16ps: acc[j] += x[2i]*w[2i][j] + x[2i+1]*w[2i+1][j], x rounded to bf16 beforehand. The panel holds
-// K pairs interleaved per column (see pi0k_pack_bf16); kc is even. A holds bf16 pairs per row.
-AVX512BF16 void pi0k_tile_avx512bf16_dot(size_t kc, const void *av, size_t mr, const void *b,
-                                         const void *b_next, float *c, size_t ldc, size_t nr, int first, int last, float alpha,
-                                         const float *bias) {
-    A5_TILE_PROLOGUE
+// K pairs interleaved per column (see pi0k_pack_bf16); kc is even. A holds bf16 pairs per row. MRV rows:
+// 6 (the default) or 5 (`PI0K_PATH_AVX512BF16_MR5`: M = 50, the action expert's chunk, fills 10 tiles of 5
+// exactly instead of 9 of 6 with 4 rows of padding); the same packed weights serve both.
+AVX512BF16 INLINE void avx512bf16_dot_tile(const int MRV, size_t kc, const void *av, size_t mr, const void *b,
+                                           const void *b_next, float *c, size_t ldc, size_t nr, int first, int last,
+                                           float alpha, const float *bias) {
+    A5_TILE_PROLOGUE(MRV)
     const uint16_t *a6 = (const uint16_t *)av;
     const uint16_t *bh = (const uint16_t *)b;
     for (size_t k = 0; k < kc; k += 2) {
         __m512i bq[4];
         for (int q = 0; q < 4; q++) bq[q] = _mm512_loadu_si512((const void *)(bh + k * A5_NR + 32 * q));
         _mm_prefetch(pf + k * A5_NR * 2, _MM_HINT_T1); // one of the pair row's 4 lines (pi0k_gemm spreads them)
-        for (int r = 0; r < A5_MR; r++) {
+        for (int r = 0; r < MRV; r++) {
             uint32_t pair;
-            memcpy(&pair, a6 + k * A5_MR + 2 * r, 4); // pair (k, k+1) of row r
+            memcpy(&pair, a6 + k * MRV + 2 * r, 4); // pair (k, k+1) of row r
             const __m512i a = _mm512_set1_epi32((int)pair);
             for (int q = 0; q < 4; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], (__m512bh)a, (__m512bh)bq[q]);
         }
     }
-    A5_TILE_EPILOGUE
+    A5_TILE_EPILOGUE(MRV)
+}
+
+AVX512BF16 void pi0k_tile_avx512bf16_dot(size_t kc, const void *av, size_t mr, const void *b, const void *b_next, float *c,
+                                         size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
+    avx512bf16_dot_tile(6, kc, av, mr, b, b_next, c, ldc, nr, first, last, alpha, bias);
+}
+AVX512BF16 void pi0k_tile_avx512bf16_dot5(size_t kc, const void *av, size_t mr, const void *b, const void *b_next, float *c,
+                                          size_t ldc, size_t nr, int first, int last, float alpha, const float *bias) {
+    avx512bf16_dot_tile(5, kc, av, mr, b, b_next, c, ldc, nr, first, last, alpha, bias);
 }
 
 // One row of fp32 to bf16, round to nearest even, exactly as the scalar f32_to_bf16_rne in pi0_kernels.c

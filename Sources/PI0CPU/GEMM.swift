@@ -28,7 +28,9 @@ public enum GEMM {
         precondition(m >= 0 && ldx >= k && ldy >= n, "GEMM.linear: bad strides (m \(m), ldx \(ldx) < k \(k) or ldy \(ldy) < n \(n))")
         if m == 0 || n == 0 { return }
         let elem: Int32 = element == .float32 ? 0 : 1
-        let nr = path.panelWidth, mr = path.rowTile
+        // The tile's row count may depend on m (vdpbf16ps: 5-row tiles when they pad less, `pi0k_row_variant`).
+        let cPath = pi0k_row_variant(path.c, m)
+        let nr = path.panelWidth, mr = Int(pi0k_row_tile(cPath))
         let panels = (n + nr - 1) / nr, rowTiles = (m + mr - 1) / mr
 
         // Work split: panels (each thread streams its own slice of W); row blocks too when there are fewer
@@ -45,7 +47,7 @@ public enum GEMM {
         let mParts = byRows ? nt : max(1, min(rowTiles, (nt + pParts - 1) / pParts))
 
         func run(_ x: UnsafeRawPointer, _ ldxElems: Int) {
-            var job = GemmJob(path: path.c, elem: elem, x: x, ldx: ldxElems, m: m, packed: packed, n: n, k: k, alpha: alpha,
+            var job = GemmJob(path: cPath, elem: elem, x: x, ldx: ldxElems, m: m, packed: packed, n: n, k: k, alpha: alpha,
                               bias: bias, y: y, ldy: ldy, panels: panels, rowTiles: rowTiles, mr: mr, pParts: pParts, mParts: mParts)
             Threading.run(tasks: pParts * mParts, job: &job) { ctx, task in
                 let j = ctx!.assumingMemoryBound(to: GemmJob.self).pointee

@@ -127,8 +127,24 @@ final class GEMMTests: XCTestCase {
     /// column chunks, the last ragged), 203 rows (three row blocks, a ragged row tile), 1/2/3 threads,
     /// against the reference and bit-identical across thread counts. Bound as the deep test's.
     func testBF16DotProductsAcrossKBlocksChunksAndThreads() throws {
-        guard KernelPath.bf16Products else { throw XCTSkip("no AVX512-BF16 on this CPU (\(CPUFeatures.summary))") }
+        guard KernelPath.avx512bf16.isSupported else { throw XCTSkip("no AVX512-BF16 on this CPU (\(CPUFeatures.summary))") }
         checkThreadSplits(m: 203, n: 531, k: 2 * 2048 + 333, paths: [.avx512bf16], tol: 2e-6)
+    }
+
+    /// Row counts whose 5-row tiles pad less than 6-row ones run on the 5 × 64 vdpbf16ps tile
+    /// (`pi0k_row_variant`): the expert's M = 50 (10 tiles of 5 against 9 of 6 padding 4 rows) and m = 199
+    /// (40 tiles of 5, the last ragged, pad 1 against 5; row blocks of 95 rows; on 2 threads the row split),
+    /// each against the reference and bit-identical across 1/2/3 threads. m = 306 and 51 keep 6-row tiles.
+    func testFiveRowTilesWhenTheyPadLess() throws {
+        guard KernelPath.avx512bf16.isSupported else { throw XCTSkip("no AVX512-BF16 on this CPU (\(CPUFeatures.summary))") }
+        XCTAssertEqual(pi0k_row_variant(KernelPath.avx512bf16.c, 50), Int32(PI0K_PATH_AVX512BF16_MR5.rawValue))
+        XCTAssertEqual(pi0k_row_variant(KernelPath.avx512bf16.c, 306), KernelPath.avx512bf16.c)
+        XCTAssertEqual(pi0k_row_variant(KernelPath.avx512bf16.c, 51), KernelPath.avx512bf16.c)
+        XCTAssertEqual(pi0k_row_variant(KernelPath.avx512.c, 50), KernelPath.avx512.c)
+        XCTAssertEqual(pi0k_row_tile(pi0k_row_variant(KernelPath.avx512bf16.c, 50)), 5)
+        for m in [50, 199] {
+            checkThreadSplits(m: m, n: 531, k: 2048 + 77, paths: [.avx512bf16], tol: 2e-6)
+        }
     }
 
     /// Deep products (k ≥ 8192, the VLM's down projection) take a longer K block on AVX2 (512): K with a

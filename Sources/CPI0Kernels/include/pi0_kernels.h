@@ -20,7 +20,13 @@ typedef enum {
     PI0K_PATH_AVX2 = 1,        ///< AVX2 + FMA; 6 x 16 tile, NR = 16
     PI0K_PATH_AVX512 = 2,      ///< AVX-512 F/BW/VL; 6 x 64 tile, NR = 64 (bf16 weights widened in-kernel)
     PI0K_PATH_AVX512BF16 = 3,  ///< vdpbf16ps, 6 x 64: bf16 weights AND activations rounded to bf16 (bf16 layers only)
+    PI0K_PATH_AVX512BF16_MR5 = 4, ///< PI0K_PATH_AVX512BF16 with a 5 x 64 tile (same packed weights; see pi0k_row_variant)
 } pi0k_path;
+
+/// The path a product of m rows runs on: PI0K_PATH_AVX512BF16_MR5 for PI0K_PATH_AVX512BF16 when 5-row tiles
+/// pad fewer rows than 6-row ones (m = 50: none against 4), else `path`. A function of (path, m) only, so
+/// every thread split of one product uses the same tiles (bit-identical results).
+int pi0k_row_variant(int path, size_t m);
 
 /// Weight element types of a packed weight.
 typedef enum { PI0K_ELEM_F32 = 0, PI0K_ELEM_BF16 = 1 } pi0k_elem;
