@@ -1,4 +1,5 @@
-// MessagePack data model (https://github.com/msgpack/msgpack/blob/master/spec.md).
+// MessagePack data model (the MessagePack format specification, msgpack.org; how the server uses it:
+// docs/PROTOCOL.md).
 //
 // Integers decode canonically: every value that fits Int64 becomes `.int`, only uint64 values above
 // Int64.max become `.uint`. The encoder writes the smallest format, non-negative integers in the

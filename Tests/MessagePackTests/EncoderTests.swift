@@ -1,5 +1,5 @@
-// Encoder formats checked against the MessagePack spec's byte layouts
-// (https://github.com/msgpack/msgpack/blob/master/spec.md); Python's choices are covered by the goldens.
+// Encoder formats checked against the byte layouts of the MessagePack format specification (msgpack.org);
+// Python's choices are covered by the goldens (docs/PROTOCOL.md).
 import XCTest
 @testable import MessagePack
 
