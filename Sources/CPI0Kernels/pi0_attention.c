@@ -16,6 +16,7 @@
 // independent; sums run over j in order), so any split of queries across threads gives the same bits.
 #include "pi0_kernels.h"
 #include "pi0_internal.h"
+#include "pi0_numeric.h"
 #include <math.h>
 #include <string.h>
 
@@ -89,26 +90,6 @@ static void softmax_cols_portable(float *st, size_t rows, size_t nr, float *inv)
 }
 
 #if defined(__x86_64__)
-// The same exp as pi0k_softmax_row_avx2 (Cephes expf polynomial, ~1-2 ulp; 0 below -87.3), 8 or 16 lanes.
-AVX2 INLINE __m256 exp8_neg(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.3f);
-    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lo);
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
-}
-
 // AVX-512: 2^n applied with vscalefps (one instruction instead of convert, add, shift and multiply); below
 // the clamp at -87.3 it returns exp(-87.3) ≈ 1e-38 instead of 0, which no sum of exps ≥ 1 can notice.
 AVX512 INLINE __m512 exp16_neg(__m512 x) {
@@ -136,8 +117,8 @@ AVX2 static void softmax_cols_avx2(float *st, size_t rows, float *inv) {
     }
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
     for (size_t j = 0; j < rows; j++) {
-        const __m256 e0 = exp8_neg(_mm256_sub_ps(_mm256_load_ps(st + j * 16), m0));
-        const __m256 e1 = exp8_neg(_mm256_sub_ps(_mm256_load_ps(st + j * 16 + 8), m1));
+        const __m256 e0 = pi0k_exp8_neg(_mm256_sub_ps(_mm256_load_ps(st + j * 16), m0));
+        const __m256 e1 = pi0k_exp8_neg(_mm256_sub_ps(_mm256_load_ps(st + j * 16 + 8), m1));
         _mm256_store_ps(st + j * 16, e0);
         _mm256_store_ps(st + j * 16 + 8, e1);
         s0 = _mm256_add_ps(s0, e0);

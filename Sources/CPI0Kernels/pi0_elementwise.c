@@ -2,19 +2,11 @@
 // polynomial (≤ 2 ulp); sums are accumulated in double per row for the norms, as the plain Swift
 // reference does, so both agree to float32 rounding.
 #include "pi0_elementwise.h"
+#include "pi0_numeric.h"
 #pragma clang fp contract(off)
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-
-static inline float round_bf16(float f) {
-    uint32_t u; memcpy(&u, &f, 4);
-    if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) { u |= 0x00400000u; }
-    else { u += 0x7fffu + ((u >> 16) & 1u); }
-    u &= 0xffff0000u;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 static const float kBeta2 = 2.0f * 0.7978845608028654f;   // 2·sqrt(2/π)
 static const float kKappa = 0.044715f;
@@ -53,17 +45,6 @@ AVX2 static inline __m256 exp8(__m256 x) {
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
-AVX2 static inline __m256 round_bf16_8(__m256 v) {
-    __m256i u = _mm256_castps_si256(v);
-    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb));
-    r = _mm256_and_si256(r, _mm256_set1_epi32((int)0xffff0000u));
-    // NaN stays NaN (quiet): where v != v, keep v with the quiet bit.
-    __m256 isnan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-    __m256 qnan = _mm256_castsi256_ps(_mm256_and_si256(_mm256_or_si256(u, _mm256_set1_epi32(0x00400000)), _mm256_set1_epi32((int)0xffff0000u)));
-    return _mm256_blendv_ps(_mm256_castsi256_ps(r), qnan, isnan);
-}
-
 AVX2 static inline __m256 gelu8(__m256 x) {
     __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
     __m256 inner = _mm256_mul_ps(_mm256_set1_ps(kBeta2), _mm256_fmadd_ps(_mm256_set1_ps(kKappa), x3, x));
@@ -75,16 +56,16 @@ AVX2 static void gelu_mul_avx2(const float *g, const float *u, float *o, size_t 
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 a = gelu8(_mm256_loadu_ps(g + i));
-        if (rb) a = round_bf16_8(a);
+        if (rb) a = pi0k_round_bf16_8(a);
         __m256 p = _mm256_mul_ps(a, _mm256_loadu_ps(u + i));
-        if (rb) p = round_bf16_8(p);
+        if (rb) p = pi0k_round_bf16_8(p);
         _mm256_storeu_ps(o + i, p);
     }
     for (; i < n; i++) {
         float a = gelu_scalar(g[i]);
-        if (rb) a = round_bf16(a);
+        if (rb) a = pi0k_round_bf16(a);
         float p = a * u[i];
-        o[i] = rb ? round_bf16(p) : p;
+        o[i] = rb ? pi0k_round_bf16(p) : p;
     }
 }
 
@@ -111,9 +92,9 @@ void pi0e_gelu_tanh_mul(const float *gate, const float *up, float *out, size_t n
 #endif
     for (size_t i = 0; i < n; i++) {
         float a = gelu_scalar(gate[i]);
-        if (rb) a = round_bf16(a);
+        if (rb) a = pi0k_round_bf16(a);
         float p = a * up[i];
-        out[i] = rb ? round_bf16(p) : p;
+        out[i] = rb ? pi0k_round_bf16(p) : p;
     }
 }
 
@@ -136,8 +117,8 @@ AVX2 static void round_rows_avx2(float *x, size_t rows, size_t width, size_t ld)
     for (size_t r = 0; r < rows; r++) {
         float *row = x + r * ld;
         size_t i = 0;
-        for (; i + 8 <= width; i += 8) _mm256_storeu_ps(row + i, round_bf16_8(_mm256_loadu_ps(row + i)));
-        for (; i < width; i++) row[i] = round_bf16(row[i]);
+        for (; i + 8 <= width; i += 8) _mm256_storeu_ps(row + i, pi0k_round_bf16_8(_mm256_loadu_ps(row + i)));
+        for (; i < width; i++) row[i] = pi0k_round_bf16(row[i]);
     }
 }
 #endif
@@ -149,8 +130,8 @@ AVX2 static void bf16_scores_avx2(float *x, size_t rows, size_t cols, size_t ld,
         float *row = x + r * ld;
         size_t i = 0;
         for (; i + 8 <= cols; i += 8)
-            _mm256_storeu_ps(row + i, round_bf16_8(_mm256_mul_ps(round_bf16_8(_mm256_loadu_ps(row + i)), vs)));
-        for (; i < cols; i++) row[i] = round_bf16(round_bf16(row[i]) * scale);
+            _mm256_storeu_ps(row + i, pi0k_round_bf16_8(_mm256_mul_ps(pi0k_round_bf16_8(_mm256_loadu_ps(row + i)), vs)));
+        for (; i < cols; i++) row[i] = pi0k_round_bf16(pi0k_round_bf16(row[i]) * scale);
     }
 }
 #endif
@@ -160,7 +141,7 @@ void pi0e_bf16_scores(float *x, size_t rows, size_t cols, size_t ld, float scale
     if (have_avx2()) { bf16_scores_avx2(x, rows, cols, ld, scale); return; }
 #endif
     for (size_t r = 0; r < rows; r++)
-        for (size_t i = 0; i < cols; i++) x[r * ld + i] = round_bf16(round_bf16(x[r * ld + i]) * scale);
+        for (size_t i = 0; i < cols; i++) x[r * ld + i] = pi0k_round_bf16(pi0k_round_bf16(x[r * ld + i]) * scale);
 }
 
 void pi0e_round_bf16_rows(float *x, size_t rows, size_t width, size_t ld) {
@@ -168,11 +149,11 @@ void pi0e_round_bf16_rows(float *x, size_t rows, size_t width, size_t ld) {
     if (have_avx2()) { round_rows_avx2(x, rows, width, ld); return; }
 #endif
     for (size_t r = 0; r < rows; r++)
-        for (size_t i = 0; i < width; i++) x[r * ld + i] = round_bf16(x[r * ld + i]);
+        for (size_t i = 0; i < width; i++) x[r * ld + i] = pi0k_round_bf16(x[r * ld + i]);
 }
 
 void pi0e_add(float *x, const float *y, size_t n, int rb) {
-    if (rb) { for (size_t i = 0; i < n; i++) x[i] = round_bf16(x[i] + y[i]); }
+    if (rb) { for (size_t i = 0; i < n; i++) x[i] = pi0k_round_bf16(x[i] + y[i]); }
     else { for (size_t i = 0; i < n; i++) x[i] += y[i]; }
 }
 
@@ -186,7 +167,7 @@ void pi0e_rmsnorm(const float *x, size_t rows, size_t width, const float *w, flo
         float rs = 1.0f / sqrtf(variance + eps);
         for (size_t i = 0; i < width; i++) {
             float y = (xr[i] * rs) * (1.0f + (w ? w[i] : 0.0f));   /* w NULL: w = 0 */
-            yr[i] = rb ? round_bf16(y) : y;
+            yr[i] = rb ? pi0k_round_bf16(y) : y;
         }
     }
 }

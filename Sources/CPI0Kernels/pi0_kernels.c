@@ -2,6 +2,7 @@
 // The x86 SIMD tiles live in pi0_tiles_x86.c.
 #include "pi0_kernels.h"
 #include "pi0_internal.h"
+#include "pi0_numeric.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,14 +226,6 @@ void pi0k_pack_bf16(int path, const uint16_t *w, size_t ldw, size_t n, size_t k,
     PACK_PANELS(uint16_t, 0)
 }
 
-static uint16_t f32_to_bf16_rne(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); // quiet NaN stays NaN
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
 static _Thread_local uint16_t *rows_buf;
 static _Thread_local size_t rows_cap;
 
@@ -256,7 +249,7 @@ void pi0k_round_rows_bf16(const float *x, size_t m, size_t ldx, size_t k, uint16
         if (simd) pi0k_round_row_bf16_avx512(x + i * ldx, k, dst + i * kpad);
         else
 #endif
-        for (size_t kk = 0; kk < k; kk++) dst[i * kpad + kk] = f32_to_bf16_rne(x[i * ldx + kk]);
+        for (size_t kk = 0; kk < k; kk++) dst[i * kpad + kk] = pi0k_bf16_bits(x[i * ldx + kk]);
         for (size_t kk = k; kk < kpad; kk++) dst[i * kpad + kk] = 0;
     }
 }

@@ -5,14 +5,8 @@
 // the x side of the vdpbf16ps GEMM (pi0k_round_rows_bf16).
 #include "pi0_kernels.h"
 #include "pi0_internal.h"
+#include "pi0_numeric.h"
 #include <string.h>
-
-static inline uint16_t bf16_rne(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
 
 // Index of W[col = p*NR + j, kk] in the packed panels (kp: K padded to the path's k_align).
 static inline size_t packed_index(const pi0k_path_desc *d, size_t p, size_t j, size_t kk, size_t kp) {
@@ -33,14 +27,6 @@ static int have_avx512(void) {
     return cached;
 }
 
-// 16 floats -> their bf16 bits (nearest-even, NaN quieted) in the low half of each 32-bit lane.
-AVX512 static inline __m512i rne16(__m512i u) {
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)), 16);
-    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
-    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-}
-
 // B[k, n] as W = Bᵀ, pair layout: the 32-bit word (kk/2, j) of a panel is bf16(B[kk, c0+j]) | bf16(B[kk+1, c0+j]) << 16,
 // words contiguous over j, so rows kk and kk+1 of B convert 16 columns at a time with no transpose.
 AVX512 static void pack_kn_pairs_avx512(const float *b, size_t ldb, size_t k, size_t n, size_t nr, size_t kp,
@@ -54,8 +40,8 @@ AVX512 static void pack_kn_pairs_avx512(const float *b, size_t ldb, size_t k, si
             for (size_t j = 0; j < nr; j += 16) {
                 const size_t left = cols > j ? cols - j : 0;
                 const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-                const __m512i lo = rne16(_mm512_maskz_loadu_epi32(m, r0 + j));
-                const __m512i hi = r1 ? rne16(_mm512_maskz_loadu_epi32(m, r1 + j)) : _mm512_setzero_si512();
+                const __m512i lo = pi0k_bf16_bits_16(_mm512_maskz_loadu_epi32(m, r0 + j));
+                const __m512i hi = r1 ? pi0k_bf16_bits_16(_mm512_maskz_loadu_epi32(m, r1 + j)) : _mm512_setzero_si512();
                 // masked-off lanes load 0.0f, whose bf16 is 0: the padding columns come out zero
                 _mm512_storeu_si512((void *)(w + j), _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
             }
@@ -81,8 +67,8 @@ AVX512 static void pack_rows_pairs_avx512(const float *w, size_t ldw, size_t n, 
                 const size_t left = k > kk ? k - kk : 0;
                 const __mmask16 m0 = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
                 const __mmask16 m1 = left >= 32 ? (__mmask16)0xffff : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
-                const __m256i a = _mm512_cvtepi32_epi16(rne16(_mm512_maskz_loadu_epi32(m0, src + kk)));
-                const __m256i b = _mm512_cvtepi32_epi16(rne16(_mm512_maskz_loadu_epi32(m1, src + kk + 16)));
+                const __m256i a = _mm512_cvtepi32_epi16(pi0k_bf16_bits_16(_mm512_maskz_loadu_epi32(m0, src + kk)));
+                const __m256i b = _mm512_cvtepi32_epi16(pi0k_bf16_bits_16(_mm512_maskz_loadu_epi32(m1, src + kk + 16)));
                 _mm256_storeu_si256((__m256i *)words, a);
                 _mm256_storeu_si256((__m256i *)(words + 8), b);
                 const size_t q0 = kk / 2, qn = (kp - kk) / 2 < 16 ? (kp - kk) / 2 : 16;
@@ -107,7 +93,7 @@ void pi0k_pack_f32_as_bf16(int path, const float *w, size_t ldw, size_t n, size_
         for (size_t j = 0; j < nr; j++) {
             const size_t col = p * nr + j;
             for (size_t kk = 0; kk < kp; kk++)
-                dst[packed_index(d, p, j, kk, kp)] = col < n && kk < k ? bf16_rne(w[col * ldw + kk]) : 0;
+                dst[packed_index(d, p, j, kk, kp)] = col < n && kk < k ? pi0k_bf16_bits(w[col * ldw + kk]) : 0;
         }
     }
 }
@@ -126,7 +112,7 @@ void pi0k_pack_f32_kn_as_bf16(int path, const float *b, size_t ldb, size_t k, si
         for (size_t kk = 0; kk < kp; kk++) {
             for (size_t j = 0; j < nr; j++) {
                 const size_t col = p * nr + j;
-                dst[packed_index(d, p, j, kk, kp)] = col < n && kk < k ? bf16_rne(b[kk * ldb + col]) : 0;
+                dst[packed_index(d, p, j, kk, kp)] = col < n && kk < k ? pi0k_bf16_bits(b[kk * ldb + col]) : 0;
             }
         }
     }

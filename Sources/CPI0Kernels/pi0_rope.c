@@ -5,25 +5,17 @@
 // each product and the sum rounded once in float32 (no fused multiply-add: contraction is off below), and in
 // bf16 mode each of the three results rounded to bf16 (nearest-even, NaN kept), as three PyTorch bf16 ops.
 #include "pi0_elementwise.h"
+#include "pi0_numeric.h"
 #pragma clang fp contract(off)
 #include <stdint.h>
 #include <string.h>
-
-static inline float round_bf16(float f) {
-    uint32_t u; memcpy(&u, &f, 4);
-    if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) { u |= 0x00400000u; }
-    else { u += 0x7fffu + ((u >> 16) & 1u); }
-    u &= 0xffff0000u;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 static void rope_scalar(float *v, const float *c, const float *s, size_t i0, size_t half, int rb) {
     for (size_t i = i0; i < half; i++) {
         const float lo = v[i], hi = v[i + half];
         if (rb) {
-            v[i] = round_bf16(round_bf16(lo * c[i]) + round_bf16(-hi * s[i]));
-            v[i + half] = round_bf16(round_bf16(hi * c[i + half]) + round_bf16(lo * s[i + half]));
+            v[i] = pi0k_round_bf16(pi0k_round_bf16(lo * c[i]) + pi0k_round_bf16(-hi * s[i]));
+            v[i + half] = pi0k_round_bf16(pi0k_round_bf16(hi * c[i + half]) + pi0k_round_bf16(lo * s[i + half]));
         } else {
             const float a = lo * c[i], b = -hi * s[i];
             const float a2 = hi * c[i + half], b2 = lo * s[i + half];
@@ -49,16 +41,6 @@ static int simd_level(void) {
     return cached;
 }
 
-// round_bf16 on 8 lanes.
-AVX2 static inline __m256 rb8(__m256 v) {
-    const __m256i u = _mm256_castps_si256(v);
-    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    const __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb));
-    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
-    const __m256i out = _mm256_blendv_epi8(r, _mm256_or_si256(u, _mm256_set1_epi32(0x00400000)), nan);
-    return _mm256_castsi256_ps(_mm256_and_si256(out, _mm256_set1_epi32((int)0xffff0000u)));
-}
-
 AVX2 static void rope_avx2(float *v, const float *c, const float *s, size_t half, int rb) {
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     size_t i = 0;
@@ -68,23 +50,13 @@ AVX2 static void rope_avx2(float *v, const float *c, const float *s, size_t half
         __m256 b = _mm256_mul_ps(_mm256_xor_ps(hi, sign), _mm256_loadu_ps(s + i));
         __m256 a2 = _mm256_mul_ps(hi, _mm256_loadu_ps(c + i + half));
         __m256 b2 = _mm256_mul_ps(lo, _mm256_loadu_ps(s + i + half));
-        if (rb) { a = rb8(a); b = rb8(b); a2 = rb8(a2); b2 = rb8(b2); }
+        if (rb) { a = pi0k_round_bf16_8(a); b = pi0k_round_bf16_8(b); a2 = pi0k_round_bf16_8(a2); b2 = pi0k_round_bf16_8(b2); }
         __m256 o = _mm256_add_ps(a, b), o2 = _mm256_add_ps(a2, b2);
-        if (rb) { o = rb8(o); o2 = rb8(o2); }
+        if (rb) { o = pi0k_round_bf16_8(o); o2 = pi0k_round_bf16_8(o2); }
         _mm256_storeu_ps(v + i, o);
         _mm256_storeu_ps(v + i + half, o2);
     }
     rope_scalar(v, c, s, i, half, rb);
-}
-
-// round_bf16 on 16 lanes: NaN → quiet NaN with its sign and top payload bits, else nearest-even.
-AVX512 static inline __m512 rb16(__m512 v) {
-    const __m512i u = _mm512_castps_si512(v);
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    const __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb));
-    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
-    const __m512i out = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x00400000));
-    return _mm512_castsi512_ps(_mm512_and_si512(out, _mm512_set1_epi32((int)0xffff0000u)));
 }
 
 AVX512 static void rope_avx512(float *v, const float *c, const float *s, size_t half, int rb) {
@@ -96,9 +68,9 @@ AVX512 static void rope_avx512(float *v, const float *c, const float *s, size_t 
         __m512 b = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(hi), sign)), _mm512_loadu_ps(s + i));
         __m512 a2 = _mm512_mul_ps(hi, _mm512_loadu_ps(c + i + half));
         __m512 b2 = _mm512_mul_ps(lo, _mm512_loadu_ps(s + i + half));
-        if (rb) { a = rb16(a); b = rb16(b); a2 = rb16(a2); b2 = rb16(b2); }
+        if (rb) { a = pi0k_round_bf16_16(a); b = pi0k_round_bf16_16(b); a2 = pi0k_round_bf16_16(a2); b2 = pi0k_round_bf16_16(b2); }
         __m512 o = _mm512_add_ps(a, b), o2 = _mm512_add_ps(a2, b2);
-        if (rb) { o = rb16(o); o2 = rb16(o2); }
+        if (rb) { o = pi0k_round_bf16_16(o); o2 = pi0k_round_bf16_16(o2); }
         _mm512_storeu_ps(v + i, o);
         _mm512_storeu_ps(v + i + half, o2);
     }

@@ -6,6 +6,7 @@
 // Tile shape (AVX-512): 6 rows x 64 columns = 24 zmm accumulators + 4 for the B row + 1 broadcast (29 of 32).
 // bf16 weights stay bf16 in the panel and are widened in the loop: bf16 -> f32 is (uint32)b << 16.
 #include "pi0_internal.h"
+#include "pi0_numeric.h"
 #include <math.h>
 #include <string.h>
 
@@ -110,26 +111,6 @@ AVX2 float pi0k_peak_fma_avx2(uint64_t iters) {
     return out[0] + out[7];
 }
 
-// exp(x) for x <= 0 (softmax arguments), Cephes expf polynomial (~1-2 ulp); 0 below -87.3.
-AVX2 INLINE __m256 exp_avx2(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.3f);
-    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lo);
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
-}
-
 AVX2 void pi0k_softmax_row_avx2(float *s, size_t cols, const float *mask) {
     size_t j = 0;
     __m256 vmax = _mm256_set1_ps(-INFINITY);
@@ -150,7 +131,7 @@ AVX2 void pi0k_softmax_row_avx2(float *s, size_t cols, const float *mask) {
     const __m256 vm = _mm256_set1_ps(mx);
     __m256 vsum = _mm256_setzero_ps();
     for (j = 0; j + 8 <= cols; j += 8) {
-        const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+        const __m256 e = pi0k_exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
         _mm256_storeu_ps(s + j, e);
         vsum = _mm256_add_ps(vsum, e);
     }
@@ -277,26 +258,13 @@ AVX512BF16 void pi0k_tile_avx512bf16_dot5(size_t kc, const void *av, size_t mr, 
     avx512bf16_dot_tile(5, kc, av, mr, b, b_next, c, ldc, nr, first, last, alpha, bias);
 }
 
-// One row of fp32 to bf16, round to nearest even, exactly as the scalar f32_to_bf16_rne in pi0_kernels.c
+// One row of fp32 to bf16, round to nearest even, exactly as the scalar pi0k_bf16_bits (pi0_numeric.h)
 // (NaN stays a quiet NaN; integer arithmetic, so no DAZ/FTZ): 16 values per step, the tail scalar.
 AVX512 void pi0k_round_row_bf16_avx512(const float *x, size_t k, uint16_t *dst) {
-    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
-    const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
-    const __m512i quiet = _mm512_set1_epi32(0x40);
     size_t i = 0;
-    for (; i + 16 <= k; i += 16) {
-        const __m512i u = _mm512_loadu_si512((const void *)(x + i));
-        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
-        const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, lsb)), 16);
-        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
-        const __m512i v = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), quiet);
-        _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(v));
-    }
-    for (; i < k; i++) {
-        uint32_t u;
-        memcpy(&u, x + i, 4);
-        dst[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40) : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-    }
+    for (; i + 16 <= k; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(pi0k_bf16_bits_16(_mm512_loadu_si512((const void *)(x + i)))));
+    for (; i < k; i++) dst[i] = pi0k_bf16_bits(x[i]);
 }
 
 AVX512 float pi0k_peak_fma_avx512(uint64_t iters) {
