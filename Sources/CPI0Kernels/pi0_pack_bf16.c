@@ -18,15 +18,6 @@ static inline size_t packed_index(const pi0k_path_desc *d, size_t p, size_t j, s
 #include <immintrin.h>
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
-static int have_avx512(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-    }
-    return cached;
-}
-
 // B[k, n] as W = Bᵀ, pair layout: the 32-bit word (kk/2, j) of a panel is bf16(B[kk, c0+j]) | bf16(B[kk+1, c0+j]) << 16,
 // words contiguous over j, so rows kk and kk+1 of B convert 16 columns at a time with no transpose.
 AVX512 static void pack_kn_pairs_avx512(const float *b, size_t ldb, size_t k, size_t n, size_t nr, size_t kp,
@@ -84,7 +75,7 @@ void pi0k_pack_f32_as_bf16(int path, const float *w, size_t ldw, size_t n, size_
     const size_t nr = d->nr, kp = (k + d->k_align - 1) / d->k_align * d->k_align, panels = (n + nr - 1) / nr;
     if (p1 > panels) p1 = panels;
 #if defined(__x86_64__)
-    if (d->k_align == 2 && have_avx512()) {
+    if (d->k_align == 2 && pi0k_path_supported(PI0K_PATH_AVX512)) {
         pack_rows_pairs_avx512(w, ldw, n, k, nr, kp, dst, p0, p1);
         return;
     }
@@ -103,7 +94,7 @@ void pi0k_pack_f32_kn_as_bf16(int path, const float *b, size_t ldb, size_t k, si
     const size_t nr = d->nr, kp = (k + d->k_align - 1) / d->k_align * d->k_align, panels = (n + nr - 1) / nr;
     if (p1 > panels) p1 = panels;
 #if defined(__x86_64__)
-    if (d->k_align == 2 && nr % 16 == 0 && have_avx512()) {
+    if (d->k_align == 2 && nr % 16 == 0 && pi0k_path_supported(PI0K_PATH_AVX512)) {
         pack_kn_pairs_avx512(b, ldb, k, n, nr, kp, dst, p0, p1);
         return;
     }

@@ -5,6 +5,7 @@
 // each product and the sum rounded once in float32 (no fused multiply-add: contraction is off below), and in
 // bf16 mode each of the three results rounded to bf16 (nearest-even, NaN kept), as three PyTorch bf16 ops.
 #include "pi0_elementwise.h"
+#include "pi0_kernels.h"
 #include "pi0_numeric.h"
 #pragma clang fp contract(off)
 #include <stdint.h>
@@ -30,15 +31,9 @@ static void rope_scalar(float *v, const float *c, const float *s, size_t i0, siz
 #define AVX2 __attribute__((target("avx2")))
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
-// 2: AVX-512, 1: AVX2, 0: neither.
+// 2: AVX-512, 1: AVX2, 0: neither (the GEMM's own feature checks, pi0_kernels.c).
 static int simd_level(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") ? 2
-                 : __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    return cached;
+    return pi0k_path_supported(PI0K_PATH_AVX512) ? 2 : pi0k_path_supported(PI0K_PATH_AVX2) ? 1 : 0;
 }
 
 AVX2 static void rope_avx2(float *v, const float *c, const float *s, size_t half, int rb) {
@@ -82,7 +77,7 @@ void pi0e_rope(float *x, size_t tokens, size_t heads, size_t head_dim, size_t st
                const float *sin, int round_bf16, int max_simd) {
     const size_t half = head_dim / 2;
 #if defined(__x86_64__)
-    const int simd = simd_level() < max_simd ? simd_level() : max_simd;
+    const int level = simd_level(), simd = level < max_simd ? level : max_simd;
 #else
     (void)max_simd;
 #endif
