@@ -286,6 +286,23 @@ void pi0k_pack_a(const pi0k_path_desc *d, const void *x, size_t ldx, size_t i0, 
             continue;
         }
 #endif
+        if (esz == 2 && g == 2 && (ldx & 1) == 0 && ((uintptr_t)x & 3) == 0) {
+            // bf16 pairs (k, k+1) are 32-bit units (kb and kc are even): the fp32 transposition on kc/2 units.
+            // Element-wise memcpy of each pair cost 3.5 ms per 818 x 2048 block, 18 % of the VLM's down product.
+            const uint32_t *src = (const uint32_t *)x + (i * ldx + kb) / 2;
+            const size_t ld = ldx / 2, units = kc / 2;
+#if defined(__x86_64__)
+            if (mr == 6 && rows == 6 && d->tile_bf16 == pi0k_tile_avx512bf16_dot) {
+                pi0k_pack_a6_avx2((const float *)src, ld, units, (float *)tile,
+                                  i + 2 * mr <= i1 ? (const float *)(src + mr * ld) : NULL);
+                continue;
+            }
+#endif
+            uint32_t *tu = (uint32_t *)tile;
+            for (size_t r = 0; r < rows; r++)
+                for (size_t u = 0; u < units; u++) tu[u * mr + r] = src[r * ld + u];
+            continue;
+        }
         if (esz == 4 && g == 1) {
             float *tf = (float *)tile;
             for (size_t r = 0; r < rows; r++) {

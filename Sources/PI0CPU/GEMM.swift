@@ -40,9 +40,12 @@ public enum GEMM {
         // Large M with weights that fit in the last-level cache: split rows instead, so each thread packs
         // only its own rows of x (with a panel split every thread packs all of x, which cost ~9 % of the
         // vision tower), and the threads share W through the cache. Weights bigger than that (the VLM's
-        // MLP) stay split by panels so that each thread streams only its half from memory.
+        // MLP) stay split by panels so that each thread streams only its half from memory, except deep
+        // products (k ≥ 8192, the MLP's down projection): with panels every thread packs all of x once per
+        // K block (8 times for K = 16384), and rows measured 4-10 % faster there although each thread then
+        // reads all of W (2 threads, C harness, 818 and 306 × 16384 → 2048, docs/PERFORMANCE_KERNELS.md).
         let weightBytes = n * k * (element == .float32 ? 4 : 2)
-        let byRows = nt > 1 && m >= nt * 96 && weightBytes <= 24 << 20
+        let byRows = nt > 1 && m >= nt * 96 && (weightBytes <= 24 << 20 || k >= 8192)
         let pParts = byRows ? 1 : min(nt, panels)
         let mParts = byRows ? nt : max(1, min(rowTiles, (nt + pParts - 1) / pParts))
 

@@ -156,6 +156,15 @@ final class GEMMTests: XCTestCase {
                           paths: KernelPath.allCases.filter { $0.isSupported && $0 != .avx512bf16 }, tol: 2e-6)
     }
 
+    /// Deep vdpbf16ps products with m ≥ 96 · threads split by rows whatever the weight size (the VLM's
+    /// down projection, `GEMM.packedProduct`): K = 4 · 2048 + 333 (five K blocks) and 197 rows (row tiles of
+    /// six packed by the AVX2 transposition of bf16 pairs, a ragged one packed by the plain loop), 1/2/3
+    /// threads against the reference and bit-identical to each other.
+    func testDeepBF16DotProductsSplitByRows() throws {
+        guard KernelPath.avx512bf16.isSupported else { throw XCTSkip("no AVX512-BF16 on this CPU (\(CPUFeatures.summary))") }
+        checkThreadSplits(m: 197, n: 67, k: 4 * 2048 + 333, paths: [.avx512bf16], tol: 2e-6)
+    }
+
     /// m × k · (n × k)ᵀ + bias with fp32 and bf16 weights on each path: 1, 2 and 3 threads against the
     /// Double reference, and bit-identical to each other. `.avx512bf16` (bf16 weights only) gets x already
     /// rounded to bf16, as the model gives it, and the bound of `testAVX512BF16Path`.

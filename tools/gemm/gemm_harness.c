@@ -1,5 +1,5 @@
 // C harness for pi0k_gemm: GFLOP/s of one product, split across threads exactly as GEMM.swift splits it
-// (rows when M >= 96 * threads and the weights are <= 24 MiB, else panels). Used for the kernel A/B
+// (rows when M >= 96 * threads and the weights are <= 24 MiB or K >= 8192, else panels). Used for the kernel A/B
 // figures in docs/PERFORMANCE_KERNELS.md; no Swift build needed:
 //
 //   S=Sources/CPI0Kernels
@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
   size_t nr = pi0k_panel_width(path), mr = pi0k_row_tile(path), panels = (n + nr - 1) / nr, tiles = (m + mr - 1) / mr;
   long ntt = nt < (long)(panels * tiles) ? nt : (long)(panels * tiles);
   size_t wbytes = n * k * (elem ? 2 : 4);
-  int byRows = ntt > 1 && m >= (size_t)ntt * 96 && wbytes <= (24u << 20);
+  int byRows = ntt > 1 && m >= (size_t)ntt * 96 && (wbytes <= (24u << 20) || k >= 8192);
   char *env = getenv("SPLIT"); if (env) byRows = env[0] == 'r';
   long pParts = byRows ? 1 : (ntt < (long)panels ? ntt : (long)panels);
   long mParts = byRows ? ntt : ((ntt + pParts - 1) / pParts < (long)tiles ? (ntt + pParts - 1) / pParts : (long)tiles);
