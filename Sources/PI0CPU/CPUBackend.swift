@@ -101,6 +101,7 @@ public final class CPUBackend: HostBackend, @unchecked Sendable {
         let dot = KernelPath.bf16Products
         // MQA with contiguous heads: all heads of all queries are rows of one product.
         if a.kvHeads == 1 && a.qStride == a.heads * hd && a.outStride == a.heads * hd {
+            if dot { return blockedBF16(a) }
             let rows = a.queries * a.heads
             let s = scoreBuffer(rows * a.keys)
             let (k, v) = packKV(a, kvHead: 0, dot: dot)
@@ -119,6 +120,28 @@ public final class CPUBackend: HostBackend, @unchecked Sendable {
                 product(s, m: a.queries, ldx: a.keys, packed: v, n: hd, k: a.keys, dot: dot, y: a.out + h * hd, ldy: a.outStride)
                 roundToBF16(a.out + h * hd, rows: a.queries, width: hd, ld: a.outStride)
             }
+        }
+    }
+
+    /// MQA with contiguous heads on vdpbf16ps: K and V packed, then blocks of query rows, one fork-join
+    /// (BlockedBF16Attention.swift). Workspace slots: 0 and 1 packed K and V, 2 scores, 3 and 4 q and P bits.
+    private func blockedBF16(_ a: AttentionArgs) {
+        let hd = a.headDim
+        if a.queries == 0 || a.heads == 0 { return }
+        let (k, v) = packKV(a, kvHead: 0, dot: true)
+        let (tb, blocks, tasks) = BlockedBF16AttentionJob.blocking(queries: a.queries, heads: a.heads, threads: threads)
+        let rows = tb * a.heads, keyPad = (a.keys + 1) & ~1
+        func aligned(_ n: Int) -> Int { (max(n, 1) + 31) / 32 * 32 }   // 64-byte aligned per task (2-byte elements)
+        let scoreFloats = aligned(rows * a.keys), qCount = aligned(rows * ((hd + 1) & ~1)), pCount = aligned(rows * keyPad)
+        let scores = workspace.buffer(2, bytes: tasks * scoreFloats * 4).assumingMemoryBound(to: Float.self)
+        let qBits = workspace.buffer(3, bytes: tasks * qCount * 2).assumingMemoryBound(to: UInt16.self)
+        let pBits = workspace.buffer(4, bytes: tasks * pCount * 2).assumingMemoryBound(to: UInt16.self)
+        var job = BlockedBF16AttentionJob(q: a.q, out: a.out, packedK: k, packedV: v, mask: a.mask, maskStride: a.maskStride,
+                                          queries: a.queries, keys: a.keys, heads: a.heads, headDim: hd, scale: a.scale,
+                                          tb: tb, blocks: blocks, tasks: tasks, scores: scores, scoreFloats: scoreFloats,
+                                          qBits: qBits, qCount: qCount, pBits: pBits, pCount: pCount)
+        Threading.run(tasks: tasks, job: &job) { ctx, task in
+            ctx!.assumingMemoryBound(to: BlockedBF16AttentionJob.self).pointee.run(task: task)
         }
     }
 

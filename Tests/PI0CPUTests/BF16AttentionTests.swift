@@ -129,6 +129,47 @@ final class BF16AttentionTests: XCTestCase {
         }
     }
 
+    /// MQA with contiguous heads runs in blocks of query rows (BlockedBF16Attention.swift); strided rows take
+    /// the whole-matrix products per query head. The same values in both layouts give the same bits: several
+    /// blocks per task (97 queries), odd keys, a head dim of 17 and 72, with and without a mask, 1/2/3 threads.
+    func testBlockedMatchesWholeMatrixBitForBit() throws {
+        guard KernelPath.bf16Products else { throw XCTSkip("no AVX512-BF16 on this CPU (\(CPUFeatures.summary)): no blocked form") }
+        var rng = SplitMix64(seed: 21)
+        for c in [Case(t: 50, s: 357, heads: 8, kvHeads: 1, d: 256, masked: true, strided: false),
+                  Case(t: 97, s: 130, heads: 8, kvHeads: 1, d: 256, masked: true, strided: false),
+                  Case(t: 7, s: 129, heads: 4, kvHeads: 1, d: 72, masked: false, strided: false),
+                  Case(t: 3, s: 1, heads: 2, kvHeads: 1, d: 17, masked: true, strided: false)] {
+            let w = c.heads * c.d
+            let q = rng.floats(c.t * w).map { BFloat16.round($0 * 2) }, k = rng.floats(c.s * c.d).map { BFloat16.round($0 * 2) }
+            let v = rng.floats(c.s * c.d).map { BFloat16.round($0) }
+            var mask = [Float](repeating: 0, count: c.t * c.s)
+            for i in 0..<c.t { for j in 0..<c.s where i == 1 || rng.float() < -0.4 { mask[i * c.s + j] = Attention.maskedValue } }
+            func attend(_ threads: Int, gap: Int) -> [Float] {
+                let ld = w + gap
+                var qs = [Float](repeating: 0, count: c.t * ld), out = [Float](repeating: sentinel, count: c.t * ld)
+                for i in 0..<c.t { for j in 0..<w { qs[i * ld + j] = q[i * w + j] } }
+                qs.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+                    mask.withUnsafeBufferPointer { mp in out.withUnsafeMutableBufferPointer { op in
+                        CPUBackend(threads: threads).attention(AttentionArgs(
+                            q: qp.baseAddress!, qStride: ld, k: kp.baseAddress!, kStride: c.d, v: vp.baseAddress!, vStride: c.d,
+                            mask: c.masked ? mp.baseAddress! : nil, maskStride: c.s, out: op.baseAddress!, outStride: ld,
+                            queries: c.t, keys: c.s, heads: c.heads, kvHeads: 1, headDim: c.d,
+                            scale: 1 / Float(c.d).squareRoot(), roundToBF16: true))
+                    } }
+                } } }
+                return (0..<c.t).flatMap { i in out[i * ld..<i * ld + w] }
+            }
+            let whole = attend(2, gap: 3).map(\.bitPattern)
+            XCTAssertFalse(whole.contains(sentinel.bitPattern), "\(c): output not written")
+            for threads in [1, 2, 3] {
+                let blocked = attend(threads, gap: 0).map(\.bitPattern)
+                let first = blocked.indices.first { blocked[$0] != whole[$0] }
+                XCTAssertNil(first, "\(c): blocked on \(threads) threads differs from whole-matrix first at \(first ?? -1): "
+                             + "\(first.map { "\(Float(bitPattern: blocked[$0])) vs \(Float(bitPattern: whole[$0]))" } ?? "")")
+            }
+        }
+    }
+
     func testThreadCountDoesNotChangeBits() {
         for c in Self.cases {
             let outs = [1, 2, 3].map { run(c, backend: CPUBackend(threads: $0).attention, seed: 5).map(\.bitPattern) }
