@@ -152,6 +152,70 @@ void pi0e_round_bf16_rows(float *x, size_t rows, size_t width, size_t ld) {
         for (size_t i = 0; i < width; i++) x[r * ld + i] = pi0k_round_bf16(x[r * ld + i]);
 }
 
+// π0.5's adaptive RMSNorm ops, ReferenceOps.adaptiveModulate / gatedAdd's float32 operations in their
+// order (contraction is off in this file), 8 lanes at a time.
+#if defined(__x86_64__)
+AVX2 static void modulate_avx2(float *x, size_t rows, size_t w, const float *scale, const float *shift, int rb) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * w;
+        size_t i = 0;
+        for (; i + 8 <= w; i += 8) {
+            const __m256 g = _mm256_add_ps(one, _mm256_loadu_ps(scale + i));
+            __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(row + i), g), _mm256_loadu_ps(shift + i));
+            if (rb) y = pi0k_round_bf16_8(y);
+            _mm256_storeu_ps(row + i, y);
+        }
+        for (; i < w; i++) {
+            const float y = row[i] * (1.0f + scale[i]) + shift[i];
+            row[i] = rb ? pi0k_round_bf16(y) : y;
+        }
+    }
+}
+
+AVX2 static void gated_add_avx2(float *x, const float *y, size_t rows, size_t w, const float *gate, int rb) {
+    for (size_t r = 0; r < rows; r++) {
+        float *xr = x + r * w;
+        const float *yr = y + r * w;
+        size_t i = 0;
+        for (; i + 8 <= w; i += 8) {
+            __m256 g = _mm256_loadu_ps(gate + i);
+            if (rb) g = pi0k_round_bf16_8(g);
+            __m256 p = _mm256_mul_ps(_mm256_loadu_ps(yr + i), g);
+            if (rb) p = pi0k_round_bf16_8(p);
+            __m256 s = _mm256_add_ps(_mm256_loadu_ps(xr + i), p);
+            if (rb) s = pi0k_round_bf16_8(s);
+            _mm256_storeu_ps(xr + i, s);
+        }
+        for (; i < w; i++)
+            xr[i] = rb ? pi0k_round_bf16(xr[i] + pi0k_round_bf16(yr[i] * pi0k_round_bf16(gate[i]))) : xr[i] + yr[i] * gate[i];
+    }
+}
+#endif
+
+void pi0e_adaptive_modulate(float *x, size_t rows, size_t width, const float *scale, const float *shift, int rb) {
+#if defined(__x86_64__)
+    if (have_avx2()) { modulate_avx2(x, rows, width, scale, shift, rb); return; }
+#endif
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < width; i++) {
+            const float y = x[r * width + i] * (1.0f + scale[i]) + shift[i];
+            x[r * width + i] = rb ? pi0k_round_bf16(y) : y;
+        }
+}
+
+void pi0e_gated_add(float *x, const float *y, size_t rows, size_t width, const float *gate, int rb) {
+#if defined(__x86_64__)
+    if (have_avx2()) { gated_add_avx2(x, y, rows, width, gate, rb); return; }
+#endif
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < width; i++) {
+            float *xi = x + r * width + i;
+            const float yi = y[r * width + i];
+            *xi = rb ? pi0k_round_bf16(*xi + pi0k_round_bf16(yi * pi0k_round_bf16(gate[i]))) : *xi + yi * gate[i];
+        }
+}
+
 void pi0e_add(float *x, const float *y, size_t n, int rb) {
     if (rb) { for (size_t i = 0; i < n; i++) x[i] = pi0k_round_bf16(x[i] + y[i]); }
     else { for (size_t i = 0; i < n; i++) x[i] += y[i]; }

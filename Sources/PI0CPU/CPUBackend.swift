@@ -189,6 +189,20 @@ public final class CPUBackend: HostBackend, @unchecked Sendable {
         rmsNorm(x.hostPointer, rows: rows, width: width, weight: weight.map { UnsafePointer($0.hostPointer) }, eps: eps,
                 roundToBF16: roundToBF16, out: out.hostPointer)
     }
+    /// π0.5's adaptive norm ops on the vectorised C kernels (pi0_elementwise.c), bit-identical to
+    /// `ReferenceOps`; on one thread (the expert's 50 rows: a fork-join would cost more than it saves).
+    public override func adaptiveModulate(_ x: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) {
+        let xp = x.hostPointer, m = modulation.hostPointer
+        for b in 0..<batch {
+            pi0e_adaptive_modulate(xp + b * tokens * width, tokens, width, m + b * 3 * width, m + b * 3 * width + width, roundToBF16 ? 1 : 0)
+        }
+    }
+    public override func gatedAdd(_ x: TensorRef, _ y: TensorRef, batch: Int, tokens: Int, width: Int, modulation: TensorRef, roundToBF16: Bool) {
+        let xp = x.hostPointer, yp = y.hostPointer, m = modulation.hostPointer
+        for b in 0..<batch {
+            pi0e_gated_add(xp + b * tokens * width, yp + b * tokens * width, tokens, width, m + b * 3 * width + 2 * width, roundToBF16 ? 1 : 0)
+        }
+    }
     public override func geluTanh(_ x: TensorRef, count: Int) { geluTanh(x.hostPointer, count: count) }
     public override func geluTanhMul(gate: TensorRef, up: TensorRef, rows: Int, width: Int, ldIn: Int, roundToBF16: Bool,
                                      out: TensorRef, ldOut: Int) {

@@ -18,6 +18,12 @@ void pi0e_bf16_scores(float *x, size_t rows, size_t cols, size_t ld, float scale
 void pi0e_round_bf16_rows(float *x, size_t rows, size_t width, size_t ld);
 /// In place x += y (rounded to bf16 when asked).
 void pi0e_add(float *x, const float *y, size_t n, int round_bf16);
+/// π0.5's adaptive norm, in place on `rows` rows of `width`: x = x·(1 + scale) + shift (scale, shift:
+/// [width], the same for every row), rounded to bf16 when asked: ReferenceOps.adaptiveModulate bit for bit.
+void pi0e_adaptive_modulate(float *x, size_t rows, size_t width, const float *scale, const float *shift, int round_bf16);
+/// The gated residual in place: x += y·gate (gate: [width]; with round_bf16 the gate, the product and the
+/// sum each rounded): ReferenceOps.gatedAdd bit for bit.
+void pi0e_gated_add(float *x, const float *y, size_t rows, size_t width, const float *gate, int round_bf16);
 /// Gemma RMSNorm of `rows` rows of `width`: x·rsqrt(mean(x²) + eps)·(1 + w).
 void pi0e_rmsnorm(const float *x, size_t rows, size_t width, const float *w, float eps, int round_bf16, float *out);
 /// LayerNorm: (x − mean)/sqrt(var + eps)·w + b (biased variance).
