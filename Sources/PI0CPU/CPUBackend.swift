@@ -1,7 +1,8 @@
 // The fast CPU backend, a `HostBackend` (PI0Tensor) with its own kernels: linear layers on weights packed once into the kernels' panel layout
 // (bf16 weights stay bf16 and are widened in the kernel), attention as two threaded matrix products
 // per pass (MQA folds the heads into the rows: Q [T·H, D]·Kᵀ, then P [T·H, S]·V), softmax threaded
-// over rows (in bfloat16 mode on AVX512-BF16 both products run on vdpbf16ps, K and V packed as bf16),
+// over rows (in bfloat16 mode on AVX512-BF16 both products run on vdpbf16ps, K and V packed as bf16, in
+// blocks of query rows: BlockedBF16Attention.swift),
 // RoPE vectorised (bit-identical to `ReferenceOps.applyRoPE`). Results agree with `ReferenceBackend` to
 // float32 rounding (tests in PI0CPUTests).
 import Foundation
