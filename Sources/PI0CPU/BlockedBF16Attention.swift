@@ -44,10 +44,9 @@ struct BlockedBF16AttentionJob {
             let path = pi0k_row_variant(dot, rows)
             pi0k_round_rows_bf16(q + first * headDim, rows, headDim, headDim, qb, qPad)
             var status = pi0k_gemm(path, elem, qb, qPad, 0, rows, packedK, keys, headDim, 1, nil, sc, keys, 0, Int.max)
-            pi0e_bf16_scores(sc, rows, keys, keys, scale)
-            pi0k_softmax_rows(softmaxPath, sc, rows, keys, keys, mask.map { $0 + t0 * maskStride }, maskStride, heads)
-            pi0e_round_bf16_rows(sc, rows, keys, keys)
-            pi0k_round_rows_bf16(sc, rows, keys, keys, pb, pPad)
+            softmaxScores(sc, rows: rows, keys: keys, mask: mask.map { $0 + t0 * maskStride }, maskStride: maskStride,
+                          rowsPerQuery: heads, scale: scale, bf16: true, path: softmaxPath)
+            pi0k_round_rows_bf16(sc, rows, keys, keys, pb, pPad)   // the probabilities rounded, as bf16 bits
             status |= pi0k_gemm(path, elem, pb, pPad, 0, rows, packedV, headDim, keys, 1, nil, out + first * headDim, headDim, 0, Int.max)
             pi0e_round_bf16_rows(out + first * headDim, rows, headDim, headDim)
             precondition(status == 0, "bf16 attention: GEMM kernel failed (out of memory)")

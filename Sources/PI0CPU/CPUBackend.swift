@@ -372,12 +372,22 @@ private struct SoftmaxJob {
 
     func run(_ qs: Range<Int>) {
         let x = scores + qs.lowerBound * rowsPerQuery * keys, rows = qs.count * rowsPerQuery
-        if bf16 {
-            pi0e_bf16_scores(x, rows, keys, keys, scale)
-        } else {
-            for i in 0..<(rows * keys) { x[i] *= scale }
-        }
-        pi0k_softmax_rows(path, x, rows, keys, keys, mask.map { $0 + qs.lowerBound * maskStride }, maskStride, rowsPerQuery)
+        softmaxScores(x, rows: rows, keys: keys, mask: mask.map { $0 + qs.lowerBound * maskStride }, maskStride: maskStride,
+                      rowsPerQuery: rowsPerQuery, scale: scale, bf16: bf16, path: path)
         if bf16 { pi0e_round_bf16_rows(x, rows, keys, keys) }
     }
+}
+
+/// Attention scores → probabilities in place on `rows` rows of `keys` (row stride `keys`; row r uses mask row
+/// r / rowsPerQuery): score·scale (bf16: score rounded, scaled, rounded, as PyTorch's bf16 ops), mask added,
+/// softmax in float32. In bf16 mode the caller then rounds the probabilities, in place (`SoftmaxJob`) or
+/// straight into bf16 bits for the vdpbf16ps product (`BlockedBF16AttentionJob`).
+func softmaxScores(_ x: UnsafeMutablePointer<Float>, rows: Int, keys: Int, mask: UnsafePointer<Float>?, maskStride: Int,
+                   rowsPerQuery: Int, scale: Float, bf16: Bool, path: Int32) {
+    if bf16 {
+        pi0e_bf16_scores(x, rows, keys, keys, scale)
+    } else {
+        for i in 0..<(rows * keys) { x[i] *= scale }
+    }
+    pi0k_softmax_rows(path, x, rows, keys, keys, mask, maskStride, rowsPerQuery)
 }
