@@ -153,7 +153,20 @@ void pi0e_round_bf16_rows(float *x, size_t rows, size_t width, size_t ld) {
 }
 
 // π0.5's adaptive RMSNorm ops, ReferenceOps.adaptiveModulate / gatedAdd's float32 operations in their
-// order (contraction is off in this file), 8 lanes at a time.
+// order (contraction is off in this file), 8 lanes at a time; columns [i0, w) of one row in plain C (the
+// SIMD loops' tails and the portable path).
+static void modulate_row(float *row, const float *scale, const float *shift, size_t i0, size_t w, int rb) {
+    for (size_t i = i0; i < w; i++) {
+        const float y = row[i] * (1.0f + scale[i]) + shift[i];
+        row[i] = rb ? pi0k_round_bf16(y) : y;
+    }
+}
+
+static void gated_add_row(float *xr, const float *yr, const float *gate, size_t i0, size_t w, int rb) {
+    for (size_t i = i0; i < w; i++)
+        xr[i] = rb ? pi0k_round_bf16(xr[i] + pi0k_round_bf16(yr[i] * pi0k_round_bf16(gate[i]))) : xr[i] + yr[i] * gate[i];
+}
+
 #if defined(__x86_64__)
 AVX2 static void modulate_avx2(float *x, size_t rows, size_t w, const float *scale, const float *shift, int rb) {
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -166,10 +179,7 @@ AVX2 static void modulate_avx2(float *x, size_t rows, size_t w, const float *sca
             if (rb) y = pi0k_round_bf16_8(y);
             _mm256_storeu_ps(row + i, y);
         }
-        for (; i < w; i++) {
-            const float y = row[i] * (1.0f + scale[i]) + shift[i];
-            row[i] = rb ? pi0k_round_bf16(y) : y;
-        }
+        modulate_row(row, scale, shift, i, w, rb);
     }
 }
 
@@ -187,8 +197,7 @@ AVX2 static void gated_add_avx2(float *x, const float *y, size_t rows, size_t w,
             if (rb) s = pi0k_round_bf16_8(s);
             _mm256_storeu_ps(xr + i, s);
         }
-        for (; i < w; i++)
-            xr[i] = rb ? pi0k_round_bf16(xr[i] + pi0k_round_bf16(yr[i] * pi0k_round_bf16(gate[i]))) : xr[i] + yr[i] * gate[i];
+        gated_add_row(xr, yr, gate, i, w, rb);
     }
 }
 #endif
@@ -197,28 +206,27 @@ void pi0e_adaptive_modulate(float *x, size_t rows, size_t width, const float *sc
 #if defined(__x86_64__)
     if (have_avx2()) { modulate_avx2(x, rows, width, scale, shift, rb); return; }
 #endif
-    for (size_t r = 0; r < rows; r++)
-        for (size_t i = 0; i < width; i++) {
-            const float y = x[r * width + i] * (1.0f + scale[i]) + shift[i];
-            x[r * width + i] = rb ? pi0k_round_bf16(y) : y;
-        }
+    for (size_t r = 0; r < rows; r++) modulate_row(x + r * width, scale, shift, 0, width, rb);
 }
 
 void pi0e_gated_add(float *x, const float *y, size_t rows, size_t width, const float *gate, int rb) {
 #if defined(__x86_64__)
     if (have_avx2()) { gated_add_avx2(x, y, rows, width, gate, rb); return; }
 #endif
-    for (size_t r = 0; r < rows; r++)
-        for (size_t i = 0; i < width; i++) {
-            float *xi = x + r * width + i;
-            const float yi = y[r * width + i];
-            *xi = rb ? pi0k_round_bf16(*xi + pi0k_round_bf16(yi * pi0k_round_bf16(gate[i]))) : *xi + yi * gate[i];
-        }
+    for (size_t r = 0; r < rows; r++) gated_add_row(x + r * width, y + r * width, gate, 0, width, rb);
 }
 
 void pi0e_add(float *x, const float *y, size_t n, int rb) {
     if (rb) { for (size_t i = 0; i < n; i++) x[i] = pi0k_round_bf16(x[i] + y[i]); }
     else { for (size_t i = 0; i < n; i++) x[i] += y[i]; }
+}
+
+// Columns [i0, width) of a normalised row: y = (x·rs)·(1 + w) (w NULL: w = 0), rounded when asked.
+static void rmsnorm_scale_row(const float *xr, float *yr, const float *w, float rs, size_t i0, size_t width, int rb) {
+    for (size_t i = i0; i < width; i++) {
+        const float y = (xr[i] * rs) * (1.0f + (w ? w[i] : 0.0f));
+        yr[i] = rb ? pi0k_round_bf16(y) : y;
+    }
 }
 
 #if defined(__x86_64__)
@@ -250,10 +258,7 @@ AVX2 static void rmsnorm_avx2(const float *x, size_t rows, size_t width, const f
             if (rb) y = pi0k_round_bf16_8(y);
             _mm256_storeu_ps(yr + i, y);
         }
-        for (; i < width; i++) {
-            const float y = (xr[i] * rs) * (1.0f + (w ? w[i] : 0.0f));
-            yr[i] = rb ? pi0k_round_bf16(y) : y;
-        }
+        rmsnorm_scale_row(xr, yr, w, rs, i, width, rb);
     }
 }
 #endif
@@ -269,10 +274,7 @@ void pi0e_rmsnorm(const float *x, size_t rows, size_t width, const float *w, flo
         for (size_t i = 0; i < width; i++) sq += (double)xr[i] * (double)xr[i];
         float variance = (float)(sq / (double)width);
         float rs = 1.0f / sqrtf(variance + eps);
-        for (size_t i = 0; i < width; i++) {
-            float y = (xr[i] * rs) * (1.0f + (w ? w[i] : 0.0f));   /* w NULL: w = 0 */
-            yr[i] = rb ? pi0k_round_bf16(y) : y;
-        }
+        rmsnorm_scale_row(xr, yr, w, rs, 0, width, rb);
     }
 }
 
