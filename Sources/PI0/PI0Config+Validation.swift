@@ -1,6 +1,9 @@
 // Range checks of `config.json`, run when it is parsed and before anything is allocated from it: sizes
 // within sane bounds (a chunk of 1e9 actions is an error naming the field, not an allocation abort).
-// The bounds are far above LeRobot's defaults (configuration_pi0.py; docs/SPEC.md §1).
+// The bounds are far above LeRobot's defaults (configuration_pi0.py; docs/SPEC.md §1). Then the rules
+// LeRobot's PI0Config/PI05Config.__post_init__ enforce (n_action_steps ≤ chunk_size, the two variant
+// names, a known normalisation mode per feature type) and one it only trips over at inference: an
+// action feature wider than max_action_dim, which the model cannot produce.
 import Foundation
 
 public enum ConfigBounds {
@@ -38,6 +41,31 @@ extension PI0Config {
                 guard f.shape.count <= 4, n <= limit else {
                     throw PI0ConfigError.invalidValue(file: file, field: "\(group).\(name).shape", reason: "\(f.shape) is implausibly large")
                 }
+            }
+        }
+        try checkLeRobotRules(file: file)
+    }
+
+    /// LeRobot's normalisation modes (lerobot/configs/types.py NormalizationMode) and model variants.
+    static let normalizationModes: Set<String> = ["IDENTITY", "MEAN_STD", "MIN_MAX", "QUANTILES", "QUANTILE10"]
+    static let variants: Set<String> = ["gemma_2b", "gemma_300m"]
+
+    /// What LeRobot refuses when it builds the config, plus an action feature the model cannot fill.
+    func checkLeRobotRules(file: String) throws {
+        func bad(_ field: String, _ reason: String) -> PI0ConfigError { .invalidValue(file: file, field: field, reason: reason) }
+        guard nActionSteps <= chunkSize else {
+            throw bad("n_action_steps", "\(nActionSteps) exceeds chunk_size \(chunkSize) (LeRobot refuses this config)")
+        }
+        for (field, v) in [("paligemma_variant", paligemmaVariant), ("action_expert_variant", actionExpertVariant)] where !Self.variants.contains(v) {
+            throw bad(field, "'\(v)' is not gemma_2b or gemma_300m")
+        }
+        for (type, mode) in normalizationMapping.sorted(by: { $0.key < $1.key }) where !Self.normalizationModes.contains(mode) {
+            throw bad("normalization_mapping.\(type)", "'\(mode)' is not one of \(Self.normalizationModes.sorted().joined(separator: ", "))")
+        }
+        for (name, f) in outputFeatures where f.kind == .action {
+            let width = f.shape.reduce(1, *)
+            guard width <= maxActionDim else {
+                throw bad("output_features.\(name).shape", "\(f.shape): \(width) action dimensions exceed max_action_dim \(maxActionDim) (the model emits max_action_dim per step)")
             }
         }
     }

@@ -25,7 +25,7 @@ struct DemoCommand: ParsableCommand, GlobalOptionsCommand {
     @Option(help: "Euler steps (default: the config's).") var steps: Int?
     @Option(help: "With a scene: where to write the picture (default ./pi0_demo_<scene>.png).") var output: String?
     @Option(help: "With a scene: which bundled frame (0 = the first).") var frame: Int = 0
-    @Option(help: "With a scene: the instruction (default: the scene's).") var prompt: String?
+    @Option(parsing: .unconditional, help: "With a scene: the instruction (default: the scene's; may start with a minus sign).") var prompt: String?
     @Option(help: "With a scene and --checkpoint: SentencePiece tokenizer.model (default: next to the checkpoint or PaliGemma's in the HF cache).")
     var tokenizer: String?
     @OptionGroup var backendOptions: BackendOptions

@@ -20,15 +20,20 @@ struct PromptCommand: ParsableCommand {
 
     @Option(help: "Model kind without a checkpoint: pi05 (π0's prompt is the task itself).") var model: String?
     @Option(help: "Checkpoint folder or Hugging Face id in the local cache (its config.json and normaliser).") var checkpoint: String?
-    @Option(help: "The instruction.") var task: String
+    @Option(parsing: .unconditional, help: "The instruction (may start with a minus sign).") var task: String
     @Option(parsing: .unconditional, help: "With --model: the normalised state, comma-separated.") var normalizedState: String?
     @Option(parsing: .unconditional, help: "With --checkpoint: the raw robot state, comma-separated.") var state: String?
     @Flag(help: "Print a JSON object instead of the bare prompt.") var json = false
 
+    /// Comma-separated float32 values. A finite number beyond float32's range (1e39) is an error here, not
+    /// an infinity (an explicit nan/inf is passed on, to be refused with its index by the caller).
     static func values(_ text: String, option: String) throws -> [Float] {
         try text.split(separator: ",", omittingEmptySubsequences: false).enumerated().map { i, s in
             let t = s.trimmingCharacters(in: .whitespaces)
             guard let v = Float(t) else { throw ValidationError("\(option) value \(i) '\(t)' is not a number") }
+            if v.isInfinite, !t.lowercased().hasSuffix("inf"), !t.lowercased().hasSuffix("infinity") {
+                throw ValidationError("\(option) value \(i) '\(t)' is outside the float32 range (±\(Float.greatestFiniteMagnitude))")
+            }
             return v
         }
     }

@@ -36,7 +36,7 @@ struct RunCommand: ParsableCommand, GlobalOptionsCommand {
     @Option(help: "Raw mode: preprocessed input tensors (safetensors).") var inputs: String?
     @Option(name: .customLong("image"), help: "Policy mode: CAMERA=FILE (PNG/JPEG); repeat per camera.") var images: [String] = []
     @Option(parsing: .unconditional, help: "Policy mode: robot state, comma-separated (may start with a minus sign).") var state: String?
-    @Option(help: "Policy mode: the instruction.") var prompt: String?
+    @Option(parsing: .unconditional, help: "Policy mode: the instruction (may start with a minus sign).") var prompt: String?
     @Option(help: "Policy mode: SentencePiece tokenizer.model (default: next to the checkpoint or PaliGemma's in the HF cache; `pi0 download --tokenizer` gets it).")
     var tokenizer: String?
     @Option(help: "Output file: .safetensors (raw or policy), .json or .npy (policy); the format follows the extension.") var output: String?
@@ -136,10 +136,7 @@ struct RunCommand: ParsableCommand, GlobalOptionsCommand {
 
     func runPolicy(precision: Precision?) throws {
         guard let state, let prompt else { return }
-        let stateValues = try state.split(separator: ",", omittingEmptySubsequences: false).enumerated().map { i, s -> Float in
-            guard let v = Float(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--state value \(i) '\(s)' is not a number") }
-            return v
-        }
+        let stateValues = try PromptCommand.values(state, option: "--state")
         // Checks before loading: checkpoint and config, cameras, state length, tokenizer, output path, images.
         let plan = try PolicyPreflight(checkpoint: checkpoint, tokenizer: tokenizer)
         var specs: [(camera: String, file: String)] = []

@@ -32,7 +32,7 @@ struct ServeCommand: AsyncParsableCommand, GlobalOptionsCommand {
     @Option(help: "Require `Authorization: Api-Key KEY` from clients.") var apiKey: String?
     @Option(help: "SentencePiece tokenizer.model (default: next to the checkpoint or PaliGemma's in the HF cache; `pi0 download --tokenizer` gets it).")
     var tokenizer: String?
-    @Option(help: "Prompt used when an observation has none.") var defaultPrompt: String?
+    @Option(parsing: .unconditional, help: "Prompt used when an observation has none (may start with a minus sign).") var defaultPrompt: String?
     @Option(help: "float32 or bfloat16 (default: the config's dtype).") var precision: String?
     @Option(help: "Largest accepted message in bytes.") var maxMessageBytes: Int = 256 << 20
     @Option(help: "Use this noise seed for every request (reproducible answers); default: a new seed per request.")

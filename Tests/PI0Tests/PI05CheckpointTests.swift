@@ -142,6 +142,30 @@ final class PI05CheckpointTests: XCTestCase {
         }
     }
 
+    func testConfigValuesLeRobotRefusesAreNamed() throws {
+        // LeRobot's PI05Config.__post_init__ refuses n_action_steps > chunk_size and unknown variants, draccus
+        // an unknown normalisation mode; an action feature wider than max_action_dim used to load and then
+        // trap in PI0Policy.postprocess (slicing 40 values out of a 32-wide row).
+        let cases: [(String, (inout [String: Any]) -> Void)] = [
+            ("n_action_steps", { $0["n_action_steps"] = 51 }),
+            ("paligemma_variant", { $0["paligemma_variant"] = "gemma_7b" }),
+            ("action_expert_variant", { $0["action_expert_variant"] = "gemma_1b" }),
+            ("normalization_mapping.STATE", { $0["normalization_mapping"] = ["VISUAL": "IDENTITY", "STATE": "BOGUS", "ACTION": "QUANTILES"] }),
+            ("output_features.action.shape", { $0["output_features"] = ["action": ["type": "ACTION", "shape": [40]]] }),
+        ]
+        for (i, (field, edit)) in cases.enumerated() {
+            let dir = try makeCase("pi05_tiny_1cam", folder: "c\(i)", config: edit)
+            XCTAssertThrowsError(try Checkpoint(directory: dir), field) { e in
+                guard case let .invalidValue(file, f, _)? = e as? PI0ConfigError else { return XCTFail("\(field): \(e)") }
+                XCTAssertEqual(file, dir + "/config.json")
+                XCTAssertEqual(f, field)
+            }
+        }
+        // The limits themselves are accepted: n_action_steps == chunk_size, an action as wide as max_action_dim.
+        let edge = try makeCase("pi05_tiny_1cam", folder: "edge", config: { $0["n_action_steps"] = 50; $0["chunk_size"] = 50 })
+        XCTAssertEqual(try Checkpoint(directory: edge).config.actionDim, 32)
+    }
+
     func testPI05InputsCarryNoStateTensor() throws {
         let ckpt = try Checkpoint(directory: Fixtures.path("pi05_tiny_1cam"))
         let model = try PI0Model(checkpoint: ckpt, backend: ReferenceBackend())

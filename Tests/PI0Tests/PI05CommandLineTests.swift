@@ -71,6 +71,19 @@ final class PI05CommandLineTests: XCTestCase {
         XCTAssertTrue(pi0.stderr.contains("pi0"), pi0.stderr)
     }
 
+    func testPromptTaskMayStartWithADashAndOutOfRangeNumbersAreNamed() throws {
+        // A task starting with "-" (or spelled like a flag) is the task, as LeRobot takes any string.
+        for task in ["-lift the cube", "--json"] {
+            let r = try CLI.run(["prompt", "--model", "pi05", "--task", task, "--normalized-state", "-1,0.5"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, "Task: \(task), State: 0 192;\nAction: \n")
+        }
+        // 1e39 is finite text beyond float32: refused as out of range, not reported as "inf".
+        let big = try CLI.run(["prompt", "--model", "pi05", "--task", "x", "--normalized-state", "0.5,-1e39"])
+        XCTAssertNotEqual(big.status, 0)
+        XCTAssertTrue(big.stderr.contains("value 1 '-1e39' is outside the float32 range"), big.stderr)
+    }
+
     func testWriteRandomCheckpointListsLeRobotsFullSizePI05Tensors() throws {
         let r = try CLI.run(["write-random-checkpoint", "--model", "pi05", "--list", NSTemporaryDirectory() + "never-written"])
         XCTAssertEqual(r.status, 0, r.stderr)
