@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from case_readme import write_readme  # noqa: E402
 from record import record_sample_actions  # noqa: E402
-from tiny_pi0 import (OVERRIDE_KEYS, dims_json, dims_json_pi05, load_policy, make_config,  # noqa: E402
+from tiny_pi0 import (EXPERT_HEADS_KEY, OVERRIDE_KEYS, dims_json, dims_json_pi05, load_policy, make_config,  # noqa: E402
                       policy_module, random_state_dict, tiny_lerobot)
 
 DEFAULTS = dict(vlm_width=64, vlm_depth=2, vlm_mlp=128, expert_width=32, expert_depth=2, expert_mlp=64,
@@ -43,6 +43,8 @@ def parse_args(argv=None, policy: str = "pi0", doc: str = __doc__):
     ap.add_argument("--notes", default="", help="one-paragraph description (README + pi0_dims.json)")
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=v)
+    ap.add_argument("--expert-heads", type=int, default=None,
+                    help="expert query heads if not --num-heads (same KV heads and head_dim)")
     ap.add_argument("--chunk-size", type=int, default=50)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
@@ -107,6 +109,8 @@ def main(argv=None, policy: str = "pi0", script: str = "make_case.py", doc: str 
         torch.set_num_threads(a.threads)
     pi05 = policy == "pi05"
     ov = {k: getattr(a, k) for k in OVERRIDE_KEYS}
+    if a.expert_heads is not None:
+        ov[EXPERT_HEADS_KEY] = a.expert_heads
     out: Path = a.out
     out.mkdir(parents=True, exist_ok=True)
     bf16 = a.dtype == "bfloat16"

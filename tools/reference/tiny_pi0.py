@@ -46,6 +46,9 @@ OVERRIDE_KEYS = [
     "num_heads", "num_kv_heads", "head_dim", "vision_hidden", "vision_layers", "vision_heads",
     "vision_intermediate", "patch_size", "image_size", "vocab_size",
 ]
+# Optional key (only present when given): the expert's query heads when they differ from the VLM's
+# (LeRobot's inference allows it: both attend with the same KV heads and head_dim).
+EXPERT_HEADS_KEY = "expert_num_heads"
 
 
 @contextlib.contextmanager
@@ -63,7 +66,8 @@ def tiny_lerobot(ov: dict, module=modeling_pi0):
                                             ov["num_heads"], ov["num_kv_heads"], ov["head_dim"])
         if variant == "gemma_300m":
             return modeling_pi0.GemmaConfig(ov["expert_width"], ov["expert_depth"], ov["expert_mlp"],
-                                            ov["num_heads"], ov["num_kv_heads"], ov["head_dim"])
+                                            ov.get(EXPERT_HEADS_KEY, ov["num_heads"]), ov["num_kv_heads"],
+                                            ov["head_dim"])
         raise ValueError(variant)
 
     def pali(config):
@@ -201,7 +205,7 @@ def dims_json(case: str, seed: int, notes: str, ov: dict, dtype: str, chunk: int
                 "vocab_size": ov["vocab_size"], **gemma_common,
                 "embed_scale": float(ov["vlm_width"]) ** 0.5},
         "expert": {"width": ov["expert_width"], "depth": ov["expert_depth"], "mlp_dim": ov["expert_mlp"],
-                   "num_heads": ov["num_heads"], "num_kv_heads": ov["num_kv_heads"],
+                   "num_heads": ov.get(EXPERT_HEADS_KEY, ov["num_heads"]), "num_kv_heads": ov["num_kv_heads"],
                    "head_dim": ov["head_dim"], "vocab_size_unused_lm_head": ov["vocab_size"], **gemma_common},
         "vision": {"hidden_size": ov["vision_hidden"], "num_layers": ov["vision_layers"],
                    "num_heads": ov["vision_heads"], "intermediate_size": ov["vision_intermediate"],
@@ -213,7 +217,7 @@ def dims_json(case: str, seed: int, notes: str, ov: dict, dtype: str, chunk: int
                 "time_embedding_dim": ov["expert_width"]},
         "inputs": inputs_info,
         "real_size_for_comparison": REAL_SIZES,
-        "tiny_overrides": {k: ov[k] for k in OVERRIDE_KEYS},
+        "tiny_overrides": {k: ov[k] for k in OVERRIDE_KEYS + [EXPERT_HEADS_KEY] if k in ov},
     }
 
 
