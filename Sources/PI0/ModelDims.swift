@@ -35,6 +35,9 @@ public struct SigLIPDims: Sendable, Equatable {
         self.patchSize = patchSize; self.imageSize = imageSize
     }
 
+    /// Patches per side. LeRobot's SigLIP patch embedding is a stride-`patchSize` convolution with
+    /// padding "valid" (transformers' `SiglipVisionEmbeddings`, num_patches = (image_size // patch_size)²),
+    /// so an image size that is not a multiple of the patch size drops its last rows and columns.
     public var gridSize: Int { imageSize / patchSize }
     public var tokensPerImage: Int { gridSize * gridSize }
     public var headDim: Int { hidden / heads }
@@ -135,6 +138,5 @@ public struct ModelDims: Sendable, Equatable {
             throw bad("\(n).num_heads", "\(g.heads) is not a multiple of num_kv_heads \(g.kvHeads)")
         }
         if vision.hidden % vision.heads != 0 { throw bad("vision.num_heads", "hidden \(vision.hidden) not divisible by \(vision.heads) heads") }
-        if vision.imageSize % vision.patchSize != 0 { throw bad("vision.image_size", "\(vision.imageSize) is not a multiple of the patch size \(vision.patchSize)") }
     }
 }

@@ -212,6 +212,11 @@ final class OpTable {
         check("patchify 2 images 15x15 patch 5", tolerance: 0, [patches]) { be, p in
             be.patchify(images[keyPath: p], count: 2, side: 15, patch: 5, out: patches[keyPath: p])
         }
+        // 17 is not a multiple of 5: the 3×3 grid leaves the last 2 rows/columns out (LeRobot's 'valid' convolution).
+        let images17 = random(2 * 3 * 17 * 17), patches17 = pair([Float](repeating: 0, count: 2 * 9 * 75))
+        check("patchify 2 images 17x17 patch 5", tolerance: 0, [patches17]) { be, p in
+            be.patchify(images17[keyPath: p], count: 2, side: 17, patch: 5, out: patches17[keyPath: p])
+        }
     }
 
     func flowMatchingChecks() {

@@ -398,7 +398,7 @@ public final class CountingBackend: ComputeBackend, @unchecked Sendable {
     }
 
     public func patchify(_ images: TensorRef, count: Int, side: Int, patch: Int, out: TensorRef) {
-        guard patch > 0 && side % patch == 0 else { _ = violation("CountingBackend.patchify: side \(side), patch \(patch)"); return }
+        guard patch > 0 && patch <= side else { _ = violation("CountingBackend.patchify: side \(side), patch \(patch)"); return }
         let g = side / patch
         guard check("patchify", [Region(images, count: count * 3 * side * side, "images"),
                                  Region(out, count: count * g * g * 3 * patch * patch, "out", written: true)], counts: count, side)

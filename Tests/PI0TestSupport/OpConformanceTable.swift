@@ -265,11 +265,16 @@ public enum OpTable {
         },
 
         OpCase(op: "patchify", tolerance: .exact, reason: "a permutation moves bits") { r in
-            let count = r.int(1...2), patch = r.odd(1...5), side = patch * r.odd(1...7), g = side / patch
-            let images = r.tensor(r.values(count * 3 * side * side))
-            let n = count * g * g * 3 * patch * patch, out = r.output(n)
-            r.backend.patchify(images, count: count, side: side, patch: patch, out: out)
-            r.record("\(count) images \(side)² patch \(patch)", out, count: n)
+            // A side that is not a multiple of the patch leaves its last rows/columns out, as LeRobot's
+            // 'valid' patch convolution does (fixture pi05_extra_patch8_img52).
+            let count = r.int(1...2), patch = r.odd(3...5), grid = r.odd(1...7)
+            for side in [patch * grid, patch * grid + patch - 1] {
+                let g = side / patch
+                let images = r.tensor(r.values(count * 3 * side * side))
+                let n = count * g * g * 3 * patch * patch, out = r.output(n)
+                r.backend.patchify(images, count: count, side: side, patch: patch, out: out)
+                r.record("\(count) images \(side)² patch \(patch)", out, count: n)
+            }
         },
 
         OpCase(op: "timeEmbedding", tolerance: .ulps(1),

@@ -1,11 +1,13 @@
-"""Run LeRobot's `PI0Pytorch.sample_actions` once and capture the intermediates of a golden case.
+"""Run LeRobot's `PI0Pytorch.sample_actions` (or `PI05Pytorch`'s) once and capture the intermediates
+of a golden case.
 
-Nothing here re-implements π0: every tensor is taken from LeRobot's own calls, by wrapping the
+Nothing here re-implements π0 / π0.5: every tensor is taken from LeRobot's own calls, by wrapping the
 bound methods `sample_actions` calls (`embed_prefix`, `embed_suffix`, `denoise_step`,
 `paligemma_with_expert.forward/embed_image/embed_language_tokens`) on the instance, and by forward
 hooks on SigLIP / Gemma submodules. The names and meanings are those of the shipped fixtures'
-README (Tests/PI0Tests/Fixtures/tiny_1cam/README.md). Only `full_att_2d_masks` and the
-RMSNorm / time-embedding component tensors are computed by calling LeRobot's functions directly.
+READMEs (Tests/PI0Tests/Fixtures/tiny_1cam/README.md, pi05_tiny_1cam/README.md). Only
+`full_att_2d_masks` and the RMSNorm / adaRMSNorm / time-embedding component tensors are computed by
+calling LeRobot's functions and modules directly.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ def _first(args, kwargs, name):
 
 
 def record_sample_actions(model, inputs: dict[str, torch.Tensor], n_cams: int, seed: int,
-                          rmsnorm_in: torch.Tensor | None = None):
-    """Returns (actions, outputs dict) for `model` (a LeRobot `PI0Pytorch`).
+                          rmsnorm_in: torch.Tensor | None = None, adarms_in: torch.Tensor | None = None,
+                          adarms_cond_in: torch.Tensor | None = None):
+    """Returns (actions, outputs dict) for `model` (a LeRobot `PI0Pytorch` or `PI05Pytorch`; π0.5 is
+    recognised by its `time_mlp_in`, takes no state and records its time conditioning and adaRMS).
 
-    `rmsnorm_in`: input of the RMSNorm component check (default: drawn from `seed`); pass a stored
-    case's tensor to recompute its `rmsnorm_out`.
+    `rmsnorm_in` / `adarms_in` / `adarms_cond_in`: inputs of the component checks (default: drawn
+    from `seed`); pass a stored case's tensors to recompute its `rmsnorm_out` / `adarms_out`.
     """
+    pi05 = hasattr(model, "time_mlp_in")
     # Fresh (64-byte aligned) copies: tensors straight out of safetensors.load_file may sit at odd
     # offsets, and MKL's sgemm picks alignment-dependent kernels (1-ulp differences otherwise).
     inputs = {k: v.clone() for k, v in inputs.items()}
@@ -34,7 +39,8 @@ def record_sample_actions(model, inputs: dict[str, torch.Tensor], n_cams: int, s
     lm = pwe.paligemma.model.language_model
     expert = pwe.gemma_expert.model
     rec: dict[str, torch.Tensor] = {}
-    lists: dict[str, list] = {"vis_emb": [], "vis_out": [], "img_emb": [], "x_in": [], "t": [], "v": []}
+    lists: dict[str, list] = {"vis_emb": [], "vis_out": [], "img_emb": [], "x_in": [], "t": [], "v": [],
+                              "time_emb": [], "time_hidden": [], "cond": [], "suffix_out": []}
     handles = []
 
     def once(key, value):
@@ -63,8 +69,11 @@ def record_sample_actions(model, inputs: dict[str, torch.Tensor], n_cams: int, s
         return hook
     handles.append(lm.layers[0].register_forward_hook(layer_hook("vlm_layer0"), with_kwargs=True))
     handles.append(expert.layers[0].register_forward_hook(layer_hook("expert_layer0_step0"), with_kwargs=True))
-    handles.append(model.action_time_mlp_in.register_forward_pre_hook(
-        lambda m, a: once("suffix_action_time_in_step0", a[0])))
+    if pi05:
+        handles += _pi05_hooks(model, expert, once, lists)
+    else:
+        handles.append(model.action_time_mlp_in.register_forward_pre_hook(
+            lambda m, a: once("suffix_action_time_in_step0", a[0])))
 
     # --- wrapped bound methods ---
     orig = {n: getattr(pwe, n) for n in ("embed_image", "embed_language_tokens", "forward")}
@@ -83,6 +92,7 @@ def record_sample_actions(model, inputs: dict[str, torch.Tensor], n_cams: int, s
     def pwe_forward(**kw):
         outs, pkv = orig["forward"](**kw)
         if kw["inputs_embeds"][1] is None:  # prefix pass (use_cache=True)
+            once("prefix_position_ids", kw["position_ids"])
             once("prefix_att_2d_masks", kw["attention_mask"][:, 0] == 0.0)
             once("prefix_out", outs[0])
             ks = [k.detach().clone() for k, _, _ in pkv]
@@ -92,6 +102,7 @@ def record_sample_actions(model, inputs: dict[str, torch.Tensor], n_cams: int, s
             once("suffix_position_ids", kw["position_ids"])
             once("denoise_att_2d_masks", kw["attention_mask"][:, 0] == 0.0)
             once("suffix_out_step0", outs[1])
+            lists["suffix_out"].append(outs[1].detach().clone())
         return outs, pkv
 
     def embed_prefix(*a, **kw):
@@ -99,7 +110,6 @@ def record_sample_actions(model, inputs: dict[str, torch.Tensor], n_cams: int, s
         once("prefix_embs", embs)
         once("prefix_pad_masks", pad)
         once("prefix_att_masks", att)
-        once("prefix_position_ids", torch.cumsum(pad, dim=1) - 1)
         return embs, pad, att
 
     def embed_suffix(*a, **kw):
@@ -107,6 +117,8 @@ def record_sample_actions(model, inputs: dict[str, torch.Tensor], n_cams: int, s
         once("suffix_embs_step0", embs)
         once("suffix_pad_masks", pad)
         once("suffix_att_masks", att)
+        if cond is not None:  # π0.5's adarms_cond
+            lists["cond"].append(cond.detach().clone())
         return embs, pad, att, cond
 
     def denoise_step(**kw):
@@ -121,9 +133,10 @@ def record_sample_actions(model, inputs: dict[str, torch.Tensor], n_cams: int, s
     try:
         images = [inputs[f"image_{c}"] for c in range(n_cams)]
         masks = [inputs[f"img_mask_{c}"] for c in range(n_cams)]
+        state = () if pi05 else (inputs["state"],)
         with torch.no_grad():
             actions = model.sample_actions(images, masks, inputs["lang_tokens"], inputs["lang_masks"],
-                                           inputs["state"], noise=inputs["noise"])
+                                           *state, noise=inputs["noise"])
     finally:
         for h in handles:
             h.remove()
@@ -143,6 +156,11 @@ def record_sample_actions(model, inputs: dict[str, torch.Tensor], n_cams: int, s
     ks, vs = rec["kv_all_keys"], rec["kv_all_values"]
     out.update(kv_layer0_keys=ks[0], kv_layer0_values=vs[0], kv_last_keys=ks[-1], kv_last_values=vs[-1],
                kv_all_keys=ks, kv_all_values=vs)
+    if pi05:  # the shipped π0.5 fixtures' order
+        out["timesteps"] = torch.stack(lists["t"])
+        out["time_emb_all"] = torch.stack(lists["time_emb"])
+        out["time_mlp_hidden_all"] = torch.stack(lists["time_hidden"])
+        out["adarms_cond_all"] = torch.stack(lists["cond"])
     for k in ("suffix_embs_step0", "suffix_pad_masks", "suffix_att_masks", "suffix_position_ids",
               "denoise_att_2d_masks"):
         out[k] = rec[k]
@@ -150,25 +168,86 @@ def record_sample_actions(model, inputs: dict[str, torch.Tensor], n_cams: int, s
     out["full_att_2d_masks"] = make_att_2d_masks(
         torch.cat([rec["prefix_pad_masks"], rec["suffix_pad_masks"]], dim=1),
         torch.cat([rec["prefix_att_masks"], rec["suffix_att_masks"]], dim=1))
-    out["suffix_out_step0"] = rec["suffix_out_step0"]
+    if pi05:
+        for k in PI05_EXPERT_LAYER0:
+            out[k] = rec[k]
+        out["suffix_out_step0"] = rec["suffix_out_step0"]
+        out["suffix_out_all"] = torch.stack(lists["suffix_out"])
+    else:
+        out["suffix_out_step0"] = rec["suffix_out_step0"]
     out["v_t_step0"] = lists["v"][0]
     out["v_t_all"] = torch.stack(lists["v"])
     out["x_t_all"] = torch.stack(lists["x_in"][1:] + [actions])
-    out["timesteps"] = torch.stack(lists["t"])
+    if not pi05:
+        out["timesteps"] = torch.stack(lists["t"])
     out["actions"] = actions
-    for k in ("siglip_layer0_in", "siglip_layer0_out", "vlm_layer0_in", "vlm_layer0_out", "vlm_layer0_rope_cos",
-              "vlm_layer0_rope_sin", "expert_layer0_step0_in", "expert_layer0_step0_out",
-              "expert_layer0_step0_rope_cos", "expert_layer0_step0_rope_sin", "suffix_action_time_in_step0"):
+    late = ["siglip_layer0_in", "siglip_layer0_out", "vlm_layer0_in", "vlm_layer0_out", "vlm_layer0_rope_cos",
+            "vlm_layer0_rope_sin"]
+    if not pi05:
+        late += ["expert_layer0_step0_in", "expert_layer0_step0_out", "expert_layer0_step0_rope_cos",
+                 "expert_layer0_step0_rope_sin", "suffix_action_time_in_step0"]
+    for k in late:
         out[k] = rec[k]
-    out.update(component_tensors(model, seed, rmsnorm_in))
+    out.update(component_tensors(model, seed, rmsnorm_in, adarms_in, adarms_cond_in))
+    if pi05:
+        _check_gated_residuals(out)
     return actions, {k: v.contiguous().clone() for k, v in out.items()}
+
+
+# π0.5 expert layer 0 at denoise step 0, in the shipped fixtures' order.
+PI05_EXPERT_LAYER0 = [
+    "adarms_mod_layer0_input_step0", "adarms_mod_layer0_post_attn_step0", "adarms_mod_final_norm_step0",
+    "expert_layer0_step0_in", "expert_layer0_step0_input_norm_out", "expert_layer0_step0_input_norm_gate",
+    "expert_layer0_step0_attn_out", "expert_layer0_step0_post_attn_norm_out",
+    "expert_layer0_step0_post_attn_norm_gate", "expert_layer0_step0_mlp_out", "expert_layer0_step0_out",
+    "expert_layer0_step0_rope_cos", "expert_layer0_step0_rope_sin",
+]
+
+
+def _pi05_hooks(model, expert, once, lists) -> list:
+    """Forward hooks for π0.5's time conditioning and the adaRMS internals of expert layer 0 (the
+    first call of each is denoise step 0)."""
+    hooks = [
+        model.time_mlp_in.register_forward_pre_hook(lambda m, a: lists["time_emb"].append(a[0].detach().clone())),
+        model.time_mlp_out.register_forward_pre_hook(lambda m, a: lists["time_hidden"].append(a[0].detach().clone())),
+    ]
+    layer = expert.layers[0]
+    for module, name in ((layer.input_layernorm.dense, "adarms_mod_layer0_input_step0"),
+                         (layer.post_attention_layernorm.dense, "adarms_mod_layer0_post_attn_step0"),
+                         (expert.norm.dense, "adarms_mod_final_norm_step0")):
+        hooks.append(module.register_forward_hook(lambda m, a, o, name=name: once(name, o)))
+
+    def norm_hook(prefix):
+        def hook(m, a, o):
+            once(f"{prefix}_out", o[0])
+            once(f"{prefix}_gate", o[1])
+        return hook
+    hooks.append(layer.input_layernorm.register_forward_hook(norm_hook("expert_layer0_step0_input_norm")))
+    hooks.append(layer.post_attention_layernorm.register_forward_hook(norm_hook("expert_layer0_step0_post_attn_norm")))
+    hooks.append(layer.self_attn.register_forward_hook(lambda m, a, o: once("expert_layer0_step0_attn_out", o[0])))
+    hooks.append(layer.mlp.register_forward_hook(lambda m, a, o: once("expert_layer0_step0_mlp_out", o)))
+    return hooks
+
+
+def _check_gated_residuals(out: dict[str, torch.Tensor]) -> None:
+    """The captured layer-0 pieces must compose, through LeRobot's own `_gated_residual`, to the captured
+    layer output bit for bit (otherwise a hook caught the wrong call)."""
+    from lerobot.policies.pi_gemma import _gated_residual
+
+    p = "expert_layer0_step0_"
+    x1 = _gated_residual(out[p + "in"], out[p + "attn_out"], out[p + "input_norm_gate"])
+    x2 = _gated_residual(x1, out[p + "mlp_out"], out[p + "post_attn_norm_gate"])
+    if not torch.equal(x2, out[p + "out"]):
+        raise SystemExit("expert layer 0: in + attn_out*gate1 + mlp_out*gate2 != out")
 
 
 RMS_WEIGHT = "model.paligemma_with_expert.paligemma.model.language_model.layers.0.input_layernorm.weight"
 
 
-def component_tensors(model, seed: int, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Small stand-alone checks: one RMSNorm and the sinusoidal time embedding."""
+def component_tensors(model, seed: int, x: torch.Tensor | None = None, ada_x: torch.Tensor | None = None,
+                      ada_cond: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Small stand-alone checks: one RMSNorm, (π0.5) one adaRMSNorm of expert layer 0, and the
+    sinusoidal time embedding."""
     lm = model.paligemma_with_expert.paligemma.model.language_model
     hidden_dtype = lm.layers[0].self_attn.q_proj.weight.dtype
     if x is None:
@@ -176,9 +255,21 @@ def component_tensors(model, seed: int, x: torch.Tensor | None = None) -> dict[s
         x = torch.randn(1, 7, lm.config.hidden_size, generator=g).to(hidden_dtype)
     with torch.no_grad():
         y, _ = lm.layers[0].input_layernorm(x)
+    out = {"rmsnorm_in": x, "rmsnorm_out": y}
+    if hasattr(model, "time_mlp_in"):
+        expert = model.paligemma_with_expert.gemma_expert.model
+        norm = expert.layers[0].input_layernorm
+        if ada_x is None or ada_cond is None:
+            g = torch.Generator().manual_seed(seed + 8)
+            ada_x = torch.randn(1, 7, norm.dim, generator=g).to(expert.layers[0].self_attn.q_proj.weight.dtype)
+            ada_cond = torch.randn(1, norm.cond_dim, generator=g)
+        with torch.no_grad():
+            ada_out, ada_gate = norm(ada_x, cond=ada_cond)
+        out.update(adarms_in=ada_x, adarms_cond_in=ada_cond, adarms_out=ada_out, adarms_gate=ada_gate)
     width = model.action_in_proj.out_features
     t = torch.tensor([1.0, 0.3], dtype=torch.float32)
     emb = create_sinusoidal_pos_embedding(t, width, min_period=model.config.min_period,
                                           max_period=model.config.max_period, device=t.device)
-    return {"rmsnorm_in": x, "rmsnorm_out": y, "time_emb_f64": emb,
-            "time_emb_t1_0": emb[0].to(torch.float32), "time_emb_t0_3": emb[1].to(torch.float32)}
+    out.update({"time_emb_f64": emb, "time_emb_t1_0": emb[0].to(torch.float32),
+                "time_emb_t0_3": emb[1].to(torch.float32)})
+    return out

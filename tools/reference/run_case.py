@@ -4,8 +4,8 @@
     /work/venvs/lerobot/bin/python tools/reference/run_case.py CASE_DIR [CASE_DIR ...] [--threads N]
 
 Loads `model.safetensors` + `config.json` with LeRobot's own `PI0Policy.from_pretrained` (at the
-tiny sizes of `pi0_dims.json`, see tiny_pi0.py), feeds `inputs.safetensors` to
-`PI0Pytorch.sample_actions`, records the same intermediates as make_case.py and prints, per stored
+tiny sizes of `pi0_dims.json`, see tiny_pi0.py; `PI05Policy` for a folder with `pi05_dims.json`),
+feeds `inputs.safetensors` to `sample_actions`, records the same intermediates as make_case.py and prints, per stored
 tensor, the max |diff|, the relative L2 error and whether it is bit-identical. Exit status 1 if the
 actions differ by more than --tol (absolute).
 """
@@ -43,9 +43,13 @@ def run(case_dir: Path, verbose: bool) -> float:
     inputs = load_file(case_dir / "inputs.safetensors")
     stored = load_file(case_dir / "outputs.safetensors")
     _, outs = record_sample_actions(policy.model, inputs, dims["inputs"]["num_cameras"], dims["seed"],
-                                    rmsnorm_in=stored.get("rmsnorm_in"))
+                                    rmsnorm_in=stored.get("rmsnorm_in"), adarms_in=stored.get("adarms_in"),
+                                    adarms_cond_in=stored.get("adarms_cond_in"))
     worst_actions = 0.0
     missing = sorted(set(stored) - set(outs))
+    extra = sorted(set(outs) - set(stored))
+    if extra:
+        print(f"  (recorded but not stored: {extra})")
     for name in stored:
         if name not in outs:
             continue

@@ -12,7 +12,10 @@ vocab 257152). To get a small model that still runs *LeRobot's* code path we pat
 
 Everything else (dtype handling, loading, sample_actions) is unpatched LeRobot code.
 The dimensions live in a `pi0_dims.json` whose structure copies the shipped fixtures
-(/work/shared/fixtures/pi0/tiny_1cam/pi0_dims.json), which the Swift loader reads.
+(Tests/PI0Tests/Fixtures/tiny_1cam/pi0_dims.json), which the Swift loader reads.
+
+π0.5 (`policy="pi05"`) uses the same three names in `lerobot.policies.pi05.modeling_pi05`, a
+`PI05Config`, and a `pi05_dims.json` with the structure of Tests/PI0Tests/Fixtures/pi05_tiny_1cam.
 """
 
 from __future__ import annotations
@@ -34,12 +37,18 @@ REAL_SIZES = {
     "projection_dim": 2048,
 }
 
+REAL_SIZES_PI05 = dict(REAL_SIZES, expert=REAL_SIZES["expert"] + ", adaRMS cond dim 1024",
+                       tokenizer_max_length=200)
+
 # Keys of "tiny_overrides" in pi0_dims.json, i.e. the command-line dimensions of make_case.py.
 OVERRIDE_KEYS = [
     "vlm_width", "vlm_depth", "vlm_mlp", "expert_width", "expert_depth", "expert_mlp",
     "num_heads", "num_kv_heads", "head_dim", "vision_hidden", "vision_layers", "vision_heads",
     "vision_intermediate", "patch_size", "image_size", "vocab_size",
 ]
+# Optional key (only present when given): the expert's query heads when they differ from the VLM's
+# (LeRobot's inference allows it: both attend with the same KV heads and head_dim).
+EXPERT_HEADS_KEY = "expert_num_heads"
 
 
 @contextlib.contextmanager
@@ -57,7 +66,8 @@ def tiny_lerobot(ov: dict, module=modeling_pi0):
                                             ov["num_heads"], ov["num_kv_heads"], ov["head_dim"])
         if variant == "gemma_300m":
             return modeling_pi0.GemmaConfig(ov["expert_width"], ov["expert_depth"], ov["expert_mlp"],
-                                            ov["num_heads"], ov["num_kv_heads"], ov["head_dim"])
+                                            ov.get(EXPERT_HEADS_KEY, ov["num_heads"]), ov["num_kv_heads"],
+                                            ov["head_dim"])
         raise ValueError(variant)
 
     def pali(config):
@@ -91,15 +101,38 @@ def tiny_lerobot(ov: dict, module=modeling_pi0):
         modeling_pi0.PiGemmaForCausalLM = orig_expert
 
 
-def make_config(ov: dict, n_cams: int, dtype: str, chunk: int, steps: int):
-    """The PI0Config a LeRobot user would have for this tiny model (saved as config.json)."""
+def policy_module(policy: str):
+    """LeRobot's modeling module of `policy` ("pi0" or "pi05")."""
+    if policy == "pi05":
+        from lerobot.policies.pi05 import modeling_pi05
+        return modeling_pi05
+    if policy == "pi0":
+        return modeling_pi0
+    raise ValueError(policy)
+
+
+def make_config(ov: dict, n_cams: int, dtype: str, chunk: int, steps: int, policy: str = "pi0",
+                max_action_dim: int = 32, tokenizer_max_length: int | None = None):
+    """The PI0Config / PI05Config a LeRobot user would have for this tiny model (saved as config.json).
+
+    π0.5 only: `max_action_dim` (the action feature is declared at that width) and
+    `tokenizer_max_length` (the prompt length of the case, as in the shipped π0.5 fixtures)."""
     from lerobot.configs import FeatureType, PolicyFeature
-    from lerobot.policies.pi0.configuration_pi0 import PI0Config
 
     s = ov["image_size"]
     inputs = {f"observation.images.cam{c}": PolicyFeature(type=FeatureType.VISUAL, shape=(3, s, s))
               for c in range(n_cams)}
     inputs["observation.state"] = PolicyFeature(type=FeatureType.STATE, shape=(32,))
+    if policy == "pi05":
+        from lerobot.policies.pi05.configuration_pi05 import PI05Config
+
+        outputs = {"action": PolicyFeature(type=FeatureType.ACTION, shape=(max_action_dim,))}
+        return PI05Config(input_features=inputs, output_features=outputs, device="cpu", dtype=dtype,
+                          chunk_size=chunk, n_action_steps=chunk, num_inference_steps=steps,
+                          max_action_dim=max_action_dim, image_resolution=(s, s),
+                          tokenizer_max_length=tokenizer_max_length or 200)
+    from lerobot.policies.pi0.configuration_pi0 import PI0Config
+
     outputs = {"action": PolicyFeature(type=FeatureType.ACTION, shape=(32,))}
     return PI0Config(input_features=inputs, output_features=outputs, device="cpu", dtype=dtype,
                      chunk_size=chunk, n_action_steps=chunk, num_inference_steps=steps,
@@ -112,6 +145,9 @@ def random_state_dict(model: torch.nn.Module, seed: int, bf16: bool) -> dict[str
     Scales follow the shipped fixtures: linear/conv weights N(0,1)/sqrt(fan_in); biases N(0,0.05²);
     Gemma RMSNorm weights N(0,0.1²) (used as 1+w, so a wrong '+1' is visible); SigLIP LayerNorm
     weights 1+N(0,0.1²); token embeddings N(0,1)/sqrt(width); position embedding N(0,0.2²).
+    π0.5's adaRMS `dense` layers (shipped π0.5 fixtures' README, "Random weights"): weights
+    N(0,1)·2/sqrt(cond_dim), biases N(0,0.05²) plus 1 on the gate third, so the gates are far from 0
+    (LeRobot zero-initialises them, which would hide most expert mistakes). π0 has no such tensors.
     With bf16=True every value is rounded to bf16 so a BF16 checkpoint loses nothing.
     """
     g = torch.Generator().manual_seed(seed)
@@ -121,7 +157,12 @@ def random_state_dict(model: torch.nn.Module, seed: int, bf16: bool) -> dict[str
         r = torch.randn(shape, generator=g, dtype=torch.float32)
         if name.endswith("embed_tokens.weight"):
             continue  # filled from lm_head below (they are the same matrix in real checkpoints)
-        if name.endswith("bias"):
+        if ".dense." in name and name.endswith("bias"):  # π0.5 adaRMS [scale | shift | gate]
+            t = 0.05 * r
+            t[2 * shape[0] // 3:] += 1.0
+        elif ".dense." in name:
+            t = r * 2.0 / math.sqrt(shape[1])
+        elif name.endswith("bias"):
             t = 0.05 * r
         elif any(k in name for k in ("input_layernorm", "post_attention_layernorm", "model.norm")):
             t = 0.1 * r
@@ -164,7 +205,7 @@ def dims_json(case: str, seed: int, notes: str, ov: dict, dtype: str, chunk: int
                 "vocab_size": ov["vocab_size"], **gemma_common,
                 "embed_scale": float(ov["vlm_width"]) ** 0.5},
         "expert": {"width": ov["expert_width"], "depth": ov["expert_depth"], "mlp_dim": ov["expert_mlp"],
-                   "num_heads": ov["num_heads"], "num_kv_heads": ov["num_kv_heads"],
+                   "num_heads": ov.get(EXPERT_HEADS_KEY, ov["num_heads"]), "num_kv_heads": ov["num_kv_heads"],
                    "head_dim": ov["head_dim"], "vocab_size_unused_lm_head": ov["vocab_size"], **gemma_common},
         "vision": {"hidden_size": ov["vision_hidden"], "num_layers": ov["vision_layers"],
                    "num_heads": ov["vision_heads"], "intermediate_size": ov["vision_intermediate"],
@@ -176,16 +217,49 @@ def dims_json(case: str, seed: int, notes: str, ov: dict, dtype: str, chunk: int
                 "time_embedding_dim": ov["expert_width"]},
         "inputs": inputs_info,
         "real_size_for_comparison": REAL_SIZES,
-        "tiny_overrides": {k: ov[k] for k in OVERRIDE_KEYS},
+        "tiny_overrides": {k: ov[k] for k in OVERRIDE_KEYS + [EXPERT_HEADS_KEY] if k in ov},
     }
 
 
-def load_policy(case_dir: Path):
-    """Load a case folder through LeRobot's own `PI0Policy.from_pretrained` at its tiny sizes."""
-    from lerobot.policies.pi0.modeling_pi0 import PI0Policy
+def dims_json_pi05(case: str, seed: int, notes: str, ov: dict, dtype: str, chunk: int, steps: int,
+                   inputs_info: dict, max_action_dim: int, tokenizer_max_length: int) -> dict:
+    """pi05_dims.json with exactly the structure of the shipped π0.5 fixtures
+    (Tests/PI0Tests/Fixtures/pi05_tiny_1cam/pi05_dims.json). `inputs_info["img_masks"]` is per
+    camera, then per batch row, as there."""
+    d = dims_json(case, seed, notes, ov, dtype, chunk, steps, inputs_info)
+    d.pop("pi0")
+    out = {k: d[k] for k in ("case", "seed", "notes")}
+    out["policy"] = "pi05"
+    out.update({k: d[k] for k in ("lerobot_version", "transformers_version", "torch_version",
+                                  "weights_dtype_config")})
+    vlm = dict(d["vlm"])
+    scale = vlm.pop("embed_scale")
+    out["vlm"] = dict(vlm, use_adarms=False, embed_scale=scale)
+    out["expert"] = dict(d["expert"], use_adarms=True, adarms_cond_dim=ov["expert_width"])
+    out["vision"] = d["vision"]
+    out["pi05"] = {"chunk_size": chunk, "num_inference_steps": steps, "max_action_dim": max_action_dim,
+                   "max_state_dim_unused_by_model": 32, "min_period": 0.004, "max_period": 4.0,
+                   "attention_mask_value": -2.3819763e38, "time_embedding_dim": ov["expert_width"],
+                   "suffix_tokens": chunk, "state_token": False, "tokenizer_max_length": tokenizer_max_length}
+    out["inputs"] = inputs_info
+    out["real_size_for_comparison"] = REAL_SIZES_PI05
+    out["tiny_overrides"] = d["tiny_overrides"]
+    return out
 
-    dims = json.loads((case_dir / "pi0_dims.json").read_text())
-    with tiny_lerobot(dims["tiny_overrides"]), contextlib.redirect_stdout(None):
-        policy = PI0Policy.from_pretrained(str(case_dir), local_files_only=True)
+
+def load_policy(case_dir: Path):
+    """Load a case folder through LeRobot's own `PI0Policy.from_pretrained` (or `PI05Policy`'s, when
+    the folder has `pi05_dims.json`) at its tiny sizes. Returns (policy, dims)."""
+    if (case_dir / "pi05_dims.json").exists():
+        from lerobot.policies.pi05.modeling_pi05 import PI05Policy as cls
+
+        dims = json.loads((case_dir / "pi05_dims.json").read_text())
+    else:
+        from lerobot.policies.pi0.modeling_pi0 import PI0Policy as cls
+
+        dims = json.loads((case_dir / "pi0_dims.json").read_text())
+    module = policy_module(dims.get("policy", "pi0"))
+    with tiny_lerobot(dims["tiny_overrides"], module), contextlib.redirect_stdout(None):
+        policy = cls.from_pretrained(str(case_dir), local_files_only=True)
     policy.eval()
     return policy, dims
