@@ -97,19 +97,15 @@ def dtype_map(policy) -> list[str]:
     return lines
 
 
-def write_readme(path, case: str, notes: str, command: str, inputs: dict, outputs: dict,
-                 policy=None) -> None:
-    """`policy`: the loaded LeRobot PI05Policy for a π0.5 case (adds its dtype map), None for π0."""
-    if policy is not None:
-        return _write_readme_pi05(path, case, notes, command, inputs, outputs, policy)
-    lines = [
-        f"# PI0 fixture `{case}`",
+def _readme_lines(title: str, notes: str, produced: list[str], command: str, inputs: dict, outputs: dict,
+                  input_meaning: dict[str, str], output_meaning: dict[str, str]) -> list[str]:
+    """The README layout both models share: title, notes, provenance, regenerate command, tensor tables."""
+    return [
+        title,
         "",
         notes,
         "",
-        "Produced by `tools/reference/make_case.py` running lerobot 0.6.1 `PI0Pytorch.sample_actions` "
-        "(transformers 5.5.4, torch 2.11, CPU) on a random-weight model loaded back through "
-        "`PI0Policy.from_pretrained`. Dimensions: `pi0_dims.json`. B=batch, P=prefix length, S=1+chunk.",
+        *produced,
         "Rows of per-token tensors at padded prefix positions (pad mask False) are well defined in lerobot "
         "(finite mask value -2.3819763e38 makes fully-masked query rows attend uniformly) but they never "
         "influence actions; compare valid rows only.",
@@ -122,13 +118,26 @@ def write_readme(path, case: str, notes: str, command: str, inputs: dict, output
         "",
         "## inputs.safetensors",
         "",
-        *_rows(inputs, INPUT_MEANING),
+        *_rows(inputs, input_meaning),
         "",
         "## outputs.safetensors",
         "",
-        *_rows(outputs, OUTPUT_MEANING),
+        *_rows(outputs, output_meaning),
         "",
     ]
+
+
+def write_readme(path, case: str, notes: str, command: str, inputs: dict, outputs: dict,
+                 policy=None) -> None:
+    """`policy`: the loaded LeRobot PI05Policy for a π0.5 case (adds its dtype map), None for π0."""
+    if policy is not None:
+        return _write_readme_pi05(path, case, notes, command, inputs, outputs, policy)
+    produced = [
+        "Produced by `tools/reference/make_case.py` running lerobot 0.6.1 `PI0Pytorch.sample_actions` "
+        "(transformers 5.5.4, torch 2.11, CPU) on a random-weight model loaded back through "
+        "`PI0Policy.from_pretrained`. Dimensions: `pi0_dims.json`. B=batch, P=prefix length, S=1+chunk.",
+    ]
+    lines = _readme_lines(f"# PI0 fixture `{case}`", notes, produced, command, inputs, outputs, INPUT_MEANING, OUTPUT_MEANING)
     path.write_text("\n".join(lines))
 
 
@@ -173,35 +182,17 @@ OUTPUT_MEANING_PI05.update({
 
 def _write_readme_pi05(path, case, notes, command, inputs, outputs, policy) -> None:
     dtype = policy.config.dtype
-    lines = [
-        f"# PI0.5 (pi05) fixture `{case}`",
-        "",
-        notes,
-        "",
+    produced = [
         "Produced by `tools/reference/make_pi05_case.py` running lerobot 0.6.1 `PI05Pytorch.sample_actions` "
         "(transformers 5.5.4, torch 2.11, CPU) on a random-weight model loaded back through "
         "`PI05Policy.from_pretrained`. Dimensions: `pi05_dims.json`. B=batch, P=prefix length (cameras x "
         "patches + prompt tokens), chunk = chunk_size = number of suffix tokens (pi05 has no state token). "
         "`sample_actions(images, img_masks, lang_tokens, lang_masks, noise=noise)`: there is no state "
         "argument (the discretised state is part of the prompt text).",
-        "Rows of per-token tensors at padded prefix positions (pad mask False) are well defined in lerobot "
-        "(finite mask value -2.3819763e38 makes fully-masked query rows attend uniformly) but they never "
-        "influence actions; compare valid rows only.",
-        "",
-        "Regenerate (from the repository root):",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        "## inputs.safetensors",
-        "",
-        *_rows(inputs, INPUT_MEANING_PI05),
-        "",
-        "## outputs.safetensors",
-        "",
-        *_rows(outputs, OUTPUT_MEANING_PI05),
-        "",
+    ]
+    lines = _readme_lines(f"# PI0.5 (pi05) fixture `{case}`", notes, produced, command, inputs, outputs,
+                          INPUT_MEANING_PI05, OUTPUT_MEANING_PI05)
+    lines += [
         f"## dtype map (PI05Config.dtype = `{dtype}`, as lerobot holds the model after `PI05Policy.from_pretrained`)",
         "",
         *dtype_map(policy),
